@@ -1,0 +1,8 @@
+"""Conveyor command-line client.
+
+The ``conveyor`` console script (``conveyor_cli.main:app``) talks to the ingest and audit
+services over HTTP: it uploads folders of images/videos as dataset assets, browses datasets
+and assets, manages API keys and inspects or verifies the audit log.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,558 @@
+"""Typed HTTP clients for the Conveyor ingest and audit services.
+
+Every non-2xx answer becomes an :class:`ApiError` carrying the contract's error envelope
+(``{"error": {"code", "message", "details"}}``), and every transport failure becomes a
+:class:`ServiceUnreachable`, so callers never have to look at raw ``httpx`` exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import IO, Any, Generic, NotRequired, TypedDict, TypeVar, cast
+from urllib.parse import quote
+
+import httpx
+
+from conveyor_cli import __version__
+
+T = TypeVar("T")
+
+DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
+DEFAULT_AUDIT_URL = "http://127.0.0.1:8005"
+API_KEY_HEADER = "X-API-Key"
+USER_AGENT = f"conveyor-cli/{__version__}"
+
+# Most calls are small JSON round-trips; uploads and exports get their own, longer timeouts.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Large videos can take a while to send and for the service to store, so reads/writes get
+# generous limits; the pool never waits because connections == workers.
+UPLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None)
+# An export can legitimately pause between lines while the server walks the log.
+EXPORT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
+
+
+# --------------------------------------------------------------------------- wire types
+
+
+class Dataset(TypedDict):
+    """A dataset as returned by the ingest service."""
+
+    id: str
+    slug: str
+    name: str
+    created_by: str
+    created_at: str
+
+
+class Asset(TypedDict):
+    """An asset (one stored image or video) of a dataset."""
+
+    id: str
+    dataset_slug: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    source: str
+    uploaded_by: str
+    tags: list[str]
+    created_at: str
+    # Only present in upload answers: true when the dataset already had this content.
+    duplicate: NotRequired[bool]
+
+
+class AssetDetail(Asset):
+    """``GET /v1/assets/{id}``: an asset plus a short-lived download link."""
+
+    download_url: str
+    download_url_expires_at: str
+
+
+class Page(TypedDict, Generic[T]):
+    """One page of a cursor-paginated listing."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class ApiKey(TypedDict):
+    """An API key as listed (the secret itself is never listed)."""
+
+    id: str
+    name: str
+    role: str
+    created_at: str
+    revoked_at: str | None
+
+
+class CreatedApiKey(TypedDict):
+    """Answer to key creation: the only time the secret ``key`` is shown."""
+
+    id: str
+    name: str
+    role: str
+    key: str
+    created_at: str
+
+
+class AuditRecord(TypedDict):
+    """One hash-chained audit log record."""
+
+    seq: int
+    event_id: str
+    type: str
+    subject: str
+    actor: str
+    service: str
+    time: str
+    trace_id: str | None
+    payload: dict[str, Any]
+    hash: str
+    prev_hash: str | None
+
+
+class Timeline(TypedDict):
+    """All audit records of one asset, oldest first."""
+
+    asset_id: str
+    items: list[AuditRecord]
+
+
+class BrokenRecord(TypedDict):
+    """The first record whose hash chain does not verify."""
+
+    seq: int
+    event_id: str
+    reason: str
+
+
+class VerifyResult(TypedDict):
+    """Answer of ``POST /v1/audit/verify``."""
+
+    ok: bool
+    records_checked: int
+    first_broken: BrokenRecord | None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ConveyorError(Exception):
+    """Base class of every expected failure the CLI reports as one line."""
+
+    def one_line(self) -> str:
+        """Return the message printed after ``error:``."""
+        return str(self)
+
+
+class ApiError(ConveyorError):
+    """The service answered with a 4xx/5xx status."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        status: int,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.service = service
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    @property
+    def transient(self) -> bool:
+        """Gateway/unavailable answers are worth retrying; everything else is final."""
+        return self.status in (502, 503, 504)
+
+
+class ServiceUnreachable(ConveyorError):
+    """The request never got an HTTP answer (refused, DNS, timeout, dropped connection)."""
+
+    def __init__(self, *, service: str, url: str, reason: str, connect: bool) -> None:
+        self.service = service
+        self.url = url
+        self.reason = reason
+        self.connect = connect
+        if connect:
+            text = f"cannot reach {service} at {url} ({reason})"
+        else:
+            text = f"connection to {service} at {url} failed ({reason})"
+        super().__init__(text)
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def transport_failure(service: str, base_url: str, exc: httpx.TransportError) -> ServiceUnreachable:
+    """Wrap an httpx transport exception; connect errors/timeouts read as "cannot reach"."""
+    connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+    return ServiceUnreachable(service=service, url=base_url, reason=_describe(exc), connect=connect)
+
+
+def error_from_response(service: str, response: httpx.Response) -> ApiError:
+    """Build an :class:`ApiError` from a failed response, tolerating non-contract bodies.
+
+    A proxy in front of the service may answer 502 with HTML, so a body that is not the
+    contract's envelope still yields a readable code (``http_<status>``) and message.
+    """
+    status = response.status_code
+    code = f"http_{status}"
+    message = response.reason_phrase or "request failed"
+    details: dict[str, Any] = {}
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        code = str(err.get("code") or code)
+        message = str(err.get("message") or message)
+        if isinstance(err.get("details"), dict):
+            details = err["details"]
+    elif isinstance(body, dict) and "detail" in body:
+        # FastAPI's default validation/HTTPException shape, in case a route bypasses the
+        # envelope: still better than a bare status.
+        message = str(body["detail"])
+    else:
+        text = response.text.strip()
+        if text:
+            message = text[:200]
+    return ApiError(service=service, status=status, code=code, message=message, details=details)
+
+
+def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop unset query parameters so the server applies its defaults."""
+    return {k: v for k, v in params.items() if v is not None and v != []}
+
+
+def _seg(value: str) -> str:
+    """Quote one path segment so an id or slug can never escape its position in the URL."""
+    return quote(value, safe="")
+
+
+def _default_headers(api_key: str) -> dict[str, str]:
+    return {API_KEY_HEADER: api_key, "User-Agent": USER_AGENT, "Accept": "application/json"}
+
+
+def collect_pages(fetch: Callable[[int, str | None], Page[T]], limit: int, page_size: int) -> Page[T]:
+    """Follow ``next_cursor`` until ``limit`` items are gathered or the listing ends.
+
+    ``fetch(page_limit, cursor)`` returns one page. The result's ``next_cursor`` lets a
+    caller continue where this stopped (``None`` when the listing is exhausted).
+    """
+    items: list[T] = []
+    cursor: str | None = None
+    while len(items) < limit:
+        page = fetch(min(page_size, limit - len(items)), cursor)
+        got = page.get("items") or []
+        items.extend(got)
+        cursor = page.get("next_cursor")
+        # An empty page with a cursor would loop forever against a misbehaving server.
+        if not cursor or not got:
+            break
+    if len(items) > limit:
+        items = items[:limit]
+    return {"items": items, "next_cursor": cursor}
+
+
+# --------------------------------------------------------------------------- sync clients
+
+
+class _ServiceClient:
+    """Shared plumbing: auth header, error decoding, JSON parsing."""
+
+    service = "service"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=_default_headers(api_key),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> _ServiceClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        try:
+            response = self._http.request(
+                method, path, params=_clean(params or {}), json=json
+            )
+        except httpx.TransportError as exc:
+            raise transport_failure(self.service, self.base_url, exc) from exc
+        if response.is_error:
+            raise error_from_response(self.service, response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(
+                service=self.service,
+                status=response.status_code,
+                code="invalid_response",
+                message=f"{self.service} answered {method} {path} with a non-JSON body",
+            ) from exc
+
+
+class IngestClient(_ServiceClient):
+    """Synchronous client for the ingest service (datasets, assets, API keys)."""
+
+    service = "ingest"
+
+    def __enter__(self) -> IngestClient:
+        return self
+
+    # datasets
+    def create_dataset(self, slug: str, name: str) -> Dataset:
+        """``POST /v1/datasets``; raises ApiError ``dataset_exists`` (409) on a taken slug."""
+        return cast(Dataset, self._request("POST", "/v1/datasets", json={"slug": slug, "name": name}))
+
+    def list_datasets(self, *, limit: int = 50, cursor: str | None = None) -> Page[Dataset]:
+        """One page of ``GET /v1/datasets``."""
+        params = {"limit": limit, "cursor": cursor}
+        return cast(Page[Dataset], self._request("GET", "/v1/datasets", params=params))
+
+    def get_dataset(self, slug: str) -> Dataset:
+        """``GET /v1/datasets/{slug}``; raises ApiError ``dataset_not_found`` (404)."""
+        return cast(Dataset, self._request("GET", f"/v1/datasets/{_seg(slug)}"))
+
+    # assets
+    def lookup_assets(self, slug: str, sha256: list[str]) -> dict[str, str]:
+        """Map each already-stored hash of ``sha256`` (≤1000 per call) to its asset id."""
+        body = self._request(
+            "POST", f"/v1/datasets/{_seg(slug)}/assets/lookup", json={"sha256": sha256}
+        )
+        known = body.get("known") if isinstance(body, dict) else None
+        return {str(k): str(v) for k, v in (known or {}).items()}
+
+    def list_assets(
+        self,
+        slug: str,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        media_type: str | None = None,
+        source: str | None = None,
+        tag: str | None = None,
+    ) -> Page[Asset]:
+        """One page of ``GET /v1/datasets/{slug}/assets`` with optional filters."""
+        params = {
+            "limit": limit,
+            "cursor": cursor,
+            "media_type": media_type,
+            "source": source,
+            "tag": tag,
+        }
+        path = f"/v1/datasets/{_seg(slug)}/assets"
+        return cast(Page[Asset], self._request("GET", path, params=params))
+
+    def get_asset(self, asset_id: str) -> AssetDetail:
+        """``GET /v1/assets/{id}``: the asset with a temporary download URL."""
+        return cast(AssetDetail, self._request("GET", f"/v1/assets/{_seg(asset_id)}"))
+
+    # api keys
+    def create_api_key(self, name: str, role: str) -> CreatedApiKey:
+        """``POST /v1/api-keys`` (admin only); the answer holds the secret once."""
+        body = {"name": name, "role": role}
+        return cast(CreatedApiKey, self._request("POST", "/v1/api-keys", json=body))
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """``GET /v1/api-keys``."""
+        body = self._request("GET", "/v1/api-keys")
+        return cast(list[ApiKey], body.get("items", []) if isinstance(body, dict) else [])
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """``DELETE /v1/api-keys/{id}``."""
+        self._request("DELETE", f"/v1/api-keys/{_seg(key_id)}")
+
+
+class AuditClient(_ServiceClient):
+    """Synchronous client for the audit service."""
+
+    service = "audit"
+
+    def __enter__(self) -> AuditClient:
+        return self
+
+    def list_records(
+        self,
+        *,
+        subject: str | None = None,
+        actor: str | None = None,
+        type: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[AuditRecord]:
+        """One page of ``GET /v1/audit/records``."""
+        params = {
+            "subject": subject,
+            "actor": actor,
+            "type": type,
+            "since": since,
+            "until": until,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast(Page[AuditRecord], self._request("GET", "/v1/audit/records", params=params))
+
+    def asset_timeline(self, asset_id: str) -> Timeline:
+        """``GET /v1/audit/assets/{id}/timeline``."""
+        return cast(Timeline, self._request("GET", f"/v1/audit/assets/{_seg(asset_id)}/timeline"))
+
+    def verify(self) -> VerifyResult:
+        """``POST /v1/audit/verify``: re-check the whole hash chain server-side."""
+        return cast(VerifyResult, self._request("POST", "/v1/audit/verify"))
+
+    def export(
+        self,
+        sink: IO[bytes],
+        *,
+        subject: str | None = None,
+        type: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        on_records: Callable[[int], None] | None = None,
+    ) -> int:
+        """Stream ``GET /v1/audit/export`` (NDJSON) into ``sink`` byte-for-byte.
+
+        Returns the number of records (lines) written; ``on_records(n)`` is called as
+        lines arrive so a progress counter can follow a long export.
+        """
+        params = _clean({"subject": subject, "type": type, "since": since, "until": until})
+        headers = {"Accept": "application/x-ndjson"}
+        count = 0
+        last = b"\n"
+        try:
+            with self._http.stream(
+                "GET", "/v1/audit/export", params=params, headers=headers, timeout=EXPORT_TIMEOUT
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise error_from_response(self.service, response)
+                for chunk in response.iter_bytes():
+                    if not chunk:
+                        continue
+                    sink.write(chunk)
+                    lines = chunk.count(b"\n")
+                    last = chunk[-1:]
+                    if lines:
+                        count += lines
+                        if on_records is not None:
+                            on_records(lines)
+        except httpx.TransportError as exc:
+            raise transport_failure(self.service, self.base_url, exc) from exc
+        if last != b"\n":
+            # The last record had no trailing newline; it is still a record.
+            count += 1
+            if on_records is not None:
+                on_records(1)
+        return count
+
+
+# --------------------------------------------------------------------------- async upload
+
+
+class AsyncIngestClient:
+    """Async client used by the concurrent upload engine (one file per request)."""
+
+    service = "ingest"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        max_connections: int = 8,
+        timeout: httpx.Timeout = UPLOAD_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=_default_headers(api_key),
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncIngestClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def upload_asset(
+        self,
+        slug: str,
+        *,
+        filename: str,
+        stream: IO[bytes],
+        media_type: str,
+        tags: list[str],
+    ) -> Asset:
+        """``POST /v1/datasets/{slug}/assets`` with one ``files`` part streamed from ``stream``.
+
+        httpx reads ``stream`` in 64 KiB chunks while sending, so the file is never held in
+        memory; its length comes from ``fstat`` so the request has a Content-Length.
+        """
+        path = f"/v1/datasets/{_seg(slug)}/assets"
+        files = {"files": (filename, stream, media_type)}
+        data = {"tags": tags} if tags else None
+        try:
+            response = await self._http.post(path, files=files, data=data)
+        except httpx.TransportError as exc:
+            raise transport_failure(self.service, self.base_url, exc) from exc
+        if response.is_error:
+            raise error_from_response(self.service, response)
+        try:
+            body: Any = response.json()
+            items = body["items"]
+            return cast(Asset, items[0])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ApiError(
+                service=self.service,
+                status=response.status_code,
+                code="invalid_response",
+                message="upload answer has no items[0] asset",
+            ) from exc

@@ -1,0 +1,65 @@
+"""Database plumbing: the async engine, sessions and per-service Alembic migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.settings import ServiceSettings
+
+
+def schema_base(schema: str) -> type[DeclarativeBase]:
+    """A declarative base whose tables all live in ``schema`` (one schema per service)."""
+
+    class Base(DeclarativeBase):
+        metadata = MetaData(schema=schema)
+
+    return Base
+
+
+def create_engine(settings: ServiceSettings) -> AsyncEngine:
+    """The service's async engine (asyncpg), pooled and pre-pinged."""
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded values after commit (handlers return them to callers)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise if the database cannot answer a trivial query."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def alembic_config(migrations_dir: Path, database_url: str, schema: str) -> Config:
+    """An Alembic config for one service's migrations folder, built without an ini file."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["schema"] = schema
+    return config
+
+
+async def migrate(migrations_dir: Path, database_url: str, schema: str) -> None:
+    """Bring the service's schema to the newest revision (safe with several copies starting)."""
+    config = alembic_config(migrations_dir, database_url, schema)
+    # Alembic's async env runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(command.upgrade, config, "head")

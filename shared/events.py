@@ -1,0 +1,157 @@
+"""Every Kafka topic and event type Conveyor uses, with their versioned payloads.
+
+A payload change that breaks readers is a new type (``...v2``), never an edit of a v1 model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A Kafka topic with the partition count the project creates it with."""
+
+    name: str
+    partitions: int
+
+
+OBJECTSTORE_EVENTS = Topic("conveyor.objectstore.events", 3)
+INGEST_EVENTS = Topic("conveyor.ingest.events", 6)
+CLEAN_EVENTS = Topic("conveyor.clean.events", 6)
+LABELING_EVENTS = Topic("conveyor.labeling.events", 6)
+QC_EVENTS = Topic("conveyor.qc.events", 6)
+DEAD_LETTERS = Topic("conveyor.dlq", 3)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    OBJECTSTORE_EVENTS,
+    INGEST_EVENTS,
+    CLEAN_EVENTS,
+    LABELING_EVENTS,
+    QC_EVENTS,
+    DEAD_LETTERS,
+)
+# The audit service subscribes by pattern so a topic added later is audited without a change.
+ALL_TOPICS_PATTERN = r"^conveyor\..*"
+
+
+class Payload(BaseModel):
+    """Base of every event payload: immutable, unknown fields refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ObjectCreatedV1(Payload):
+    """An object appeared in the landing bucket (from the store's notifications or a reconcile)."""
+
+    bucket: str
+    key: str
+    size_bytes: int | None = None
+    etag: str | None = None
+    detected_by: Literal["notification", "reconcile"] = "notification"
+
+
+class DatasetCreatedV1(Payload):
+    """A dataset was created."""
+
+    dataset_id: UUID
+    slug: str
+    name: str
+    created_by: str
+
+
+class AssetIngestedV1(Payload):
+    """A new asset was stored in ``conveyor-raw`` and registered."""
+
+    asset_id: UUID
+    dataset_id: UUID
+    dataset_slug: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    filename: str
+    source: Literal["upload", "objectstore"]
+    uploaded_by: str
+    tags: list[str] = Field(default_factory=list)
+    bucket: str
+    object_key: str
+
+
+class DropRejectedV1(Payload):
+    """An object dropped into the landing bucket could not become an asset."""
+
+    bucket: str
+    key: str
+    reason: Literal["unknown_dataset", "missing_dataset", "unsupported_media_type", "too_large"]
+    message: str
+
+
+class DeadLetterV1(Payload):
+    """A message a consumer gave up on after bounded retries (or could not parse)."""
+
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    original_event_id: str | None
+    original_type: str | None
+    consumer_group: str
+    error: str
+    original_headers: dict[str, str]
+    original_value: str
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A versioned CloudEvents type, the topic it travels on and its payload model."""
+
+    name: str
+    topic: Topic
+    payload: type[Payload]
+
+
+OBJECT_CREATED = EventType(
+    "conveyor.objectstore.object_created.v1", OBJECTSTORE_EVENTS, ObjectCreatedV1
+)
+DATASET_CREATED = EventType("conveyor.dataset.created.v1", INGEST_EVENTS, DatasetCreatedV1)
+ASSET_INGESTED = EventType("conveyor.asset.ingested.v1", INGEST_EVENTS, AssetIngestedV1)
+DROP_REJECTED = EventType("conveyor.ingest.drop_rejected.v1", INGEST_EVENTS, DropRejectedV1)
+DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
+
+EVENT_TYPES: dict[str, EventType] = {
+    t.name: t for t in (OBJECT_CREATED, DATASET_CREATED, ASSET_INGESTED, DROP_REJECTED, DEAD_LETTER)
+}
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 event as Conveyor carries it (binary mode on Kafka).
+
+    ``actor`` is a CloudEvents extension attribute: who caused the event (API key name,
+    ``objectstore``, a service). ``traceparent`` is the W3C trace context of the producer.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str | None = None
+    actor: str | None = None
+    data: dict[str, Any]
+    traceparent: str | None = None
+
+    def payload(self) -> Payload:
+        """Validate ``data`` against the registered model of this event's type."""
+        event_type = EVENT_TYPES.get(self.type)
+        if event_type is None:
+            raise UnknownEventType(self.type)
+        return event_type.payload.model_validate(self.data)
+
+
+class UnknownEventType(ValueError):
+    """An event type no module in this version of Conveyor knows."""

@@ -1,0 +1,45 @@
+"""The inbox: ids of events a consumer has already applied, written in the handler's transaction."""
+
+from __future__ import annotations
+
+from alembic.operations import Operations
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    """The ``inbox`` table in the schema of ``metadata``."""
+    return Table(
+        "inbox",
+        metadata,
+        Column("event_id", String(64), primary_key=True),
+        Column("consumer", String(100), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def create_inbox(op: Operations, schema: str) -> None:
+    """Migration step creating the inbox table."""
+    op.create_table(
+        "inbox",
+        Column("event_id", String(64), primary_key=True),
+        Column("consumer", String(100), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        schema=schema,
+    )
+
+
+async def claim(session: AsyncSession, inbox: Table, event_id: str, consumer: str) -> bool:
+    """Record that ``consumer`` applies ``event_id``; False if it already did.
+
+    Must run inside the transaction that applies the event's effects, so the record and
+    the effects commit or vanish together.
+    """
+    result = await session.execute(
+        insert(inbox)
+        .values(event_id=event_id, consumer=consumer)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    return result.first() is not None

@@ -1,0 +1,308 @@
+"""Kafka plumbing: CloudEvents binary encoding, the producer, topic creation and the consumer loop.
+
+The consumer commits offsets only after the handler's database transaction committed; the
+handler's unit of work records the event id in the inbox in that same transaction, so a
+redelivered message has no second effect. A message that keeps failing is published to
+``conveyor.dlq`` with its error and original headers, and the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event, to_binary_event
+from cloudevents.core.v1.event import CloudEvent
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from shared.events import DEAD_LETTER, DEAD_LETTERS, DeadLetterV1, Envelope, Topic
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("conveyor.kafka")
+
+Headers = list[tuple[str, bytes]]
+
+
+class MalformedEvent(ValueError):
+    """A Kafka message that is not a CloudEvent Conveyor can read. Never retried."""
+
+
+def encode(envelope: Envelope) -> tuple[bytes, Headers]:
+    """Encode an envelope as a CloudEvents binary-mode Kafka value and headers."""
+    attributes: dict[str, Any] = {
+        "id": envelope.id,
+        "source": envelope.source,
+        "type": envelope.type,
+        "time": envelope.time,
+        "datacontenttype": "application/json",
+        "specversion": "1.0",
+    }
+    if envelope.subject:
+        attributes["subject"] = envelope.subject
+    if envelope.actor:
+        attributes["actor"] = envelope.actor
+    message = to_binary_event(CloudEvent(attributes=attributes, data=envelope.data))
+    headers = list(message.headers.items())
+    if envelope.traceparent:
+        headers.append(("traceparent", envelope.traceparent.encode()))
+    return message.value, headers
+
+
+def decode(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Envelope:
+    """Decode a binary-mode CloudEvents Kafka message into an envelope."""
+    header_map = {k: v for k, v in headers}
+    try:
+        event = from_binary_event(KafkaMessage(headers=header_map, key=None, value=value or b""))
+        data = event.get_data()
+        if not isinstance(data, dict):
+            raise MalformedEvent("event data is not a JSON object")
+        traceparent = header_map.get("traceparent")
+        return Envelope(
+            id=event.get_id(),
+            source=event.get_source(),
+            type=event.get_type(),
+            time=event.get_time(),
+            subject=event.get_subject(),
+            actor=event.get_extension("actor"),
+            data=data,
+            traceparent=traceparent.decode() if traceparent else None,
+        )
+    except MalformedEvent:
+        raise
+    except Exception as exc:  # the SDK raises several unrelated types for bad input
+        raise MalformedEvent(f"not a CloudEvent: {exc}") from exc
+
+
+def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    """A producer that waits for all in-sync replicas and never duplicates on its own retries."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        request_timeout_ms=15000,
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic]) -> list[str]:
+    """Create the missing topics with their partition counts; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if missing:
+            # Another service may create the same topic at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
+                        for t in missing
+                    ]
+                )
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure errors worth retrying without limit (the event itself is fine)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, KafkaError):
+        return True
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+Handler = Callable[[Envelope, ConsumerRecord[bytes, bytes]], Awaitable[None]]
+
+
+class EventConsumer:
+    """Consumes topics in a consumer group and hands each event to ``handle``.
+
+    ``handle`` must run its effects and its inbox record in one database transaction.
+    Offsets are committed after each batch of handled messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        handle: Handler,
+        producer: AIOKafkaProducer,
+        topics: Sequence[str] = (),
+        pattern: str | None = None,
+        max_attempts: int = 3,
+        retry_wait_seconds: float = 0.2,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._group_id = group_id
+        self._handle = handle
+        self._producer = producer
+        self._topics = list(topics)
+        self._pattern = pattern
+        self._max_attempts = max_attempts
+        self._retry_wait = retry_wait_seconds
+        self._consumer: AIOKafkaConsumer | None = None
+        self.assigned = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=200,
+            metadata_max_age_ms=5000,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            if self._pattern:
+                consumer.subscribe(pattern=self._pattern)
+            else:
+                consumer.subscribe(self._topics)
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                if consumer.assignment():
+                    self.assigned.set()
+                for tp, records in batch.items():
+                    for record in records:
+                        await self._process(record)
+                    await consumer.commit({tp: records[-1].offset + 1})
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            envelope = decode(record.value, record.headers)
+        except MalformedEvent as exc:
+            await self._dead_letter(record, None, str(exc))
+            return
+        parent = propagate.extract({"traceparent": envelope.traceparent or ""})
+        with tracer.start_as_current_span(
+            f"process {record.topic}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.consumer.group.name": self._group_id,
+                "messaging.message.id": envelope.id,
+                "cloudevents.event_type": envelope.type,
+                "messaging.kafka.offset": record.offset,
+            },
+        ) as span:
+            try:
+                await self._handle_with_retries(envelope, record)
+                EVENTS_CONSUMED.labels(self._group_id, envelope.type, "ok").inc()
+            except Exception as exc:
+                span.record_exception(exc)
+                EVENTS_CONSUMED.labels(self._group_id, envelope.type, "dead_letter").inc()
+                await self._dead_letter(record, envelope, f"{type(exc).__name__}: {exc}")
+
+    async def _handle_with_retries(
+        self, envelope: Envelope, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        attempt = 0
+        while True:
+            try:
+                # Bounded retries for errors of the event or handler itself...
+                async for try_ in AsyncRetrying(
+                    stop=stop_after_attempt(self._max_attempts),
+                    wait=wait_exponential(multiplier=self._retry_wait, max=2),
+                    retry=retry_if_exception(
+                        lambda e: not is_transient(e) and not isinstance(e, ValidationError)
+                    ),
+                    reraise=True,
+                ):
+                    with try_:
+                        await self._handle(envelope, record)
+                return
+            except Exception as exc:
+                # ...while a database or broker outage is waited out: the event is not at fault.
+                if not is_transient(exc):
+                    raise
+                attempt += 1
+                delay = min(30.0, 0.5 * 2 ** min(attempt, 6))
+                log.warning(
+                    "transient failure handling %s, retrying in %.1fs: %s", envelope.id, delay, exc
+                )
+                await asyncio.sleep(delay)
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope | None, error: str
+    ) -> None:
+        if record.topic == DEAD_LETTERS.name:
+            # Never feed the dead-letter topic back into itself.
+            log.error("dropping unprocessable dead letter at offset %s: %s", record.offset, error)
+            return
+        log.error(
+            "dead-lettering %s/%s@%s: %s", record.topic, record.partition, record.offset, error
+        )
+        EVENTS_DEAD_LETTERED.labels(self._group_id, record.topic).inc()
+        value = record.value or b""
+        try:
+            original_value = value.decode()
+        except UnicodeDecodeError:
+            original_value = "base64:" + base64.b64encode(value).decode()
+        payload = DeadLetterV1(
+            original_topic=record.topic,
+            original_partition=record.partition,
+            original_offset=record.offset,
+            original_event_id=envelope.id if envelope else None,
+            original_type=envelope.type if envelope else None,
+            consumer_group=self._group_id,
+            error=error[:4000],
+            original_headers={k: v.decode(errors="replace") for k, v in record.headers},
+            original_value=original_value[:100_000],
+        )
+        # Deterministic id: redelivery of the same failure is the same dead letter.
+        event_id = uuid.uuid5(
+            uuid.NAMESPACE_URL,
+            f"dlq:{self._group_id}:{record.topic}:{record.partition}:{record.offset}",
+        )
+        letter = Envelope(
+            id=str(event_id),
+            source=f"/conveyor/{self._group_id}",
+            type=DEAD_LETTER.name,
+            time=datetime.now(UTC),
+            subject=envelope.subject if envelope else None,
+            actor=self._group_id,
+            data=payload.model_dump(mode="json"),
+            traceparent=envelope.traceparent if envelope else None,
+        )
+        value_bytes, headers = encode(letter)
+        key = record.key
+        await self._producer.send_and_wait(
+            DEAD_LETTERS.name, value=value_bytes, key=key, headers=headers
+        )
+
+
+__all__ = [
+    "EventConsumer",
+    "Handler",
+    "MalformedEvent",
+    "TopicPartition",
+    "decode",
+    "encode",
+    "ensure_topics",
+    "new_producer",
+]

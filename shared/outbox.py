@@ -1,0 +1,248 @@
+"""The transactional outbox: events are written with the state change, then relayed to Kafka.
+
+Handlers call :func:`add_event` inside their transaction. :class:`OutboxRelay` publishes
+pending rows in id order, woken by ``LISTEN/NOTIFY`` (an insert trigger notifies) with a
+polling fallback; ``FOR UPDATE SKIP LOCKED`` lets several relays share the table. A crash
+between the Kafka acknowledgement and the ``sent_at`` update re-sends a row: consumers
+deduplicate by event id, so delivery is at-least-once and effects exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from alembic.operations import Operations
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events import Envelope, EventType, Payload
+from shared.kafka import encode
+from shared.metrics import OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("conveyor.outbox")
+
+
+def _columns() -> list[Column[Any]]:
+    return [
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=True),
+        Column("envelope", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
+    ]
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The ``outbox`` table in the schema of ``metadata``."""
+    return Table("outbox", metadata, *_columns())
+
+
+def notify_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel a schema's outbox trigger notifies."""
+    return f"{schema}_outbox"
+
+
+def create_outbox(op: Operations, schema: str) -> None:
+    """Migration step: the outbox table, its pending-rows index and its NOTIFY trigger."""
+    op.create_table("outbox", *_columns(), schema=schema)
+    op.execute(f'CREATE INDEX outbox_pending ON "{schema}".outbox (id) WHERE sent_at IS NULL')
+    op.execute(
+        f"""
+        CREATE FUNCTION "{schema}".outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{notify_channel(schema)}', '');
+            RETURN NULL;
+        END $$;
+        """
+    )
+    op.execute(
+        f"""
+        CREATE TRIGGER outbox_notify AFTER INSERT ON "{schema}".outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".outbox_notify();
+        """
+    )
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the active span, to store with an outbox row."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+async def add_event(
+    session: AsyncSession,
+    outbox: Table,
+    event_type: EventType,
+    payload: Payload,
+    *,
+    source: str,
+    subject: str | None,
+    actor: str | None,
+    key: str | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    """Stage an event for publication in the caller's transaction and return its envelope."""
+    if not isinstance(payload, event_type.payload):
+        raise TypeError(f"{event_type.name} carries {event_type.payload.__name__}")
+    envelope = Envelope(
+        id=event_id or str(uuid.uuid4()),
+        source=source,
+        type=event_type.name,
+        time=datetime.now(UTC),
+        subject=subject,
+        actor=actor,
+        data=payload.model_dump(mode="json"),
+        traceparent=current_traceparent(),
+    )
+    # A re-derived deterministic id (e.g. a reconcile) must not fail the transaction.
+    await session.execute(
+        insert(outbox)
+        .values(
+            event_id=envelope.id,
+            topic=event_type.topic.name,
+            key=key or subject,
+            envelope=envelope.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    return envelope
+
+
+class OutboxRelay:
+    """Publishes a schema's pending outbox rows to Kafka until cancelled."""
+
+    def __init__(
+        self,
+        *,
+        schema: str,
+        outbox: Table,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        listen_dsn: str,
+        batch_size: int = 500,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self._schema = schema
+        self._outbox = outbox
+        self._sessions = sessions
+        self._producer = producer
+        self._listen_dsn = listen_dsn
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Relay forever: drain, then sleep until notified or the poll interval passes."""
+        listener = asyncio.create_task(self._listen())
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    published = await self.publish_pending()
+                except Exception as exc:  # Kafka or Postgres away: keep the rows, try again
+                    log.warning("outbox relay for %s failed, retrying: %s", self._schema, exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                if published >= self._batch_size:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._listen_dsn)
+                await conn.add_listener(notify_channel(self._schema), lambda *_: self._wake.set())
+                self._wake.set()  # rows may have arrived while we were not listening
+                while not conn.is_closed():
+                    await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox LISTEN connection lost (%s); polling meanwhile", exc)
+                await asyncio.sleep(2)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; return how many were published."""
+        outbox = self._outbox
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            deliveries = []
+            for row in rows:
+                envelope = Envelope.model_validate(row.envelope)
+                deliveries.append(await self._send(row.topic, row.key, envelope))
+            await asyncio.gather(*deliveries)
+            await session.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(sent_at=text("now()"))
+            )
+        OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+        return len(rows)
+
+    async def _send(self, topic: str, key: str | None, envelope: Envelope) -> asyncio.Future[Any]:
+        parent = propagate.extract({"traceparent": envelope.traceparent or ""})
+        with tracer.start_as_current_span(
+            f"publish {topic}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+                "messaging.message.id": envelope.id,
+                "cloudevents.event_type": envelope.type,
+            },
+        ):
+            # The consumer's span becomes a child of this publish span.
+            envelope = envelope.model_copy(update={"traceparent": current_traceparent()})
+            value, headers = encode(envelope)
+            future: asyncio.Future[Any] = await self._producer.send(
+                topic, value=value, key=key.encode() if key else None, headers=headers
+            )
+            return future

@@ -1,0 +1,90 @@
+"""What every service process builds at start-up and tears down at exit.
+
+Engines and clients are created here, inside the app lifespan, never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
+
+from shared.db import create_engine, migrate, ping, session_factory
+from shared.events import ALL_TOPICS
+from shared.kafka import ensure_topics, new_producer
+from shared.settings import ServiceSettings
+from shared.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """A service's live connections and background tasks."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    store: ObjectStore
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def spawn(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``run`` in the background for the life of the process, restarting it on crash."""
+
+        async def _supervise() -> None:
+            while True:
+                try:
+                    await run()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background task %s crashed; restarting in 2 s", name)
+                    await asyncio.sleep(2)
+
+        self.tasks.append(asyncio.create_task(_supervise(), name=name))
+
+    async def check_kafka(self) -> None:
+        """Readiness check: the producer can fetch cluster metadata."""
+        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 5)
+
+
+@contextlib.asynccontextmanager
+async def service_runtime(
+    settings: ServiceSettings, *, schema: str, migrations_dir: Path
+) -> AsyncIterator[Runtime]:
+    """Wait for the dependencies, migrate the schema, create topics and buckets, then yield."""
+    engine = create_engine(settings)
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    async for attempt in AsyncRetrying(stop=stop_after_delay(60), wait=wait_fixed(1), reraise=True):
+        with attempt:
+            await ping(engine)
+    await migrate(migrations_dir, settings.database_url, schema)
+    async for attempt in AsyncRetrying(stop=stop_after_delay(60), wait=wait_fixed(1), reraise=True):
+        with attempt:
+            await ensure_topics(settings.kafka_bootstrap_servers, ALL_TOPICS)
+    producer = new_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    store = ObjectStore(settings)
+    await store.ensure_buckets()
+    runtime = Runtime(settings, engine, session_factory(engine), producer, store)
+    try:
+        yield runtime
+    finally:
+        for task in runtime.tasks:
+            task.cancel()
+        for task in runtime.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await producer.stop()
+        await engine.dispose()

@@ -1,0 +1,151 @@
+"""Object storage on any S3 endpoint through the ``minio`` SDK.
+
+The SDK is synchronous; every call runs in a worker thread so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import CopySource
+from minio.error import S3Error
+
+from shared.settings import ServiceSettings
+
+LANDING_BUCKET = "conveyor-landing"
+RAW_BUCKET = "conveyor-raw"
+DERIVED_BUCKET = "conveyor-derived"
+EXPORTS_BUCKET = "conveyor-exports"
+ALL_BUCKETS = (LANDING_BUCKET, RAW_BUCKET, DERIVED_BUCKET, EXPORTS_BUCKET)
+
+PART_SIZE = 16 * 1024 * 1024  # multipart chunk: bounds memory per streamed upload
+_MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+
+
+def content_address(sha256_hex: str) -> str:
+    """The key of a blob in ``conveyor-raw``: ``sha256/ab/cd/<sha256>``."""
+    return f"sha256/{sha256_hex[:2]}/{sha256_hex[2:4]}/{sha256_hex}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the store says about an object."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str | None
+
+
+class ObjectStore:
+    """Async facade over a Minio client for the operations Conveyor needs."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        http = urllib3.PoolManager(
+            maxsize=64,
+            timeout=urllib3.Timeout(connect=5, read=120),
+            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503]),
+        )
+        self._client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            http_client=http,
+        )
+        # Presigning is local arithmetic; it signs for the address clients will use.
+        self._presigner = Minio(
+            settings.s3_public_endpoint or settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+
+    async def ensure_buckets(self, buckets: tuple[str, ...] = ALL_BUCKETS) -> None:
+        """Create the buckets that do not exist yet."""
+
+        def _ensure() -> None:
+            for bucket in buckets:
+                if not self._client.bucket_exists(bucket):
+                    try:
+                        self._client.make_bucket(bucket)
+                    except S3Error as exc:
+                        if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                            raise
+
+        await asyncio.to_thread(_ensure)
+
+    async def ping(self) -> None:
+        """Raise if the store does not answer an authenticated request."""
+        await asyncio.to_thread(self._client.bucket_exists, RAW_BUCKET)
+
+    async def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        """Size and etag of an object, or None if it does not exist."""
+
+        def _stat() -> ObjectInfo | None:
+            try:
+                st = self._client.stat_object(bucket, key)
+            except S3Error as exc:
+                if exc.code in _MISSING:
+                    return None
+                raise
+            return ObjectInfo(bucket, key, st.size or 0, st.etag)
+
+        return await asyncio.to_thread(_stat)
+
+    async def put_stream(
+        self, bucket: str, key: str, stream: IO[bytes], length: int, content_type: str
+    ) -> None:
+        """Upload from a file object, in parts when large, never reading it whole."""
+        await asyncio.to_thread(
+            self._client.put_object,
+            bucket,
+            key,
+            stream,
+            length,
+            content_type=content_type,
+            part_size=PART_SIZE,
+        )
+
+    async def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        """Server-side copy (no bytes pass through this process)."""
+        await asyncio.to_thread(
+            self._client.copy_object, dst_bucket, dst_key, CopySource(src_bucket, src_key)
+        )
+
+    async def remove(self, bucket: str, key: str) -> None:
+        """Delete an object (missing objects are fine)."""
+        await asyncio.to_thread(self._client.remove_object, bucket, key)
+
+    def iter_chunks(self, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """Stream an object's bytes (blocking: call from a worker thread)."""
+        response = self._client.get_object(bucket, key)
+        try:
+            yield from response.stream(chunk_size)
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def list_keys(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+        """Every object under a prefix (used for one-off reconciles, not polling)."""
+
+        def _list() -> list[ObjectInfo]:
+            return [
+                ObjectInfo(bucket, o.object_name or "", o.size or 0, o.etag)
+                for o in self._client.list_objects(bucket, prefix=prefix, recursive=True)
+                if o.object_name and not o.is_dir
+            ]
+
+        return await asyncio.to_thread(_list)
+
+    def presigned_get(self, bucket: str, key: str, expires: timedelta) -> str:
+        """A time-limited download URL."""
+        return str(self._presigner.presigned_get_object(bucket, key, expires=expires))

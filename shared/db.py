@@ -7,25 +7,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 from shared.settings import ServiceSettings
-
-
-def schema_base(schema: str) -> type[DeclarativeBase]:
-    """A declarative base whose tables all live in ``schema`` (one schema per service)."""
-
-    class Base(DeclarativeBase):
-        metadata = MetaData(schema=schema)
-
-    return Base
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:

@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from aiokafka import AIOKafkaProducer
 from alembic.operations import Operations
 from opentelemetry import propagate, trace
@@ -185,9 +185,10 @@ class OutboxRelay:
             try:
                 conn = await asyncpg.connect(self._listen_dsn)
                 await conn.add_listener(notify_channel(self._schema), lambda *_: self._wake.set())
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda *_, lost=lost: lost.set())
                 self._wake.set()  # rows may have arrived while we were not listening
-                while not conn.is_closed():
-                    await asyncio.sleep(5)
+                await lost.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

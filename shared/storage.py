@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO
+from typing import BinaryIO
 
 import urllib3
 from minio import Minio
@@ -102,7 +102,7 @@ class ObjectStore:
         return await asyncio.to_thread(_stat)
 
     async def put_stream(
-        self, bucket: str, key: str, stream: IO[bytes], length: int, content_type: str
+        self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str
     ) -> None:
         """Upload from a file object, in parts when large, never reading it whole."""
         await asyncio.to_thread(

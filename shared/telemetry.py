@@ -18,7 +18,7 @@ _configured = False
 
 
 def _span_line(span: ReadableSpan) -> str:
-    return span.to_json(indent=None) + "\n"
+    return str(span.to_json(indent=None)) + "\n"
 
 
 def setup_tracing(service_name: str, trace_file: str | None) -> TracerProvider:

@@ -1,0 +1,1 @@
+"""Conveyor's services, one package each, one process each."""

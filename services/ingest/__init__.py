@@ -1,0 +1,1 @@
+"""Ingest: datasets, uploads, object-store drops, assets and API keys."""

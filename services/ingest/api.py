@@ -1,0 +1,231 @@
+"""Ingest's HTTP routes: validate, hand to :class:`~services.ingest.handlers.Ingest`, answer."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    File,
+    Form,
+    Header,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
+
+from services.ingest.domain import parse_filer_notification, sanitize_filename
+from services.ingest.handlers import IncomingFile, Ingest
+from services.ingest.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    AssetDetail,
+    AssetPage,
+    DatasetCreate,
+    DatasetOut,
+    DatasetPage,
+    HashLookup,
+    HashLookupResult,
+    Me,
+    UploadResult,
+)
+from shared.auth import Principal, Role, authenticate, require
+from shared.errors import ApiError, error_responses
+
+router = APIRouter()
+
+AUTH_ERRORS = error_responses(401, 403)
+
+
+def get_ingest(request: Request) -> Ingest:
+    """The service object built in the lifespan."""
+    ingest: Ingest = request.app.state.ingest
+    return ingest
+
+
+IngestDep = Annotated[Ingest, Depends(get_ingest)]
+Viewer = Annotated[Principal, require(Role.viewer)]
+Uploader = Annotated[Principal, require(Role.uploader)]
+Admin = Annotated[Principal, require(Role.admin)]
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+CursorParam = Annotated[str | None, Query(description="next_cursor from the previous page")]
+
+
+@router.post(
+    "/v1/datasets",
+    status_code=201,
+    tags=["datasets"],
+    summary="Create a dataset",
+    responses=error_responses(401, 403, 409, 422),
+)
+async def create_dataset(body: DatasetCreate, principal: Uploader, ingest: IngestDep) -> DatasetOut:
+    return await ingest.create_dataset(principal, body)
+
+
+@router.get("/v1/datasets", tags=["datasets"], summary="List datasets", responses=AUTH_ERRORS)
+async def list_datasets(
+    _: Viewer, ingest: IngestDep, limit: Limit = 50, cursor: CursorParam = None
+) -> DatasetPage:
+    return await ingest.list_datasets(limit, cursor)
+
+
+@router.get(
+    "/v1/datasets/{slug}",
+    tags=["datasets"],
+    summary="Get a dataset",
+    responses=error_responses(401, 403, 404),
+)
+async def get_dataset(slug: str, _: Viewer, ingest: IngestDep) -> DatasetOut:
+    return await ingest.get_dataset(slug)
+
+
+@router.post(
+    "/v1/datasets/{slug}/assets",
+    status_code=201,
+    tags=["assets"],
+    summary="Upload one or more files",
+    description=(
+        "Multipart upload: repeat the `files` part for several files. Each file's type is "
+        "detected from its bytes. If any file is refused (415 unknown type, 413 too large) "
+        "nothing from the request is stored. Bytes the dataset already has are not stored "
+        "again: the existing asset comes back with `duplicate: true`."
+    ),
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
+)
+async def upload_assets(
+    slug: str,
+    files: Annotated[list[UploadFile], File(description="the files to upload")],
+    principal: Uploader,
+    ingest: IngestDep,
+    tags: Annotated[
+        list[str] | None, Form(description="tags for every file of the request")
+    ] = None,
+) -> UploadResult:
+    clean_tags = sorted({t.strip() for t in tags or [] if t.strip()})
+    if any(len(t) > 64 for t in clean_tags):
+        raise ApiError(422, "validation_error", "tags are at most 64 characters")
+    incoming = [IncomingFile(sanitize_filename(f.filename), f.file) for f in files]
+    items = await ingest.upload(principal, slug, incoming, clean_tags)
+    return UploadResult(items=items)
+
+
+@router.post(
+    "/v1/datasets/{slug}/assets/lookup",
+    tags=["assets"],
+    summary="Which of these SHA-256 hashes does the dataset already have?",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def lookup_hashes(
+    slug: str, body: HashLookup, _: Viewer, ingest: IngestDep
+) -> HashLookupResult:
+    return HashLookupResult(known=await ingest.lookup_hashes(slug, body.sha256))
+
+
+@router.get(
+    "/v1/datasets/{slug}/assets",
+    tags=["assets"],
+    summary="List a dataset's assets (oldest first)",
+    responses=error_responses(400, 401, 403, 404),
+)
+async def list_assets(
+    slug: str,
+    _: Viewer,
+    ingest: IngestDep,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+    media_type: Annotated[str | None, Query(examples=["image/jpeg"])] = None,
+    source: Annotated[str | None, Query(pattern="^(upload|objectstore)$")] = None,
+    tag: str | None = None,
+    sha256: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+) -> AssetPage:
+    return await ingest.list_assets(
+        slug,
+        limit=limit,
+        cursor=cursor,
+        media_type=media_type,
+        source=source,
+        tag=tag,
+        sha256=sha256,
+    )
+
+
+@router.get(
+    "/v1/assets/{asset_id}",
+    tags=["assets"],
+    summary="Get an asset with a time-limited download URL",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_asset(asset_id: uuid.UUID, _: Viewer, ingest: IngestDep) -> AssetDetail:
+    return await ingest.get_asset(asset_id)
+
+
+@router.post(
+    "/v1/api-keys",
+    status_code=201,
+    tags=["api keys"],
+    summary="Issue an API key (admin)",
+    responses=error_responses(401, 403, 422),
+)
+async def create_api_key(body: ApiKeyCreate, principal: Admin, ingest: IngestDep) -> ApiKeyCreated:
+    return await ingest.create_api_key(principal, body)
+
+
+@router.get(
+    "/v1/api-keys", tags=["api keys"], summary="List API keys (admin)", responses=AUTH_ERRORS
+)
+async def list_api_keys(_: Admin, ingest: IngestDep) -> ApiKeyList:
+    return ApiKeyList(items=await ingest.list_api_keys())
+
+
+@router.delete(
+    "/v1/api-keys/{key_id}",
+    status_code=204,
+    tags=["api keys"],
+    summary="Revoke an API key (admin)",
+    responses=error_responses(401, 403, 404),
+)
+async def revoke_api_key(key_id: uuid.UUID, _: Admin, ingest: IngestDep) -> Response:
+    await ingest.revoke_api_key(key_id)
+    return Response(status_code=204)
+
+
+@router.get("/v1/auth/me", tags=["api keys"], summary="Who am I?", responses=AUTH_ERRORS)
+async def me(principal: Annotated[Principal, Depends(authenticate)]) -> Me:
+    return Me(key_id=principal.key_id, name=principal.name, role=principal.role)
+
+
+@router.post(
+    "/internal/objectstore/events",
+    status_code=204,
+    tags=["internal"],
+    summary="Object-store notification webhook (SeaweedFS filer format)",
+    responses=error_responses(400, 401),
+)
+async def objectstore_event(
+    request: Request,
+    ingest: IngestDep,
+    body: Annotated[bytes, Body(media_type="application/json")],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    expected = f"Bearer {ingest.settings.objectstore_webhook_token}"
+    if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
+        raise ApiError(401, "invalid_webhook_token", "missing or wrong bearer token")
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise ApiError(400, "malformed_json", f"body is not JSON: {exc}") from exc
+    documents = document if isinstance(document, list) else [document]
+    for doc in documents:
+        if not isinstance(doc, dict):
+            raise ApiError(400, "malformed_notification", "each notification must be an object")
+        obj = parse_filer_notification(doc)
+        if obj is not None:
+            await ingest.record_store_notification(obj)
+    return Response(status_code=204)

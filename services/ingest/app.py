@@ -1,0 +1,68 @@
+"""The ingest service's FastAPI app and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.ingest.api import router
+from services.ingest.consumer import build_consumer
+from services.ingest.handlers import Ingest
+from services.ingest.models import SCHEMA, outbox
+from services.ingest.settings import IngestSettings
+from shared.db import ping
+from shared.http import create_app
+from shared.outbox import OutboxRelay
+from shared.runtime import service_runtime
+from shared.telemetry import setup_logging, setup_tracing
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_ingest_app(settings: IngestSettings | None = None) -> FastAPI:
+    """Build the app; connections are made when it starts, not here."""
+    settings = settings or IngestSettings()
+    setup_logging(settings.service_name, settings.log_level)
+    setup_tracing(settings.service_name, settings.trace_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_runtime(settings, schema=SCHEMA, migrations_dir=MIGRATIONS) as rt:
+            ingest = Ingest(settings, rt.sessions, rt.store)
+            app.state.settings = settings
+            app.state.ingest = ingest
+            app.state.principal_resolver = ingest
+            app.state.readiness.update(
+                postgres=lambda: ping(rt.engine), kafka=rt.check_kafka, objectstore=rt.store.ping
+            )
+            relay = OutboxRelay(
+                schema=SCHEMA,
+                outbox=outbox,
+                sessions=rt.sessions,
+                producer=rt.producer,
+                listen_dsn=settings.asyncpg_dsn,
+            )
+            rt.spawn("outbox-relay", relay.run)
+            rt.spawn("objectstore-consumer", build_consumer(ingest, rt.producer).run)
+            if settings.reconcile_landing_on_start:
+
+                async def reconcile() -> None:
+                    await ingest.reconcile_landing()
+
+                rt.spawn("landing-reconcile", reconcile)
+            yield
+
+    app = create_app(
+        service="ingest",
+        title="Conveyor ingest",
+        description=(
+            "Datasets, uploads and assets. Authenticate with the `X-API-Key` header. "
+            'Errors are `{"error": {"code", "message", "details"}}`.'
+        ),
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    return app

@@ -1,0 +1,145 @@
+"""Pure ingest rules: media-type sniffing, file names, slugs, landing keys, store notifications."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+SNIFF_BYTES = 64
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+def detect_media_type(head: bytes) -> str | None:
+    """The media type the leading bytes of a file announce, or None if Conveyor does not take it.
+
+    Only the magic bytes count; a file's name or declared type is never trusted.
+    """
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head[:2] == b"BM" and len(head) >= 14:
+        return "image/bmp"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "video/quicktime"
+        if brand.startswith((b"heic", b"heix", b"mif1", b"avif")):
+            return None  # still images in ISO-BMFF containers: not supported yet
+        return "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm" if b"webm" in head else "video/x-matroska"
+    return None
+
+
+def sanitize_filename(name: str | None) -> str:
+    """A display-safe file name: last path component, no control characters, at most 255 chars.
+
+    The result is only ever stored as metadata; it never becomes a path.
+    """
+    if not name:
+        return "unnamed"
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    name = name.lstrip(".") or "unnamed"
+    return name[:255]
+
+
+def is_valid_slug(slug: str) -> bool:
+    """Dataset slugs: lowercase letters, digits and dashes, up to 63 characters."""
+    return bool(_SLUG.match(slug))
+
+
+@dataclass(frozen=True)
+class LandingObject:
+    """An object created in a bucket, as a store notification reports it."""
+
+    bucket: str
+    key: str
+    size_bytes: int | None
+    etag: str | None
+    version: str | None = None  # modification time as the store reports it
+
+
+def dataset_of_landing_key(key: str) -> str | None:
+    """The dataset slug a landing key ``<slug>/<path...>`` targets, or None if it has no folder."""
+    head, sep, rest = key.partition("/")
+    if not sep or not rest or not head:
+        return None
+    return head
+
+
+def parse_filer_notification(body: dict[str, Any]) -> LandingObject | None:
+    """The created object a SeaweedFS filer webhook document describes, if any.
+
+    The filer reports every change under its tree; only file creations (and overwrites)
+    under ``/buckets/<bucket>/`` matter. Directories, deletions, multipart staging parts
+    and filer-internal paths (``/buckets/.system/...``) are ignored.
+    """
+    message = body.get("message") or {}
+    entry = message.get("new_entry")
+    if not isinstance(entry, dict) or entry.get("is_directory"):
+        return None
+    if body.get("event_type") not in (None, "create", "update", "rename"):
+        return None
+    full_key = str(body.get("key") or "")
+    new_parent = message.get("new_parent_path")
+    if new_parent and entry.get("name"):
+        full_key = f"{new_parent.rstrip('/')}/{entry['name']}"
+    if not full_key.startswith("/buckets/"):
+        return None
+    bucket, _, key = full_key[len("/buckets/") :].partition("/")
+    if not bucket or not key or bucket.startswith(".") or "/.uploads/" in f"/{key}":
+        return None
+    attributes = entry.get("attributes") or {}
+    size = attributes.get("file_size")
+    md5 = attributes.get("md5")
+    return LandingObject(
+        bucket=bucket,
+        key=key,
+        size_bytes=int(size) if size is not None else None,
+        etag=str(md5) if md5 else None,
+        version=str(attributes.get("mtime") or attributes.get("crtime") or "") or None,
+    )
+
+
+class Digest:
+    """Accumulates what ingest needs to know about a byte stream in one pass.
+
+    Feed it chunks in order; it keeps the first bytes (for type sniffing), the size and
+    the SHA-256, never the content.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.head = b""
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Account for the next chunk."""
+        if len(self.head) < SNIFF_BYTES:
+            self.head += chunk[: SNIFF_BYTES - len(self.head)]
+        self.size += len(chunk)
+        self._sha.update(chunk)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of everything fed so far."""
+        return self._sha.hexdigest()
+
+    @property
+    def media_type(self) -> str | None:
+        """The sniffed media type (see :func:`detect_media_type`)."""
+        return detect_media_type(self.head)

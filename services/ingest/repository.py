@@ -1,0 +1,140 @@
+"""All of ingest's queries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.models import ApiKey, Asset, Dataset
+from shared.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position: the (created_at, id) of the last row of the previous page."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        """Opaque string form."""
+        raw = json.dumps([self.created_at.isoformat(), str(self.id)]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse a cursor; a 400 error if it was not made by :meth:`encode`."""
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            created_at, ident = json.loads(base64.urlsafe_b64decode(padded))
+            return cls(datetime.fromisoformat(created_at), uuid.UUID(ident))
+        except (ValueError, TypeError) as exc:
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+
+
+async def dataset_by_slug(session: AsyncSession, slug: str) -> Dataset | None:
+    """The dataset with this slug."""
+    return (await session.execute(select(Dataset).where(Dataset.slug == slug))).scalar_one_or_none()
+
+
+async def list_datasets(
+    session: AsyncSession, limit: int, after: Cursor | None
+) -> Sequence[Dataset]:
+    """Datasets in creation order, ``limit`` of them after ``after``."""
+    query = select(Dataset).order_by(Dataset.created_at, Dataset.id).limit(limit)
+    if after:
+        query = query.where(tuple_(Dataset.created_at, Dataset.id) > (after.created_at, after.id))
+    return (await session.execute(query)).scalars().all()
+
+
+async def asset_by_hash(session: AsyncSession, dataset_id: uuid.UUID, sha256: str) -> Asset | None:
+    """The dataset's asset with these bytes."""
+    query = select(Asset).where(Asset.dataset_id == dataset_id, Asset.sha256 == sha256)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def asset_with_dataset(
+    session: AsyncSession, asset_id: uuid.UUID
+) -> tuple[Asset, str] | None:
+    """An asset and its dataset's slug."""
+    query = (
+        select(Asset, Dataset.slug)
+        .join(Dataset, Dataset.id == Asset.dataset_id)
+        .where(Asset.id == asset_id)
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def list_assets(
+    session: AsyncSession,
+    dataset_id: uuid.UUID,
+    *,
+    limit: int,
+    after: Cursor | None,
+    media_type: str | None,
+    source: str | None,
+    tag: str | None,
+    sha256: str | None,
+) -> Sequence[Asset]:
+    """A page of a dataset's assets in arrival order, filtered."""
+    query = (
+        select(Asset)
+        .where(Asset.dataset_id == dataset_id)
+        .order_by(Asset.created_at, Asset.id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(tuple_(Asset.created_at, Asset.id) > (after.created_at, after.id))
+    if media_type:
+        query = query.where(Asset.media_type == media_type)
+    if source:
+        query = query.where(Asset.source == source)
+    if tag:
+        query = query.where(Asset.tags.contains([tag]))
+    if sha256:
+        query = query.where(Asset.sha256 == sha256)
+    return (await session.execute(query)).scalars().all()
+
+
+async def known_hashes(
+    session: AsyncSession, dataset_id: uuid.UUID, hashes: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """Which of ``hashes`` are assets of the dataset, with their ids."""
+    if not hashes:
+        return {}
+    query = select(Asset.sha256, Asset.id).where(
+        Asset.dataset_id == dataset_id, Asset.sha256.in_(list(hashes))
+    )
+    return {sha: ident for sha, ident in (await session.execute(query)).all()}
+
+
+async def api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
+    """The unrevoked key with this hash."""
+    query = select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_api_keys(session: AsyncSession) -> Sequence[ApiKey]:
+    """Every key, newest first."""
+    return (
+        (await session.execute(select(ApiKey).order_by(ApiKey.created_at.desc()))).scalars().all()
+    )
+
+
+async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID, when: datetime) -> bool:
+    """Revoke a key; False if no such unrevoked key."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=when)
+        .returning(ApiKey.id)
+    )
+    return result.first() is not None

@@ -1,0 +1,47 @@
+"""The command line of every service process: ``serve`` (default) or ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.db import migrate
+from shared.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def run_service(
+    settings: S, build_app: Callable[[S], FastAPI], migrations_dir: Path, schema: str
+) -> None:
+    """Parse argv and run the service (blocking)."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m services.{settings.service_name}",
+        description=f"Conveyor {settings.service_name} service. Configured by environment "
+        "variables (see README, 'Configuration').",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate"],
+        help="serve: run the API and consumers (migrates first); migrate: only migrate",
+    )
+    args = parser.parse_args()
+    if args.command == "migrate":
+        asyncio.run(migrate(migrations_dir, settings.database_url, schema))
+        return
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

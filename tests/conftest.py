@@ -1,0 +1,193 @@
+"""Fixtures for the tiers that need the real stack (integration, e2e).
+
+Unit tests use none of these. The stack (Kafka, SeaweedFS, Postgres) is started by
+``make test`` (or here, if it is not up). Each session gets a fresh database, freshly
+created topics, fresh consumer groups and an empty landing bucket, then its own ingest
+and audit processes writing their spans to files the tests read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from minio import Minio
+
+from deploy.services import ServiceProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_KEY = "cvk_test_bootstrap_admin"
+TEST_DB = "conveyor_test"
+PG_SUPERUSER_DSN = "postgresql://postgres:postgres@127.0.0.1:55432/postgres"
+KAFKA = "127.0.0.1:19092"
+S3 = ("127.0.0.1:18333", "conveyor", "conveyor-dev-secret")
+
+
+def minio_client() -> Minio:
+    """A client of the test object store."""
+    endpoint, access, secret = S3
+    return Minio(endpoint, access_key=access, secret_key=secret, secure=False, region="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def stack() -> None:
+    """The local stack, started if it is not running."""
+    script = ROOT / "deploy" / "stack" / "stack.py"
+    if subprocess.run([sys.executable, script, "status"], capture_output=True).returncode != 0:
+        subprocess.run([sys.executable, script, "up"], check=True)
+
+
+async def _reset_database() -> None:
+    conn = await asyncpg.connect(PG_SUPERUSER_DSN)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", TEST_DB
+        )
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB}")
+        await conn.execute(f"CREATE DATABASE {TEST_DB} OWNER conveyor")
+    finally:
+        await conn.close()
+
+
+async def _reset_topics() -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        for _ in range(100):
+            ours = [t for t in await admin.list_topics() if t.startswith("conveyor.")]
+            if not ours:
+                return
+            try:
+                await admin.delete_topics(ours)
+            except Exception:
+                pass  # already being deleted
+            await asyncio.sleep(0.3)
+        raise RuntimeError("Kafka did not delete the conveyor.* topics")
+    finally:
+        await admin.close()
+
+
+def _empty_bucket(bucket: str) -> None:
+    client = minio_client()
+    if not client.bucket_exists(bucket):
+        return
+    for obj in client.list_objects(bucket, recursive=True):
+        if obj.object_name:
+            client.remove_object(bucket, obj.object_name)
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder for this session's service logs and span files."""
+    return tmp_path_factory.mktemp("conveyor")
+
+
+@pytest.fixture(scope="session")
+def service_env(stack: None, run_dir: Path) -> dict[str, str]:
+    """Environment of this session's services, after resetting the shared stack."""
+    asyncio.run(_reset_database())
+    asyncio.run(_reset_topics())
+    _empty_bucket("conveyor-landing")
+    run_id = uuid.uuid4().hex[:8]
+    return {
+        "CONVEYOR_DATABASE_URL": (
+            f"postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/{TEST_DB}"
+        ),
+        "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "CONVEYOR_INGEST_CONSUMER_GROUP": f"conveyor-ingest-{run_id}",
+        "CONVEYOR_AUDIT_CONSUMER_GROUP": f"conveyor-audit-{run_id}",
+        "CONVEYOR_INGEST_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
+        "CONVEYOR_INGEST_TRACE_FILE": str(run_dir / "ingest-spans.jsonl"),
+        "CONVEYOR_AUDIT_TRACE_FILE": str(run_dir / "audit-spans.jsonl"),
+        "CONVEYOR_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture(scope="session")
+def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, ServiceProcess]]:
+    """Running ingest and audit processes for the whole session."""
+    procs = {
+        name: ServiceProcess(name, env=service_env, log_dir=run_dir, run_dir=run_dir)
+        for name in ("ingest", "audit")
+    }
+    for name in ("ingest", "audit"):
+        existing = ServiceProcess(name)
+        if existing.running():
+            existing.stop()  # a `make run` copy holds the ports
+        procs[name].start()
+    yield procs
+    for proc in procs.values():
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def ingest_url(services: dict[str, ServiceProcess]) -> str:
+    return services["ingest"].url
+
+
+@pytest.fixture(scope="session")
+def audit_url(services: dict[str, ServiceProcess]) -> str:
+    return services["audit"].url
+
+
+@pytest.fixture(scope="session")
+def admin(ingest_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client of ingest with the bootstrap admin key."""
+    with httpx.Client(base_url=ingest_url, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def uploader_key(admin: httpx.Client) -> str:
+    response = admin.post("/v1/api-keys", json={"name": "test-uploader", "role": "uploader"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
+@pytest.fixture(scope="session")
+def viewer_key(admin: httpx.Client) -> str:
+    response = admin.post("/v1/api-keys", json={"name": "test-viewer", "role": "viewer"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
+@pytest.fixture(scope="session")
+def uploader(ingest_url: str, uploader_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=ingest_url, headers={"X-API-Key": uploader_key}, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def auditor(audit_url: str, viewer_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=audit_url, headers={"X-API-Key": viewer_key}, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def dataset(uploader: httpx.Client) -> str:
+    """A new dataset's slug."""
+    slug = f"ds-{uuid.uuid4().hex[:10]}"
+    response = uploader.post("/v1/datasets", json={"slug": slug, "name": f"Test {slug}"})
+    assert response.status_code == 201, response.text
+    return slug
+
+
+def read_spans(path: Path) -> list[dict[str, Any]]:
+    """Spans a service exported to its JSON-lines trace file so far."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

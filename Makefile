@@ -1,0 +1,71 @@
+# Conveyor's interface: everything a developer or CI does goes through these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+STACK := $(PY) deploy/stack/stack.py
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv stack-up stack-down stack-status run stop status test test-unit lint format \
+        bench bench-ingest clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "Conveyor needs Python 3.11 as '$(PYTHON)' (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create .venv with the pinned dependencies (only when pyproject.toml changed)
+
+stack-up: venv ## Start Kafka, SeaweedFS (S3) and Postgres as local processes
+	$(STACK) up
+
+stack-down: ## Stop the local stack
+	@if [ -x $(PY) ]; then $(STACK) down; else $(PYTHON) deploy/stack/stack.py down; fi
+
+stack-status: ## Show the state of the local stack
+	@$(STACK) status
+
+run: stack-up ## Start the whole system (stack + services) and print where everything is
+	$(PY) deploy/services.py start
+	@echo
+	@echo "Conveyor is running. Bootstrap admin key: $${CONVEYOR_BOOTSTRAP_ADMIN_KEY:-cvk_dev_admin_change_me}"
+	@echo "  try: .venv/bin/conveyor --api-key <key> datasets list"
+	@echo "  stop the services with 'make stop', the stack with 'make stack-down'"
+
+stop: ## Stop the services started by make run
+	@$(PY) deploy/services.py stop
+
+status: ## Show stack and service state
+	@$(STACK) status; $(PY) deploy/services.py status
+
+test: stack-up ## Run the whole suite against the real stack (starts it if needed)
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-unit: venv ## Unit tests only (no servers)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+lint: venv ## ruff (lint + format check) and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared services conveyor_cli deploy/services.py
+
+format: venv ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: bench-ingest ## All benchmarks
+
+bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 GiB upload
+	$(PY) bench/ingest.py
+
+clean: ## Remove the venv and all local stack data (stops everything first)
+	-$(MAKE) stop stack-down
+	rm -rf $(VENV) .stack

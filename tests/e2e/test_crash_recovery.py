@@ -1,0 +1,114 @@
+"""kill -9 in the middle of a stream of uploads loses nothing and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import json
+import time
+
+import httpx
+import pytest
+
+from deploy.services import ServiceProcess
+from tests.conftest import ADMIN_KEY
+from tests.media import image
+from tests.waiting import eventually
+
+UPLOADS = 500
+
+
+async def _upload_with_retries(
+    client: httpx.AsyncClient, slug: str, name: str, content: bytes
+) -> dict:
+    """Upload until the service answers; a retry after a crash is safe (same bytes = same asset)."""
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            response = await client.post(
+                f"/v1/datasets/{slug}/assets", files=[("files", (name, content))]
+            )
+            if response.status_code == 201:
+                return dict(response.json()["items"][0])
+            if response.status_code < 500:
+                raise AssertionError(f"{response.status_code}: {response.text}")
+        except httpx.TransportError:
+            pass  # the process is down or died mid-request
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} never uploaded")
+        await asyncio.sleep(0.2)
+
+
+def test_kill_9_of_ingest_and_audit_mid_stream_leaves_one_asset_and_one_record_per_file(
+    services: dict[str, ServiceProcess], dataset: str, auditor: httpx.Client
+):
+    files = {f"f{i:04}.jpg": image(width=32, height=24) for i in range(UPLOADS)}
+    progress = {"done": 0}
+
+    async def stream() -> list[dict]:
+        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        for item in files.items():
+            queue.put_nowait(item)
+        results: list[dict] = []
+        async with httpx.AsyncClient(
+            base_url=services["ingest"].url, headers={"X-API-Key": ADMIN_KEY}, timeout=30
+        ) as client:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    name, content = queue.get_nowait()
+                    results.append(await _upload_with_retries(client, dataset, name, content))
+                    progress["done"] += 1
+
+            async def chaos() -> None:
+                while progress["done"] < UPLOADS // 4:
+                    await asyncio.sleep(0.05)
+                services["ingest"].kill()
+                await asyncio.to_thread(services["ingest"].start)
+                while progress["done"] < UPLOADS // 2:
+                    await asyncio.sleep(0.05)
+                services["audit"].kill()
+                await asyncio.sleep(1)
+                await asyncio.to_thread(services["audit"].start)
+
+            await asyncio.gather(chaos(), *(worker() for _ in range(8)))
+        return results
+
+    results = asyncio.run(stream())
+    assert len(results) == UPLOADS
+
+    # Exactly one asset per file.
+    by_sha = {hashlib.sha256(c).hexdigest(): n for n, c in files.items()}
+    with httpx.Client(base_url=services["ingest"].url, headers={"X-API-Key": ADMIN_KEY}) as c:
+        assets, cursor = [], None
+        while True:
+            params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = c.get(f"/v1/datasets/{dataset}/assets", params=params).json()
+            assets += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    assert len(assets) == UPLOADS
+    assert {a["sha256"] for a in assets} == set(by_sha)
+
+    # Exactly one audit record per asset, once the pipeline has drained.
+    asset_ids = {a["id"] for a in assets}
+
+    def ingested_records() -> collections.Counter[str] | None:
+        exported = auditor.get(
+            "/v1/audit/export", params={"type": "conveyor.asset.ingested.v1"}
+        ).text.splitlines()
+        counts = collections.Counter(
+            json.loads(line)["subject"] for line in exported if line.strip()
+        )
+        ours = {s: n for s, n in counts.items() if s in asset_ids}
+        return collections.Counter(ours) if len(ours) == UPLOADS else None
+
+    counts = eventually(ingested_records, timeout=120, interval=1)
+    assert set(counts) == asset_ids
+    assert max(counts.values()) == 1
+    assert auditor.post("/v1/audit/verify").json()["ok"] is True
+
+
+pytestmark = pytest.mark.slow

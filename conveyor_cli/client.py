@@ -185,13 +185,13 @@ class ServiceUnreachable(ConveyorError):
         super().__init__(text)
 
 
-def _describe(exc: httpx.TransportError) -> str:
+def _describe(exc: httpx.RequestError) -> str:
     text = str(exc).strip()
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
 
 
-def transport_failure(service: str, base_url: str, exc: httpx.TransportError) -> ServiceUnreachable:
+def transport_failure(service: str, base_url: str, exc: httpx.RequestError) -> ServiceUnreachable:
     """Wrap an httpx transport exception; connect errors/timeouts read as "cannot reach"."""
     connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
     return ServiceUnreachable(service=service, url=base_url, reason=_describe(exc), connect=connect)
@@ -222,8 +222,10 @@ def error_from_response(service: str, response: httpx.Response) -> ApiError:
         # envelope: still better than a bare status.
         message = str(body["detail"])
     else:
-        text = response.text.strip()
-        if text:
+        # Only short plain-text bodies are worth showing; an HTML error page is noise.
+        text = " ".join(response.text.split())
+        ctype = response.headers.get("content-type", "")
+        if text and "html" not in ctype and not text.startswith("<"):
             message = text[:200]
     return ApiError(service=service, status=status, code=code, message=message, details=details)
 
@@ -242,7 +244,9 @@ def _default_headers(api_key: str) -> dict[str, str]:
     return {API_KEY_HEADER: api_key, "User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
-def collect_pages(fetch: Callable[[int, str | None], Page[T]], limit: int, page_size: int) -> Page[T]:
+def collect_pages(
+    fetch: Callable[[int, str | None], Page[T]], limit: int, page_size: int
+) -> Page[T]:
     """Follow ``next_cursor`` until ``limit`` items are gathered or the listing ends.
 
     ``fetch(page_limit, cursor)`` returns one page. The result's ``next_cursor`` lets a
@@ -306,10 +310,8 @@ class _ServiceClient:
         json: Any = None,
     ) -> Any:
         try:
-            response = self._http.request(
-                method, path, params=_clean(params or {}), json=json
-            )
-        except httpx.TransportError as exc:
+            response = self._http.request(method, path, params=_clean(params or {}), json=json)
+        except httpx.RequestError as exc:
             raise transport_failure(self.service, self.base_url, exc) from exc
         if response.is_error:
             raise error_from_response(self.service, response)
@@ -337,7 +339,9 @@ class IngestClient(_ServiceClient):
     # datasets
     def create_dataset(self, slug: str, name: str) -> Dataset:
         """``POST /v1/datasets``; raises ApiError ``dataset_exists`` (409) on a taken slug."""
-        return cast(Dataset, self._request("POST", "/v1/datasets", json={"slug": slug, "name": name}))
+        return cast(
+            Dataset, self._request("POST", "/v1/datasets", json={"slug": slug, "name": name})
+        )
 
     def list_datasets(self, *, limit: int = 50, cursor: str | None = None) -> Page[Dataset]:
         """One page of ``GET /v1/datasets``."""
@@ -473,7 +477,7 @@ class AuditClient(_ServiceClient):
                         count += lines
                         if on_records is not None:
                             on_records(lines)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise transport_failure(self.service, self.base_url, exc) from exc
         if last != b"\n":
             # The last record had no trailing newline; it is still a record.
@@ -541,7 +545,7 @@ class AsyncIngestClient:
         data = {"tags": tags} if tags else None
         try:
             response = await self._http.post(path, files=files, data=data)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise transport_failure(self.service, self.base_url, exc) from exc
         if response.is_error:
             raise error_from_response(self.service, response)

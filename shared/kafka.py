@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("conveyor.kafka")
 
 Headers = list[tuple[str, bytes]]
+_REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time")
 
 
 class MalformedEvent(ValueError):
@@ -65,6 +66,12 @@ def encode(envelope: Envelope) -> tuple[bytes, Headers]:
 def decode(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Envelope:
     """Decode a binary-mode CloudEvents Kafka message into an envelope."""
     header_map = {k: v for k, v in headers}
+    # The SDK would invent a random id or time for a missing one, defeating deduplication.
+    missing = [a for a in _REQUIRED_HEADERS if a not in header_map]
+    if missing:
+        raise MalformedEvent(f"not a CloudEvent: missing {', '.join(missing)}")
+    if header_map["ce_specversion"] != b"1.0":
+        raise MalformedEvent("not a CloudEvents 1.0 event")
     try:
         event = from_binary_event(KafkaMessage(headers=header_map, key=None, value=value or b""))
         data = event.get_data()
@@ -125,7 +132,7 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, KafkaError):
         return True
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 Handler = Callable[[Envelope, ConsumerRecord[bytes, bytes]], Awaitable[None]]

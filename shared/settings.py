@@ -68,8 +68,8 @@ class ServiceSettings(BaseSettings):
     def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
         if self.environment == "production":
             placeholders = {DEV_ADMIN_KEY, DEV_S3_SECRET, DEV_WEBHOOK_TOKEN, "conveyor"}
-            for name in ("bootstrap_admin_key", "s3_secret_key"):
-                if getattr(self, name) in placeholders:
+            for name in ("bootstrap_admin_key", "s3_secret_key", "objectstore_webhook_token"):
+                if getattr(self, name, None) in placeholders:
                     raise ValueError(f"{name} still has its development default; set it")
         return self
 

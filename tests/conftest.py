@@ -9,6 +9,7 @@ and audit processes writing their spans to files the tests read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -68,10 +69,8 @@ async def _reset_topics() -> None:
             ours = [t for t in await admin.list_topics() if t.startswith("conveyor.")]
             if not ours:
                 return
-            try:
+            with contextlib.suppress(Exception):  # already being deleted
                 await admin.delete_topics(ours)
-            except Exception:
-                pass  # already being deleted
             await asyncio.sleep(0.3)
         raise RuntimeError("Kafka did not delete the conveyor.* topics")
     finally:

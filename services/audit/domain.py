@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,10 @@ def trace_id_of(traceparent: str | None) -> str | None:
     """The trace id in a W3C traceparent (``00-<trace id>-<span id>-<flags>``)."""
     if not traceparent:
         return None
-    parts = traceparent.split("-")
-    if len(parts) != 4 or len(parts[1]) != 32:
+    match = _TRACEPARENT.fullmatch(traceparent)
+    if match is None or match.group(1) == "0" * 32:
         return None
-    return parts[1]
+    return match.group(1)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import (
     APIRouter,
-    Body,
     Depends,
     File,
     Form,
@@ -206,19 +205,26 @@ async def me(principal: Annotated[Principal, Depends(authenticate)]) -> Me:
     status_code=204,
     tags=["internal"],
     summary="Object-store notification webhook (SeaweedFS filer format)",
+    description="The store POSTs one JSON document (or a list) per change; only file creations "
+    "in `conveyor-landing` are used. Authenticated by `Authorization: Bearer <token>`.",
     responses=error_responses(400, 401),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
 )
 async def objectstore_event(
     request: Request,
     ingest: IngestDep,
-    body: Annotated[bytes, Body(media_type="application/json")],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     expected = f"Bearer {ingest.settings.objectstore_webhook_token}"
     if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
         raise ApiError(401, "invalid_webhook_token", "missing or wrong bearer token")
     try:
-        document = json.loads(body)
+        document = json.loads(await request.body())
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"body is not JSON: {exc}") from exc
     documents = document if isinstance(document, list) else [document]

@@ -10,6 +10,33 @@ from typing import Any
 
 SNIFF_BYTES = 64
 
+_BMP_DIB_SIZES = {12, 40, 52, 56, 64, 108, 124}
+_MP4_VIDEO_BRANDS = {
+    b"isom",
+    b"iso2",
+    b"iso3",
+    b"iso4",
+    b"iso5",
+    b"iso6",
+    b"mp41",
+    b"mp42",
+    b"avc1",
+    b"M4V ",
+    b"M4VH",
+    b"M4VP",
+    b"3gp4",
+    b"3gp5",
+    b"3gp6",
+    b"3g2a",
+    b"dash",
+    b"msnv",
+    b"f4v ",
+    b"mmp4",
+    b"XAVC",
+    b"MSNV",
+    b"NDAS",
+}
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _SLUG = re.compile(SLUG_PATTERN)
 
@@ -29,15 +56,19 @@ def detect_media_type(head: bytes) -> str | None:
         return "video/x-msvideo"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
-    if head[:2] == b"BM" and len(head) >= 14:
+    if (
+        head[:2] == b"BM"
+        and len(head) >= 18
+        and head[6:10] == b"\0\0\0\0"  # reserved bytes
+        and int.from_bytes(head[14:18], "little") in _BMP_DIB_SIZES
+    ):
         return "image/bmp"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand == b"qt  ":
             return "video/quicktime"
-        if brand.startswith((b"heic", b"heix", b"mif1", b"avif")):
-            return None  # still images in ISO-BMFF containers: not supported yet
-        return "video/mp4"
+        # ISO-BMFF also carries audio (M4A), stills (HEIC, AVIF) and raw photos (CR3)
+        return "video/mp4" if brand in _MP4_VIDEO_BRANDS else None
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video/webm" if b"webm" in head else "video/x-matroska"
     return None
@@ -51,15 +82,15 @@ def sanitize_filename(name: str | None) -> str:
     if not name:
         return "unnamed"
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = unicodedata.normalize("NFC", name)
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    name = unicodedata.normalize("NFC", name)
     name = name.lstrip(".") or "unnamed"
     return name[:255]
 
 
 def is_valid_slug(slug: str) -> bool:
     """Dataset slugs: lowercase letters, digits and dashes, up to 63 characters."""
-    return bool(_SLUG.match(slug))
+    return bool(_SLUG.fullmatch(slug))
 
 
 @dataclass(frozen=True)

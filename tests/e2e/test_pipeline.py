@@ -89,9 +89,7 @@ def test_bulk_drop_into_the_landing_bucket_becomes_assets(
         recorded = eventually(lambda a=asset: timeline(auditor, a["id"]))
         assert [r["type"] for r in recorded] == ["conveyor.asset.ingested.v1"]
     # Ingested drops leave the landing bucket: their bytes now live once, in conveyor-raw.
-    eventually(
-        lambda: not list(client.list_objects("conveyor-landing", prefix=f"{dataset}/"))
-    )
+    eventually(lambda: not list(client.list_objects("conveyor-landing", prefix=f"{dataset}/")))
 
 
 def test_drop_into_an_unknown_dataset_is_recorded_as_an_error_event(auditor: httpx.Client):
@@ -125,6 +123,7 @@ def test_poison_messages_end_in_the_dead_letter_topic_and_the_audit_log(auditor:
                     ("ce_id", b"poison-event-2"),
                     ("ce_source", b"/tests"),
                     ("ce_type", b"conveyor.objectstore.object_created.v1"),
+                    ("ce_time", b"2026-01-01T00:00:00Z"),
                     ("content-type", b"application/json"),
                 ],
             )
@@ -160,9 +159,7 @@ async def _superuser(query: str, *args: object) -> object:
 
 def test_audit_log_refuses_update_and_delete(uploader: httpx.Client, dataset: str):
     async def attempt(statement: str) -> str:
-        conn = await asyncpg.connect(
-            f"postgresql://conveyor:conveyor@127.0.0.1:55432/{TEST_DB}"
-        )
+        conn = await asyncpg.connect(f"postgresql://conveyor:conveyor@127.0.0.1:55432/{TEST_DB}")
         try:
             await conn.execute(statement)
         except asyncpg.PostgresError as exc:
@@ -191,9 +188,7 @@ def test_tampering_with_an_audit_row_is_detected_by_verify(
 
     original = record["actor"]
     asyncio.run(
-        _superuser(
-            "UPDATE audit.audit_records SET actor = 'mallory' WHERE seq = $1", record["seq"]
-        )
+        _superuser("UPDATE audit.audit_records SET actor = 'mallory' WHERE seq = $1", record["seq"])
     )
     try:
         after = auditor.post("/v1/audit/verify").json()

@@ -66,7 +66,7 @@ def test_upload_stores_bytes_content_addressed_and_registers_the_asset(
     uploader: httpx.Client, dataset: str
 ):
     content = image(ext=".png")
-    response = upload(uploader, dataset, ("../../etc/shot\n.png", content), tags=["day", "cam1"])
+    response = upload(uploader, dataset, ("../../etc/shot.png", content), tags=["day", "cam1"])
     assert response.status_code == 201, response.text
     (asset,) = response.json()["items"]
     sha = hashlib.sha256(content).hexdigest()
@@ -108,7 +108,12 @@ def test_many_files_in_one_request_come_back_in_order_with_detected_types(
     assert response.status_code == 201, response.text
     types = [a["media_type"] for a in response.json()["items"]]
     assert types == [
-        "image/jpeg", "image/webp", "image/bmp", "image/tiff", "video/x-msvideo", "image/jpeg"
+        "image/jpeg",
+        "image/webp",
+        "image/bmp",
+        "image/tiff",
+        "video/x-msvideo",
+        "image/jpeg",
     ]
 
 

@@ -65,10 +65,12 @@ def test_kill_9_of_ingest_and_audit_mid_stream_leaves_one_asset_and_one_record_p
                 while progress["done"] < UPLOADS // 4:
                     await asyncio.sleep(0.05)
                 services["ingest"].kill()
+                progress["ingest_killed_at"] = progress["done"]
                 await asyncio.to_thread(services["ingest"].start)
                 while progress["done"] < UPLOADS // 2:
                     await asyncio.sleep(0.05)
                 services["audit"].kill()
+                progress["audit_killed_at"] = progress["done"]
                 await asyncio.sleep(1)
                 await asyncio.to_thread(services["audit"].start)
 
@@ -77,6 +79,9 @@ def test_kill_9_of_ingest_and_audit_mid_stream_leaves_one_asset_and_one_record_p
 
     results = asyncio.run(stream())
     assert len(results) == UPLOADS
+    # Both crashes happened with uploads still to go.
+    assert progress["ingest_killed_at"] < UPLOADS * 0.9
+    assert progress["audit_killed_at"] < UPLOADS * 0.9
 
     # Exactly one asset per file.
     by_sha = {hashlib.sha256(c).hexdigest(): n for n, c in files.items()}

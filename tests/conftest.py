@@ -8,8 +8,6 @@ and audit processes writing their spans to files the tests read.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -19,26 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from minio import Minio
 
+from deploy.sandbox import KAFKA, PG_SUPERUSER_DSN, minio_client, reset
 from deploy.services import ServiceProcess
+
+__all__ = ["KAFKA", "PG_SUPERUSER_DSN", "minio_client"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "cvk_test_bootstrap_admin"
 TEST_DB = "conveyor_test"
-PG_SUPERUSER_DSN = "postgresql://postgres:postgres@127.0.0.1:55432/postgres"
-KAFKA = "127.0.0.1:19092"
-S3 = ("127.0.0.1:18333", "conveyor", "conveyor-dev-secret")
-
-
-def minio_client() -> Minio:
-    """A client of the test object store."""
-    endpoint, access, secret = S3
-    return Minio(endpoint, access_key=access, secret_key=secret, secure=False, region="us-east-1")
 
 
 @pytest.fixture(scope="session")
@@ -47,43 +36,6 @@ def stack() -> None:
     script = ROOT / "deploy" / "stack" / "stack.py"
     if subprocess.run([sys.executable, script, "status"], capture_output=True).returncode != 0:
         subprocess.run([sys.executable, script, "up"], check=True)
-
-
-async def _reset_database() -> None:
-    conn = await asyncpg.connect(PG_SUPERUSER_DSN)
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", TEST_DB
-        )
-        await conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB}")
-        await conn.execute(f"CREATE DATABASE {TEST_DB} OWNER conveyor")
-    finally:
-        await conn.close()
-
-
-async def _reset_topics() -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        for _ in range(100):
-            ours = [t for t in await admin.list_topics() if t.startswith("conveyor.")]
-            if not ours:
-                return
-            with contextlib.suppress(Exception):  # already being deleted
-                await admin.delete_topics(ours)
-            await asyncio.sleep(0.3)
-        raise RuntimeError("Kafka did not delete the conveyor.* topics")
-    finally:
-        await admin.close()
-
-
-def _empty_bucket(bucket: str) -> None:
-    client = minio_client()
-    if not client.bucket_exists(bucket):
-        return
-    for obj in client.list_objects(bucket, recursive=True):
-        if obj.object_name:
-            client.remove_object(bucket, obj.object_name)
 
 
 @pytest.fixture(scope="session")
@@ -95,9 +47,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def service_env(stack: None, run_dir: Path) -> dict[str, str]:
     """Environment of this session's services, after resetting the shared stack."""
-    asyncio.run(_reset_database())
-    asyncio.run(_reset_topics())
-    _empty_bucket("conveyor-landing")
+    reset(TEST_DB)
     run_id = uuid.uuid4().hex[:8]
     return {
         "CONVEYOR_DATABASE_URL": (

@@ -19,12 +19,16 @@ from shared.settings import ServiceSettings
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:
-    """The service's async engine (asyncpg), pooled and pre-pinged."""
+    """The service's async engine (asyncpg), pooled.
+
+    No pre-ping on checkout (it costs a round trip per transaction); a connection the server
+    dropped fails its statement, and consumers retry transient database errors.
+    """
     return create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=10,
-        pool_pre_ping=True,
+        pool_recycle=1800,
     )
 
 

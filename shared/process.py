@@ -18,7 +18,11 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 def run_service(
-    settings: S, build_app: Callable[[S], FastAPI], migrations_dir: Path, schema: str
+    settings: S,
+    build_app: Callable[[S], FastAPI],
+    factory_path: str,
+    migrations_dir: Path,
+    schema: str,
 ) -> None:
     """Parse argv and run the service (blocking)."""
     parser = argparse.ArgumentParser(
@@ -36,6 +40,19 @@ def run_service(
     args = parser.parse_args()
     if args.command == "migrate":
         asyncio.run(migrate(migrations_dir, settings.database_url, schema))
+        return
+    if settings.workers > 1:
+        # Worker processes build their own app (and read settings from the environment).
+        uvicorn.run(
+            factory_path,
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
         return
     uvicorn.run(
         build_app(settings),

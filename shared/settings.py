@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    # HTTP worker processes; each also runs its own consumer and outbox relay.
+    workers: int = 1
     log_level: str = "INFO"
 
     database_url: str = "postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/conveyor"

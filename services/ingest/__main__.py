@@ -5,4 +5,6 @@ from services.ingest.models import SCHEMA
 from services.ingest.settings import IngestSettings
 from shared.process import run_service
 
-run_service(IngestSettings(), create_ingest_app, MIGRATIONS, SCHEMA)
+run_service(
+    IngestSettings(), create_ingest_app, "services.ingest.app:create_ingest_app", MIGRATIONS, SCHEMA
+)

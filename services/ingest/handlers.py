@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/conveyor/ingest"
 CHUNK = 1024 * 1024
+STAT_BEFORE_PUT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -130,6 +131,8 @@ class Ingest:
         self.settings = settings
         self.sessions = sessions
         self.store = store
+        # Datasets are never changed or deleted, so a found one can be remembered.
+        self._datasets: dict[str, Dataset] = {}
 
     # ---- datasets -------------------------------------------------------------------------
 
@@ -164,9 +167,11 @@ class Ingest:
         return DatasetOut.model_validate(dataset, from_attributes=True)
 
     async def _dataset(self, session: AsyncSession, slug: str) -> Dataset:
-        dataset = await repo.dataset_by_slug(session, slug)
+        dataset = self._datasets.get(slug) or await repo.dataset_by_slug(session, slug)
         if dataset is None:
             raise ApiError(404, "dataset_not_found", f"no dataset with slug {slug!r}")
+        if len(self._datasets) < 10_000:
+            self._datasets[slug] = dataset
         return dataset
 
     async def get_dataset(self, slug: str) -> DatasetOut:
@@ -221,7 +226,8 @@ class Ingest:
                 results.append(asset_out(existing, dataset.slug, duplicate=True))
                 continue
             key = content_address(info.sha256)
-            if await self.store.stat(RAW_BUCKET, key) is None:
+            # Small blobs are just (re)written: cheaper than asking the store first.
+            if info.size <= STAT_BEFORE_PUT_BYTES or await self.store.stat(RAW_BUCKET, key) is None:
                 f.stream.seek(0)
                 await self.store.put_stream(RAW_BUCKET, key, f.stream, info.size, info.media_type)
             results.append(
@@ -254,6 +260,7 @@ class Ingest:
                     raise _AlreadyApplied
                 asset = Asset(
                     id=uuid.uuid4(),
+                    created_at=datetime.now(UTC),
                     dataset_id=dataset.id,
                     filename=filename,
                     media_type=info.media_type,
@@ -267,7 +274,6 @@ class Ingest:
                 )
                 session.add(asset)
                 await session.flush()
-                await session.refresh(asset)
                 await add_event(
                     session,
                     outbox,

@@ -136,6 +136,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 Handler = Callable[[Envelope, ConsumerRecord[bytes, bytes]], Awaitable[None]]
+BatchHandler = Callable[[list[tuple[Envelope, ConsumerRecord[bytes, bytes]]]], Awaitable[None]]
 
 
 class EventConsumer:
@@ -156,10 +157,13 @@ class EventConsumer:
         pattern: str | None = None,
         max_attempts: int = 3,
         retry_wait_seconds: float = 0.2,
+        handle_batch: BatchHandler | None = None,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
         self._handle = handle
+        # Optional: apply a partition's whole poll in one go (falls back to ``handle``).
+        self._handle_batch = handle_batch
         self._producer = producer
         self._topics = list(topics)
         self._pattern = pattern
@@ -190,25 +194,22 @@ class EventConsumer:
                 if consumer.assignment():
                     self.assigned.set()
                 for tp, records in batch.items():
-                    for record in records:
-                        await self._process(record)
+                    if self._handle_batch is not None:
+                        await self._process_batch(records)
+                    else:
+                        for record in records:
+                            await self._process(record)
                     await consumer.commit({tp: records[-1].offset + 1})
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            envelope = decode(record.value, record.headers)
-        except MalformedEvent as exc:
-            await self._dead_letter(record, None, str(exc))
-            return
-        parent = propagate.extract({"traceparent": envelope.traceparent or ""})
-        with tracer.start_as_current_span(
-            f"process {record.topic}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            attributes={
+    def _span_args(self, envelope: Envelope, record: ConsumerRecord[bytes, bytes]) -> Any:
+        return {
+            "name": f"process {record.topic}",
+            "context": propagate.extract({"traceparent": envelope.traceparent or ""}),
+            "kind": SpanKind.CONSUMER,
+            "attributes": {
                 "messaging.system": "kafka",
                 "messaging.destination.name": record.topic,
                 "messaging.consumer.group.name": self._group_id,
@@ -216,9 +217,50 @@ class EventConsumer:
                 "cloudevents.event_type": envelope.type,
                 "messaging.kafka.offset": record.offset,
             },
-        ) as span:
+        }
+
+    async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes]) -> Envelope | None:
+        try:
+            return decode(record.value, record.headers)
+        except MalformedEvent as exc:
+            await self._dead_letter(record, None, str(exc))
+            return None
+
+    async def _process_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        assert self._handle_batch is not None
+        items = []
+        for record in records:
+            envelope = await self._decode_or_dead_letter(record)
+            if envelope is not None:
+                items.append((envelope, record))
+        if not items:
+            return
+        spans = [tracer.start_span(**self._span_args(e, r)) for e, r in items]
+        handle_batch = self._handle_batch
+        try:
+            await self._handle_with_retries(lambda: handle_batch(items), attempts=1)
+            for envelope, _ in items:
+                EVENTS_CONSUMED.labels(self._group_id, envelope.type, "ok").inc()
+        except Exception as exc:
+            # One bad event must not hold up the others: handle them one by one instead.
+            log.warning("batch of %d failed (%s); handling one by one", len(items), exc)
+            for envelope, record in items:
+                await self._process_decoded(envelope, record)
+        finally:
+            for span in spans:
+                span.end()
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        envelope = await self._decode_or_dead_letter(record)
+        if envelope is not None:
+            await self._process_decoded(envelope, record)
+
+    async def _process_decoded(
+        self, envelope: Envelope, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        with tracer.start_as_current_span(**self._span_args(envelope, record)) as span:
             try:
-                await self._handle_with_retries(envelope, record)
+                await self._handle_with_retries(lambda: self._handle(envelope, record))
                 EVENTS_CONSUMED.labels(self._group_id, envelope.type, "ok").inc()
             except Exception as exc:
                 span.record_exception(exc)
@@ -226,14 +268,14 @@ class EventConsumer:
                 await self._dead_letter(record, envelope, f"{type(exc).__name__}: {exc}")
 
     async def _handle_with_retries(
-        self, envelope: Envelope, record: ConsumerRecord[bytes, bytes]
+        self, call: Callable[[], Awaitable[None]], attempts: int | None = None
     ) -> None:
         attempt = 0
         while True:
             try:
                 # Bounded retries for errors of the event or handler itself...
                 async for try_ in AsyncRetrying(
-                    stop=stop_after_attempt(self._max_attempts),
+                    stop=stop_after_attempt(attempts or self._max_attempts),
                     wait=wait_exponential(multiplier=self._retry_wait, max=2),
                     retry=retry_if_exception(
                         lambda e: not is_transient(e) and not isinstance(e, ValidationError)
@@ -241,7 +283,7 @@ class EventConsumer:
                     reraise=True,
                 ):
                     with try_:
-                        await self._handle(envelope, record)
+                        await call()
                 return
             except Exception as exc:
                 # ...while a database or broker outage is waited out: the event is not at fault.
@@ -249,9 +291,7 @@ class EventConsumer:
                     raise
                 attempt += 1
                 delay = min(30.0, 0.5 * 2 ** min(attempt, 6))
-                log.warning(
-                    "transient failure handling %s, retrying in %.1fs: %s", envelope.id, delay, exc
-                )
+                log.warning("transient failure, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
 
     async def _dead_letter(

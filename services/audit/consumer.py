@@ -16,12 +16,16 @@ def build_consumer(
     """The consumer that appends every event to the chain."""
 
     async def handle(envelope: Envelope, record: ConsumerRecord[bytes, bytes]) -> None:
-        await audit.append(envelope, record.topic)
+        await audit.append([(envelope, record.topic)])
+
+    async def handle_batch(items: list[tuple[Envelope, ConsumerRecord[bytes, bytes]]]) -> None:
+        await audit.append([(envelope, record.topic) for envelope, record in items])
 
     return EventConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.consumer_group,
         handle=handle,
+        handle_batch=handle_batch,
         producer=producer,
         pattern=ALL_TOPICS_PATTERN,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,32 +35,41 @@ class Audit:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def append(self, envelope: Envelope, topic: str) -> bool:
-        """Append one event to the chain; False if it was already recorded.
+    async def append(self, events: Sequence[tuple[Envelope, str]]) -> int:
+        """Append (event, topic) pairs to the chain in one transaction; return how many were new.
 
         The chain head row is locked for the transaction, so any number of audit consumers
-        append one after the other and the chain stays a single line.
+        append one after the other and the chain stays a single line. Events already in the
+        log (redeliveries) are skipped.
         """
         async with self.sessions() as session, session.begin():
             head = await repo.lock_head(session)
-            if await repo.is_recorded(session, envelope.id):
-                return False
-            seq = head.seq + 1
-            fields = {
-                "seq": seq,
-                "event_id": envelope.id,
-                "type": envelope.type,
-                "subject": envelope.subject,
-                "actor": envelope.actor,
-                "service": envelope.source,
-                "time": envelope.time,
-                "trace_id": trace_id_of(envelope.traceparent),
-                "payload": envelope.data,
-            }
-            digest = chain_hash(head.hash, canonical_json(**fields))  # type: ignore[arg-type]
-            session.add(AuditRecord(**fields, topic=topic, prev_hash=head.hash, hash=digest))
-            await repo.advance_head(session, seq, digest)
-        return True
+            known = await repo.recorded_ids(session, [e.id for e, _ in events])
+            seq, prev_hash = head.seq, head.hash
+            rows = []
+            for envelope, topic in events:
+                if envelope.id in known:
+                    continue
+                known.add(envelope.id)
+                seq += 1
+                fields: dict[str, Any] = {
+                    "seq": seq,
+                    "event_id": envelope.id,
+                    "type": envelope.type,
+                    "subject": envelope.subject,
+                    "actor": envelope.actor,
+                    "service": envelope.source,
+                    "time": envelope.time,
+                    "trace_id": trace_id_of(envelope.traceparent),
+                    "payload": envelope.data,
+                }
+                digest = chain_hash(prev_hash, canonical_json(**fields))
+                rows.append({**fields, "topic": topic, "prev_hash": prev_hash, "hash": digest})
+                prev_hash = digest
+            if rows:
+                await repo.insert_records(session, rows)
+                await repo.advance_head(session, seq, prev_hash)
+        return len(rows)
 
     async def find(self, flt: repo.RecordFilter, limit: int, cursor: str | None) -> RecordPage:
         """A page of records matching ``flt``."""

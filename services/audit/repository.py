@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit.models import AuditRecord, ChainHead
@@ -39,10 +40,15 @@ async def advance_head(session: AsyncSession, seq: int, hash_: str) -> None:
     await session.execute(update(ChainHead).where(ChainHead.id == 1).values(seq=seq, hash=hash_))
 
 
-async def is_recorded(session: AsyncSession, event_id: str) -> bool:
-    """Whether an event is already in the log."""
-    query = select(AuditRecord.seq).where(AuditRecord.event_id == event_id)
-    return (await session.execute(query)).first() is not None
+async def recorded_ids(session: AsyncSession, event_ids: Sequence[str]) -> set[str]:
+    """Which of these events are already in the log."""
+    query = select(AuditRecord.event_id).where(AuditRecord.event_id.in_(list(event_ids)))
+    return set((await session.execute(query)).scalars().all())
+
+
+async def insert_records(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert chained records (seq, hashes already computed)."""
+    await session.execute(insert(AuditRecord), rows)
 
 
 async def find(

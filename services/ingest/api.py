@@ -233,5 +233,10 @@ async def objectstore_event(
             raise ApiError(400, "malformed_notification", "each notification must be an object")
         obj = parse_filer_notification(doc)
         if obj is not None:
-            await ingest.record_store_notification(obj)
+            try:
+                await ingest.record_store_notification(obj)
+            except Exception:
+                # The store does not retry a failed notification: list the bucket once we can.
+                ingest.request_reconcile()
+                raise
     return Response(status_code=204)

@@ -47,6 +47,7 @@ def create_ingest_app(settings: IngestSettings | None = None) -> FastAPI:
             )
             rt.spawn("outbox-relay", relay.run)
             rt.spawn("objectstore-consumer", build_consumer(ingest, rt.producer).run)
+            rt.spawn("landing-reconcile-on-request", ingest.reconcile_when_requested)
             if settings.reconcile_landing_on_start:
 
                 async def reconcile() -> None:

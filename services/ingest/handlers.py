@@ -133,6 +133,7 @@ class Ingest:
         self.store = store
         # Datasets are never changed or deleted, so a found one can be remembered.
         self._datasets: dict[str, Dataset] = {}
+        self._reconcile_wanted = asyncio.Event()
 
     # ---- datasets -------------------------------------------------------------------------
 
@@ -360,6 +361,23 @@ class Ingest:
         if objects:
             log.info("reconcile: %d object(s) waiting in %s", len(objects), LANDING_BUCKET)
         return len(objects)
+
+    def request_reconcile(self) -> None:
+        """Ask for one listing of the landing bucket (a notification could not be recorded)."""
+        self._reconcile_wanted.set()
+
+    async def reconcile_when_requested(self) -> None:
+        """Background task: run one reconcile per request, retrying until it succeeds."""
+        while True:
+            await self._reconcile_wanted.wait()
+            self._reconcile_wanted.clear()
+            for delay in (1, 2, 5, 10, 30, 60, 60, 60):
+                try:
+                    await self.reconcile_landing()
+                    break
+                except Exception as exc:
+                    log.warning("landing reconcile failed, retrying in %s s: %s", delay, exc)
+                    await asyncio.sleep(delay)
 
     async def ingest_landing_object(self, envelope: Envelope, obj: ObjectCreatedV1) -> None:
         """Turn a dropped object into an asset of the dataset its first folder names."""

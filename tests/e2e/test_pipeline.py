@@ -260,3 +260,23 @@ def test_audit_api_needs_a_valid_key(audit_url: str):
     assert httpx.get(f"{audit_url}/v1/audit/records").status_code == 401
     forged = httpx.get(f"{audit_url}/v1/audit/records", headers={"X-API-Key": "cvk_nope"})
     assert forged.status_code == 401
+
+
+def test_drops_made_while_ingest_is_down_are_picked_up_when_it_starts(
+    services: dict, uploader: httpx.Client, dataset: str
+):
+    services["ingest"].stop()  # the store's notifications for these drops are lost
+    client = minio_client()
+    keys = [f"{dataset}/offline/{i}.png" for i in range(5)]
+    for key in keys:
+        content = image(ext=".png")
+        client.put_object("conveyor-landing", key, io.BytesIO(content), len(content))
+    services["ingest"].start()
+
+    def listed() -> list[dict]:
+        items = uploader.get(f"/v1/datasets/{dataset}/assets").json()["items"]
+        return items if len(items) == len(keys) else []
+
+    assets = eventually(listed, timeout=60)
+    assert sorted(a["filename"] for a in assets) == sorted(k.rsplit("/", 1)[1] for k in keys)
+    assert {a["source"] for a in assets} == {"objectstore"}

@@ -24,7 +24,7 @@ DERIVED_BUCKET = "conveyor-derived"
 EXPORTS_BUCKET = "conveyor-exports"
 ALL_BUCKETS = (LANDING_BUCKET, RAW_BUCKET, DERIVED_BUCKET, EXPORTS_BUCKET)
 
-PART_SIZE = 16 * 1024 * 1024  # multipart chunk: bounds memory per streamed upload
+PART_SIZE = 8 * 1024 * 1024  # multipart chunk: bounds memory per streamed upload
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 
 

@@ -91,6 +91,22 @@ class DropRejectedV1(Payload):
     message: str
 
 
+class ApiKeyCreatedV1(Payload):
+    """An API key was issued (the key itself never appears in an event)."""
+
+    key_id: UUID
+    name: str
+    role: Literal["admin", "uploader", "viewer"]
+    created_by: str
+
+
+class ApiKeyRevokedV1(Payload):
+    """An API key was revoked."""
+
+    key_id: UUID
+    revoked_by: str
+
+
 class DeadLetterV1(Payload):
     """A message a consumer gave up on after bounded retries (or could not parse)."""
 
@@ -120,10 +136,21 @@ OBJECT_CREATED = EventType(
 DATASET_CREATED = EventType("conveyor.dataset.created.v1", INGEST_EVENTS, DatasetCreatedV1)
 ASSET_INGESTED = EventType("conveyor.asset.ingested.v1", INGEST_EVENTS, AssetIngestedV1)
 DROP_REJECTED = EventType("conveyor.ingest.drop_rejected.v1", INGEST_EVENTS, DropRejectedV1)
+API_KEY_CREATED = EventType("conveyor.api_key.created.v1", INGEST_EVENTS, ApiKeyCreatedV1)
+API_KEY_REVOKED = EventType("conveyor.api_key.revoked.v1", INGEST_EVENTS, ApiKeyRevokedV1)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
 
 EVENT_TYPES: dict[str, EventType] = {
-    t.name: t for t in (OBJECT_CREATED, DATASET_CREATED, ASSET_INGESTED, DROP_REJECTED, DEAD_LETTER)
+    t.name: t
+    for t in (
+        OBJECT_CREATED,
+        DATASET_CREATED,
+        ASSET_INGESTED,
+        DROP_REJECTED,
+        API_KEY_CREATED,
+        API_KEY_REVOKED,
+        DEAD_LETTER,
+    )
 }
 
 

@@ -190,8 +190,8 @@ async def list_api_keys(_: Admin, ingest: IngestDep) -> ApiKeyList:
     summary="Revoke an API key (admin)",
     responses=error_responses(401, 403, 404),
 )
-async def revoke_api_key(key_id: uuid.UUID, _: Admin, ingest: IngestDep) -> Response:
-    await ingest.revoke_api_key(key_id)
+async def revoke_api_key(key_id: uuid.UUID, principal: Admin, ingest: IngestDep) -> Response:
+    await ingest.revoke_api_key(principal, key_id)
     return Response(status_code=204)
 
 

@@ -31,10 +31,14 @@ from services.ingest.settings import IngestSettings
 from shared.auth import Principal, Role, generate_api_key, hash_api_key
 from shared.errors import ApiError
 from shared.events import (
+    API_KEY_CREATED,
+    API_KEY_REVOKED,
     ASSET_INGESTED,
     DATASET_CREATED,
     DROP_REJECTED,
     OBJECT_CREATED,
+    ApiKeyCreatedV1,
+    ApiKeyRevokedV1,
     AssetIngestedV1,
     DatasetCreatedV1,
     DropRejectedV1,
@@ -513,6 +517,20 @@ class Ingest:
             session.add(record)
             await session.flush()
             await session.refresh(record)
+            await add_event(
+                session,
+                outbox,
+                API_KEY_CREATED,
+                ApiKeyCreatedV1(
+                    key_id=record.id,
+                    name=body.name,
+                    role=body.role.value,
+                    created_by=principal.name,
+                ),
+                source=SOURCE,
+                subject=str(record.id),
+                actor=principal.name,
+            )
         return ApiKeyCreated(
             id=record.id,
             name=record.name,
@@ -536,11 +554,20 @@ class Ingest:
                 for k in await repo.list_api_keys(session)
             ]
 
-    async def revoke_api_key(self, key_id: uuid.UUID) -> None:
+    async def revoke_api_key(self, principal: Principal, key_id: uuid.UUID) -> None:
         """Revoke a key; 404 if unknown or already revoked."""
         async with self.sessions() as session, session.begin():
             if not await repo.revoke_api_key(session, key_id, datetime.now(UTC)):
                 raise ApiError(404, "api_key_not_found", f"no active API key {key_id}")
+            await add_event(
+                session,
+                outbox,
+                API_KEY_REVOKED,
+                ApiKeyRevokedV1(key_id=key_id, revoked_by=principal.name),
+                source=SOURCE,
+                subject=str(key_id),
+                actor=principal.name,
+            )
 
     async def resolve(self, key: str) -> Principal | None:
         """The principal of a stored key (the ingest side of :mod:`shared.auth`)."""

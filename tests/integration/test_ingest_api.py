@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import minio_client
 from tests.media import image, video
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -198,6 +199,17 @@ def test_revoked_key_stops_working_and_only_admins_manage_keys(
     assert uploader.post("/v1/api-keys", json={"name": "x", "role": "admin"}).status_code == 403
     listed = admin.get("/v1/api-keys").json()["items"]
     assert all("key" not in k and "key_hash" not in k for k in listed)
+    # Issuing and revoking keys are audited events (without the key).
+    audit = httpx.Client(
+        base_url=ingest_url.replace(":8001", ":8005"), headers=admin.headers, timeout=30
+    )
+
+    def key_events() -> list[str] | None:
+        items = audit.get("/v1/audit/records", params={"subject": created["id"]}).json()["items"]
+        return [r["type"] for r in items] if len(items) == 2 else None
+
+    types = eventually(key_events)
+    assert types == ["conveyor.api_key.created.v1", "conveyor.api_key.revoked.v1"]
 
 
 def test_asset_listing_filters_and_hash_lookup(uploader: httpx.Client, dataset: str):

@@ -56,6 +56,12 @@ SAMPLES: dict[str, Payload] = {
     "conveyor.ingest.drop_rejected.v1": EVENT_TYPES["conveyor.ingest.drop_rejected.v1"].payload(
         bucket="conveyor-landing", key="x.jpg", reason="missing_dataset", message="no folder"
     ),
+    "conveyor.api_key.created.v1": EVENT_TYPES["conveyor.api_key.created.v1"].payload(
+        key_id=uuid.UUID(int=7), name="alice", role="uploader", created_by="bootstrap-admin"
+    ),
+    "conveyor.api_key.revoked.v1": EVENT_TYPES["conveyor.api_key.revoked.v1"].payload(
+        key_id=uuid.UUID(int=7), revoked_by="bootstrap-admin"
+    ),
     "conveyor.dead_letter.v1": EVENT_TYPES["conveyor.dead_letter.v1"].payload(
         original_topic="conveyor.ingest.events",
         original_partition=2,

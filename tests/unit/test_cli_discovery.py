@@ -157,4 +157,5 @@ def test_many_files_are_listed_without_opening_them(tmp_path: Path) -> None:
     found = discover([tmp_path])
 
     assert len(found.files) == 1000
-    assert len(os.listdir("/proc/self/fd")) == fds_before
+    # other threads of the test process may hold a few descriptors; 1000 would show
+    assert len(os.listdir("/proc/self/fd")) - fds_before < 10

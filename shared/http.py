@@ -42,6 +42,7 @@ def create_app(
     title: str,
     description: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    max_body_bytes: int = 1024 * 1024,
 ) -> FastAPI:
     """A FastAPI app with Conveyor's error bodies, /healthz, /readyz, /metrics and tracing.
 
@@ -84,6 +85,7 @@ def create_app(
         err = ApiError(500, "internal_error", "unexpected server error; see the service log")
         return JSONResponse(err.body(), status_code=500)
 
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(_RequestMetrics, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
@@ -146,3 +148,38 @@ class _RequestMetrics:
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
+
+
+class _BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with a 413 error body.
+
+    A declared Content-Length is checked before reading anything; a chunked body is counted
+    as it streams in and cut off at the limit, before the rest is spooled to disk.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"request body is larger than {self.max_bytes} bytes"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            error = ApiError(413, "payload_too_large", message)
+            await JSONResponse(error.body(), status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            event = await receive()
+            if event["type"] == "http.request":
+                received += len(event.get("body", b""))
+                if received > self.max_bytes:
+                    raise StarletteHTTPException(413, message)
+            return event
+
+        await self.app(scope, counting_receive, send)

@@ -57,6 +57,7 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
         "CONVEYOR_INGEST_CONSUMER_GROUP": f"conveyor-ingest-{run_id}",
         "CONVEYOR_AUDIT_CONSUMER_GROUP": f"conveyor-audit-{run_id}",
         "CONVEYOR_INGEST_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
+        "CONVEYOR_INGEST_MAX_REQUEST_BYTES": str(20 * 1024 * 1024),
         "CONVEYOR_INGEST_TRACE_FILE": str(run_dir / "ingest-spans.jsonl"),
         "CONVEYOR_AUDIT_TRACE_FILE": str(run_dir / "audit-spans.jsonl"),
         "CONVEYOR_LOG_LEVEL": "INFO",

@@ -64,6 +64,7 @@ def create_ingest_app(settings: IngestSettings | None = None) -> FastAPI:
             'Errors are `{"error": {"code", "message", "details"}}`.'
         ),
         lifespan=lifespan,
+        max_body_bytes=settings.max_request_bytes,
     )
     app.include_router(router)
     return app

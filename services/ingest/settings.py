@@ -15,6 +15,8 @@ class IngestSettings(ServiceSettings):
 
     port: int = 8001
     max_upload_bytes: int = 5 * 1024**3
+    # A whole upload request (all its files); bigger bodies are cut off with 413 mid-stream.
+    max_request_bytes: int = 5 * 1024**3 + 64 * 1024**2
     objectstore_webhook_token: str = DEV_WEBHOOK_TOKEN
     download_url_ttl_seconds: int = 900
     # Remove a landing-bucket object once it is an asset (its bytes then live in conveyor-raw).

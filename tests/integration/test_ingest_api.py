@@ -139,6 +139,28 @@ def test_file_over_the_size_limit_is_413(uploader: httpx.Client, dataset: str):
     assert uploader.get(f"/v1/datasets/{dataset}/assets").json()["items"] == []
 
 
+def test_request_body_over_the_limit_is_cut_off_with_413_declared_or_chunked(
+    uploader: httpx.Client, dataset: str
+):
+    chunk = b"\xff\xd8\xff\xe0" + b"\0" * (7 * 1024 * 1024)  # each file under the 8 MiB limit
+    declared = upload(uploader, dataset, *[(f"{i}.jpg", chunk) for i in range(4)])  # 28 MiB
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "payload_too_large"
+
+    def endless():  # no Content-Length: the server must stop reading on its own
+        yield b"--b\r\nContent-Disposition: form-data; name=files; filename=a.jpg\r\n\r\n"
+        for _ in range(64):
+            yield b"\0" * (1024 * 1024)
+
+    chunked = uploader.post(
+        f"/v1/datasets/{dataset}/assets",
+        content=endless(),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert chunked.status_code == 413
+    assert uploader.get(f"/v1/datasets/{dataset}/assets").json()["items"] == []
+
+
 def test_corrupt_file_of_a_known_type_is_accepted_for_the_clean_service(
     uploader: httpx.Client, dataset: str
 ):

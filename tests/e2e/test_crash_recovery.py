@@ -117,3 +117,56 @@ def test_kill_9_of_ingest_and_audit_mid_stream_leaves_one_asset_and_one_record_p
 
 
 pytestmark = pytest.mark.slow
+
+
+def test_two_audit_consumers_keep_one_unbroken_chain(
+    services: dict[str, ServiceProcess],
+    service_env: dict[str, str],
+    run_dir,
+    dataset: str,
+    auditor: httpx.Client,
+):
+    second = ServiceProcess(
+        "audit",
+        env={**service_env, "CONVEYOR_AUDIT_PORT": "8015"},
+        log_dir=run_dir / "audit2",
+        run_dir=run_dir / "audit2",
+    )
+    second.start()
+    try:
+        with httpx.Client(
+            base_url=services["ingest"].url, headers={"X-API-Key": ADMIN_KEY}, timeout=30
+        ) as client:
+            ids = [
+                client.post(
+                    f"/v1/datasets/{dataset}/assets", files=[("files", (f"{i}.jpg", image()))]
+                ).json()["items"][0]["id"]
+                for i in range(150)
+            ]
+
+        def all_recorded() -> collections.Counter[str] | None:
+            lines = auditor.get(
+                "/v1/audit/export", params={"type": "conveyor.asset.ingested.v1"}
+            ).text.splitlines()
+            counts = collections.Counter(json.loads(line)["subject"] for line in lines)
+            return counts if all(counts[i] for i in ids) else None
+
+        counts = eventually(all_recorded, timeout=60)
+        assert all(counts[i] == 1 for i in ids)
+        # Both processes appended: the second one consumed some of the events itself.
+        metrics = httpx.get(f"{second.url}/metrics").text
+        consumed = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("conveyor_events_consumed_total{") and 'outcome="ok"' in line
+        )
+        assert consumed > 0
+        verdict = auditor.post("/v1/audit/verify").json()
+        assert verdict["ok"] is True, verdict
+        seqs = [
+            r["seq"]
+            for r in auditor.get("/v1/audit/records", params={"limit": 1000}).json()["items"]
+        ]
+        assert seqs == list(range(1, len(seqs) + 1))
+    finally:
+        second.stop()

@@ -23,6 +23,7 @@ STACK = ROOT / ".stack"
 # name -> (module, port setting, default port)
 SERVICES: dict[str, tuple[str, str, int]] = {
     "ingest": ("services.ingest", "CONVEYOR_INGEST_PORT", 8001),
+    "clean": ("services.clean", "CONVEYOR_CLEAN_PORT", 8002),
     "audit": ("services.audit", "CONVEYOR_AUDIT_PORT", 8005),
 }
 

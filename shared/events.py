@@ -91,6 +91,40 @@ class DropRejectedV1(Payload):
     message: str
 
 
+class QualityReason(Payload):
+    """Why an asset was rejected or flagged: the check, what was measured, the limit crossed."""
+
+    code: str
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+
+class AssetCleanedV1(Payload):
+    """An asset passed the dataset's cleaning policy (possibly with non-blocking flags)."""
+
+    asset_id: UUID
+    dataset_id: UUID
+    dataset_slug: str
+    media_type: str
+    metrics: dict[str, float]
+    flags: list[QualityReason] = Field(default_factory=list)
+    policy_version: int
+
+
+class AssetRejectedV1(Payload):
+    """An asset failed the dataset's cleaning policy; every blocking reason is listed."""
+
+    asset_id: UUID
+    dataset_id: UUID
+    dataset_slug: str
+    media_type: str
+    metrics: dict[str, float]
+    reasons: list[QualityReason]
+    flags: list[QualityReason] = Field(default_factory=list)
+    policy_version: int
+
+
 class ApiKeyCreatedV1(Payload):
     """An API key was issued (the key itself never appears in an event)."""
 
@@ -136,6 +170,8 @@ OBJECT_CREATED = EventType(
 DATASET_CREATED = EventType("conveyor.dataset.created.v1", INGEST_EVENTS, DatasetCreatedV1)
 ASSET_INGESTED = EventType("conveyor.asset.ingested.v1", INGEST_EVENTS, AssetIngestedV1)
 DROP_REJECTED = EventType("conveyor.ingest.drop_rejected.v1", INGEST_EVENTS, DropRejectedV1)
+ASSET_CLEANED = EventType("conveyor.asset.cleaned.v1", CLEAN_EVENTS, AssetCleanedV1)
+ASSET_REJECTED = EventType("conveyor.asset.rejected.v1", CLEAN_EVENTS, AssetRejectedV1)
 API_KEY_CREATED = EventType("conveyor.api_key.created.v1", INGEST_EVENTS, ApiKeyCreatedV1)
 API_KEY_REVOKED = EventType("conveyor.api_key.revoked.v1", INGEST_EVENTS, ApiKeyRevokedV1)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
@@ -147,6 +183,8 @@ EVENT_TYPES: dict[str, EventType] = {
         DATASET_CREATED,
         ASSET_INGESTED,
         DROP_REJECTED,
+        ASSET_CLEANED,
+        ASSET_REJECTED,
         API_KEY_CREATED,
         API_KEY_REVOKED,
         DEAD_LETTER,

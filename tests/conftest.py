@@ -56,6 +56,8 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
         "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         "CONVEYOR_INGEST_CONSUMER_GROUP": f"conveyor-ingest-{run_id}",
         "CONVEYOR_AUDIT_CONSUMER_GROUP": f"conveyor-audit-{run_id}",
+        "CONVEYOR_CLEAN_CONSUMER_GROUP": f"conveyor-clean-{run_id}",
+        "CONVEYOR_CLEAN_TRACE_FILE": str(run_dir / "clean-spans.jsonl"),
         "CONVEYOR_INGEST_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
         "CONVEYOR_INGEST_MAX_REQUEST_BYTES": str(20 * 1024 * 1024),
         "CONVEYOR_INGEST_TRACE_FILE": str(run_dir / "ingest-spans.jsonl"),
@@ -69,9 +71,9 @@ def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, S
     """Running ingest and audit processes for the whole session."""
     procs = {
         name: ServiceProcess(name, env=service_env, log_dir=run_dir, run_dir=run_dir)
-        for name in ("ingest", "audit")
+        for name in ("ingest", "clean", "audit")
     }
-    for name in ("ingest", "audit"):
+    for name in ("ingest", "clean", "audit"):
         existing = ServiceProcess(name)
         if existing.running():
             existing.stop()  # a `make run` copy holds the ports
@@ -84,6 +86,11 @@ def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, S
 @pytest.fixture(scope="session")
 def ingest_url(services: dict[str, ServiceProcess]) -> str:
     return services["ingest"].url
+
+
+@pytest.fixture(scope="session")
+def clean_url(services: dict[str, ServiceProcess]) -> str:
+    return services["clean"].url
 
 
 @pytest.fixture(scope="session")

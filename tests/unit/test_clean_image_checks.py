@@ -57,12 +57,15 @@ def scene(seed: int, width: int = 640, height: int = 480) -> Pixels:
             radius = int(rng.integers(5, height // 4))
             cv2.circle(image, (x, y), radius, colour, -1, cv2.LINE_AA)
         elif shape == 1:
-            corner = (x + int(rng.integers(10, width // 3)), y + int(rng.integers(10, height // 3)))
+            size = rng.integers(10, [max(11, width // 3), max(11, height // 3)])
+            corner = (x + int(size[0]), y + int(size[1]))
             cv2.rectangle(image, (x, y), corner, colour, -1)
         else:
             end = (int(rng.integers(0, width)), int(rng.integers(0, height)))
             cv2.line(image, (x, y), end, colour, int(rng.integers(1, 6)), cv2.LINE_AA)
-    return noisy(image, 3.0, seed)
+    picture = noisy(image, 3.0, seed)
+    picture.flags.writeable = False  # shared by the cache: a test must copy before editing
+    return picture
 
 
 def noisy(image: NDArray[Any], sigma: float, seed: int = 0) -> Pixels:
@@ -81,7 +84,7 @@ def encode(image: NDArray[Any], ext: str = ".png", *params: int) -> bytes:
     return bytes(encoded.tobytes())
 
 
-def jpeg(image: Pixels, quality: int = 90) -> bytes:
+def jpeg(image: NDArray[Any], quality: int = 90) -> bytes:
     return encode(image, ".jpg", cv2.IMWRITE_JPEG_QUALITY, quality)
 
 
@@ -125,7 +128,7 @@ def png_with_size(data: bytes, width: int, height: int) -> bytes:
         + struct.pack(">I", 13)
         + chunk
         + struct.pack(">I", zlib.crc32(chunk))
-        + (data[pos + 25 :])
+        + data[pos + 25 :]
     )
 
 
@@ -158,7 +161,7 @@ def test_random_bytes_are_an_unrecognized_format() -> None:
     assert report.corrupt and report.format is None
 
 
-def test_random_bytes_behind_a_jpeg_signature_have_no_readable_header() -> None:
+def test_random_bytes_behind_a_jpeg_signature_are_corrupt_and_never_decoded() -> None:
     data = b"\xff\xd8\xff\xe0" + random.Random(4).randbytes(5000)
     report = analyze_image(data)
     assert failed(report) & {"header_unreadable", "truncated"}
@@ -176,6 +179,21 @@ def test_jpeg_missing_only_its_end_marker_is_truncated() -> None:
     data = jpeg(scene(1))
     assert data.endswith(b"\xff\xd9")
     assert "truncated" in failed(analyze_image(data[:-2]))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        (),
+        (cv2.IMWRITE_JPEG_PROGRESSIVE, 1),  # several scans with tables between them
+        (cv2.IMWRITE_JPEG_RST_INTERVAL, 4),  # restart markers inside the compressed data
+    ],
+    ids=["baseline", "progressive", "restart-markers"],
+)
+def test_jpeg_structure_walk_finds_the_end_of_every_jpeg_flavour(params: tuple[int, ...]) -> None:
+    data = encode(scene(1), ".jpg", *params)
+    assert "truncated" not in failed(analyze_image(data))
+    assert "truncated" in failed(analyze_image(data[: len(data) - 300]))
 
 
 def test_bytes_after_the_jpeg_end_marker_are_not_a_defect() -> None:
@@ -315,6 +333,24 @@ def test_opaque_alpha_does_not_change_the_pixel_digest() -> None:
     assert analyze_image(encode(opaque)).pixel_sha256 == analyze_image(encode(image)).pixel_sha256
 
 
+def test_transparency_is_part_of_the_pixel_digest() -> None:
+    image = scene(3)
+    see_through = np.dstack([image, np.full(image.shape[:2], 100, np.uint8)])
+    assert (
+        analyze_image(encode(see_through)).pixel_sha256 != analyze_image(encode(image)).pixel_sha256
+    )
+
+
+def test_sixteen_bit_png_is_measured_like_its_eight_bit_original() -> None:
+    image = scene(3)
+    deep = analyze_image(encode(image.astype(np.uint16) * 257))
+    shallow = analyze_image(encode(image))
+    assert deep.decoded and deep.failures == ()
+    assert deep.metrics["blur_score"] == pytest.approx(shallow.metrics["blur_score"])
+    assert deep.phash == shallow.phash
+    assert deep.pixel_sha256 != shallow.pixel_sha256  # 16-bit samples are other pixels
+
+
 def test_exif_orientation_is_applied_before_sizing_and_fingerprinting() -> None:
     stored = jpeg(scene(3, 320, 240))
     upright = encode(cv2.rotate(decode(stored), cv2.ROTATE_90_CLOCKWISE))
@@ -394,9 +430,9 @@ def test_probe_count_grows_with_the_radius_as_documented() -> None:
 
 def test_nearest_match_is_the_closest_then_the_first_arrived() -> None:
     query = 0
-    candidates = [("far", 0b1111_1111_1111), ("first", 0b11), ("second", 0b1100), ("x", 1 << 40)]
+    candidates = [("far", (1 << 12) - 1), ("near", 0b1111), ("first", 0b11), ("second", 0b1100)]
     assert nearest_within(query, candidates, radius=10) == ("first", 2)
-    assert nearest_within(query, [("far", (1 << 12) - 1)], radius=10) is None
+    assert nearest_within(query, candidates[:1], radius=10) is None
 
 
 # ---- sharpness --------------------------------------------------------------------------------
@@ -429,7 +465,8 @@ def test_blur_score_is_the_same_after_a_2x_upscale() -> None:
     image = scene(2)
     upscaled = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     original, larger = blur_of(encode(image)), blur_of(encode(upscaled))
-    assert larger == pytest.approx(original, rel=0.15)
+    # bicubic upscaling itself sharpens a little: 7-14 % on these scenes
+    assert larger == pytest.approx(original, rel=0.2)
 
 
 # ---- exposure, information, colour, geometry --------------------------------------------------
@@ -442,9 +479,12 @@ def test_dark_image_is_dark() -> None:
 
 
 def test_blown_out_image_is_overexposed() -> None:
-    report = analyze_image(jpeg(np.clip(scene(0).astype(np.int16) + 140, 0, 255).astype(np.uint8)))
+    blown = np.clip(scene(1).astype(np.int16) + 140, 0, 255).astype(np.uint8)
+    report = analyze_image(jpeg(blown))
     assert "overexposed" in failed(report)
-    assert "overexposed" not in failed(analyze_image(jpeg(scene(0))))
+    assert report.metrics["clipped_highlights"] > 0.25  # measured too, for policies that prefer it
+    brighter = np.clip(scene(1) * 1.2, 0, 255).astype(np.uint8)
+    assert "overexposed" not in failed(analyze_image(jpeg(brighter)))
 
 
 def test_flat_noisy_frame_has_low_information() -> None:

@@ -56,6 +56,24 @@ SAMPLES: dict[str, Payload] = {
     "conveyor.ingest.drop_rejected.v1": EVENT_TYPES["conveyor.ingest.drop_rejected.v1"].payload(
         bucket="conveyor-landing", key="x.jpg", reason="missing_dataset", message="no folder"
     ),
+    "conveyor.asset.cleaned.v1": EVENT_TYPES["conveyor.asset.cleaned.v1"].payload(
+        asset_id=uuid.UUID(int=3),
+        dataset_id=uuid.UUID(int=4),
+        dataset_slug="cars",
+        media_type="image/jpeg",
+        metrics={"blur_score": 812.5},
+        flags=[{"code": "odd_aspect_ratio", "message": "wide", "value": 5.1, "threshold": 4.0}],
+        policy_version=0,
+    ),
+    "conveyor.asset.rejected.v1": EVENT_TYPES["conveyor.asset.rejected.v1"].payload(
+        asset_id=uuid.UUID(int=5),
+        dataset_id=uuid.UUID(int=4),
+        dataset_slug="cars",
+        media_type="image/jpeg",
+        metrics={"blur_score": 12.0},
+        reasons=[{"code": "blurry", "message": "blurry", "value": 12.0, "threshold": 100.0}],
+        policy_version=2,
+    ),
     "conveyor.api_key.created.v1": EVENT_TYPES["conveyor.api_key.created.v1"].payload(
         key_id=uuid.UUID(int=7), name="alice", role="uploader", created_by="bootstrap-admin"
     ),

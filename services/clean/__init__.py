@@ -1,0 +1,1 @@
+"""Clean: quality checks, duplicate detection and the per-dataset cleaning policy."""

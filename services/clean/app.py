@@ -1,0 +1,67 @@
+"""The clean service's FastAPI app and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.clean.api import router
+from services.clean.consumer import build_consumer
+from services.clean.handlers import Clean
+from services.clean.models import SCHEMA, outbox
+from services.clean.settings import CleanSettings
+from shared.auth import RemotePrincipalResolver
+from shared.db import ping
+from shared.http import create_app
+from shared.outbox import OutboxRelay
+from shared.runtime import service_runtime
+from shared.telemetry import setup_logging, setup_tracing
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_clean_app(settings: CleanSettings | None = None) -> FastAPI:
+    """Build the app; connections are made when it starts, not here."""
+    settings = settings or CleanSettings()
+    setup_logging(settings.service_name, settings.log_level)
+    setup_tracing(settings.service_name, settings.trace_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_runtime(settings, schema=SCHEMA, migrations_dir=MIGRATIONS) as rt:
+            clean = Clean(settings, rt.sessions, rt.store)
+            resolver = RemotePrincipalResolver(settings.ingest_url)
+            app.state.settings = settings
+            app.state.clean = clean
+            app.state.principal_resolver = resolver
+            app.state.readiness.update(
+                postgres=lambda: ping(rt.engine), kafka=rt.check_kafka, objectstore=rt.store.ping
+            )
+            relay = OutboxRelay(
+                schema=SCHEMA,
+                outbox=outbox,
+                sessions=rt.sessions,
+                producer=rt.producer,
+                listen_dsn=settings.asyncpg_dsn,
+            )
+            rt.spawn("outbox-relay", relay.run)
+            rt.spawn("ingest-events-consumer", build_consumer(clean, rt.producer).run)
+            try:
+                yield
+            finally:
+                await resolver.close()
+
+    app = create_app(
+        service="clean",
+        title="Conveyor clean",
+        description=(
+            "Quality reports, duplicate groups and per-dataset cleaning policy. Authenticate "
+            "with the `X-API-Key` header (keys are issued by the ingest service)."
+        ),
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    return app

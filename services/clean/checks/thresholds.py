@@ -1,0 +1,98 @@
+"""Thresholds, check results, and the judgement of measured metrics against thresholds.
+
+Measuring and judging are kept apart on purpose: an asset's metrics are measured once and stored,
+and a dataset whose thresholds change is re-judged from the stored metrics alone, without
+downloading or decoding anything again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+FailsWhen = Literal["below", "above"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The limit one metric must respect for its check to pass.
+
+    A check fails when the metric is strictly ``below`` (or strictly ``above``) ``limit``.
+    """
+
+    metric: str
+    limit: float
+    fails_when: FailsWhen
+    summary: str  # what a failure means, for people: "image is blurry"
+
+    def is_breached_by(self, value: float) -> bool:
+        """Whether ``value`` fails this threshold."""
+        return value < self.limit if self.fails_when == "below" else value > self.limit
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one asset.
+
+    ``value`` and ``threshold`` are None for structural defects that have no scale (a truncated
+    file is truncated); ``message`` always says what was found in words an ops lead can act on.
+    """
+
+    code: str
+    passed: bool
+    value: float | None
+    threshold: float | None
+    message: str
+
+
+# First-cut defaults, to be calibrated by the clean benchmark (issue 3); docs/cleaning.md says why
+# each one is where it is. Every metric is measured on the image scaled so that its longest side is
+# at most NORMALIZED_SIDE pixels, so the numbers mean the same at any resolution.
+DEFAULT_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
+    {
+        "decompression_bomb": Threshold(
+            "declared_pixels", 100_000_000, "above", "declared size is too large to decode safely"
+        ),
+        "blurry": Threshold("blur_score", 100.0, "below", "image is blurry"),
+        "dark": Threshold("mean_luminance", 40.0, "below", "image is too dark"),
+        "overexposed": Threshold("mean_luminance", 200.0, "above", "image is overexposed"),
+        "low_information": Threshold("entropy_bits", 2.0, "below", "image carries little detail"),
+        "grayscale_as_colour": Threshold(
+            "colour_spread", 4.0, "below", "grayscale image stored as colour"
+        ),
+        "odd_aspect_ratio": Threshold("aspect_ratio", 4.0, "above", "aspect ratio is unusual"),
+        "too_small": Threshold("shortest_side", 64, "below", "image is too small"),
+        "too_large": Threshold("megapixels", 50.0, "above", "image is too large"),
+    }
+)
+
+
+def judge(code: str, threshold: Threshold, value: float) -> CheckResult:
+    """The result of holding one measured value against its threshold."""
+    breached = threshold.is_breached_by(value)
+    if breached:
+        relation = "<" if threshold.fails_when == "below" else ">"
+        message = (
+            f"{threshold.summary}: {threshold.metric} {value:.4g} {relation} {threshold.limit:.4g}"
+        )
+    else:
+        relation = ">=" if threshold.fails_when == "below" else "<="
+        message = f"{threshold.metric} {value:.4g} {relation} {threshold.limit:.4g}"
+    return CheckResult(code, not breached, value, threshold.limit, message)
+
+
+def judge_metrics(
+    metrics: Mapping[str, float], thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS
+) -> tuple[CheckResult, ...]:
+    """Every threshold whose metric was measured, held against it, in the thresholds' order.
+
+    A metric that was not measured (e.g. ``colour_spread`` of an image stored as grayscale, where
+    the question does not arise) yields no result rather than a made-up pass.
+    """
+    return tuple(
+        judge(code, threshold, metrics[threshold.metric])
+        for code, threshold in thresholds.items()
+        if threshold.metric in metrics
+    )

@@ -1,0 +1,84 @@
+"""Clean's tables (schema ``clean``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, SmallInteger, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+SCHEMA = "clean"
+
+
+class Base(DeclarativeBase):
+    """Tables of the ``clean`` schema."""
+
+    metadata = MetaData(schema=SCHEMA)
+
+
+class KnownDataset(Base):
+    """Datasets as ingest announced them (slug -> id), so the API can take slugs."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+
+
+class Policy(Base):
+    """A dataset's cleaning policy; absent means the defaults (version 0)."""
+
+    __tablename__ = "policies"
+
+    dataset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class QualityReport(Base):
+    """What the checks found on one asset, and the verdict under the dataset's policy."""
+
+    __tablename__ = "quality_reports"
+
+    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    dataset_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    media_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, float]] = mapped_column(JSONB)
+    structural: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    pixel_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    phash: Mapped[int | None] = mapped_column(BigInteger)
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    duplicate_code: Mapped[str | None] = mapped_column(String(32))
+    duplicate_distance: Mapped[int | None] = mapped_column(SmallInteger)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    arrival: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class HashBand(Base):
+    """Multi-index hashing: a row per (asset, band); near-duplicate lookups are index scans."""
+
+    __tablename__ = "phash_bands"
+
+    dataset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    phash: Mapped[int] = mapped_column(BigInteger)
+    arrival: Mapped[int] = mapped_column(BigInteger)
+
+
+outbox = outbox_table(Base.metadata)
+inbox = inbox_table(Base.metadata)

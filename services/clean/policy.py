@@ -1,0 +1,139 @@
+"""A dataset's cleaning policy and the verdict it gives on a report (pure, no I/O).
+
+The policy says, per check code, whether a failure rejects the asset, only flags it, or is
+ignored, and may move any threshold. Verdicts are computed from stored metrics and
+structural findings, so a policy change re-judges a dataset without re-reading any file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.clean.checks import (
+    CORRUPTION_CODES,
+    DEFAULT_THRESHOLDS,
+    NEAR_DUPLICATE_RADIUS,
+    CheckResult,
+    Threshold,
+    judge_metrics,
+)
+
+Action = Literal["reject", "flag", "ignore"]
+
+DUPLICATE_CODES = frozenset({"exact_duplicate", "near_duplicate"})
+
+# Defaults: anything unusable for training rejects; oddities a human may still want are flags.
+DEFAULT_ACTIONS: Mapping[str, Action] = {
+    **dict.fromkeys(sorted(CORRUPTION_CODES), "reject"),
+    "decompression_bomb": "reject",
+    "exact_duplicate": "reject",
+    "near_duplicate": "reject",
+    "blurry": "reject",
+    "dark": "reject",
+    "overexposed": "reject",
+    "low_information": "reject",
+    "too_small": "reject",
+    "grayscale_as_colour": "flag",
+    "odd_aspect_ratio": "flag",
+    "too_large": "flag",
+    "file_too_large": "reject",
+    "not_examined": "flag",
+}
+KNOWN_CODES = frozenset(DEFAULT_ACTIONS)
+
+
+class PolicyRules(BaseModel):
+    """What a dataset's owner may set; anything left out keeps its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actions: dict[str, Action] = Field(
+        default_factory=dict, description="check code -> reject | flag | ignore"
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="check code -> limit (see GET .../policy for defaults)"
+    )
+    near_duplicate_radius: int = Field(
+        default=NEAR_DUPLICATE_RADIUS,
+        ge=0,
+        le=NEAR_DUPLICATE_RADIUS,
+        description="largest pHash Hamming distance that counts as a near duplicate",
+    )
+
+    @model_validator(mode="after")
+    def _known_codes(self) -> PolicyRules:
+        unknown = (set(self.actions) - KNOWN_CODES) | (
+            set(self.thresholds) - set(DEFAULT_THRESHOLDS)
+        )
+        if unknown:
+            raise ValueError(f"unknown check code(s): {', '.join(sorted(unknown))}")
+        return self
+
+    def action(self, code: str) -> Action:
+        """What a failure of ``code`` does under this policy."""
+        return self.actions.get(code, DEFAULT_ACTIONS.get(code, "reject"))
+
+    def threshold_set(self) -> dict[str, Threshold]:
+        """The default thresholds with this policy's limits applied."""
+        return {
+            code: replace(t, limit=self.thresholds.get(code, t.limit))
+            for code, t in DEFAULT_THRESHOLDS.items()
+        }
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The asset this one copies, and how closely."""
+
+    code: Literal["exact_duplicate", "near_duplicate"]
+    of_asset: str
+    distance: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one asset: rejected if any blocking reason, with every flag beside."""
+
+    reasons: tuple[CheckResult, ...]
+    flags: tuple[CheckResult, ...]
+
+    @property
+    def rejected(self) -> bool:
+        """Whether the asset is unusable under the policy."""
+        return bool(self.reasons)
+
+
+def duplicate_result(duplicate: Duplicate, radius: int) -> CheckResult | None:
+    """The duplicate finding as a failed check, if it still counts under ``radius``."""
+    if duplicate.code == "near_duplicate" and duplicate.distance > radius:
+        return None
+    kind = "the same pixels as" if duplicate.code == "exact_duplicate" else "a near copy of"
+    return CheckResult(
+        duplicate.code,
+        False,
+        float(duplicate.distance),
+        float(radius) if duplicate.code == "near_duplicate" else 0.0,
+        f"{kind} asset {duplicate.of_asset} (pHash distance {duplicate.distance})",
+    )
+
+
+def judge(
+    metrics: Mapping[str, float],
+    structural: Iterable[CheckResult],
+    duplicate: Duplicate | None,
+    rules: PolicyRules,
+) -> Verdict:
+    """Hold stored findings against a policy."""
+    failures = [c for c in structural if not c.passed]
+    failures += [c for c in judge_metrics(metrics, rules.threshold_set()) if not c.passed]
+    if duplicate is not None:
+        found = duplicate_result(duplicate, rules.near_duplicate_radius)
+        if found is not None:
+            failures.append(found)
+    reasons = tuple(c for c in failures if rules.action(c.code) == "reject")
+    flags = tuple(c for c in failures if rules.action(c.code) == "flag")
+    return Verdict(reasons, flags)

@@ -1,0 +1,139 @@
+"""Response bodies of the clean API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.clean.checks import DEFAULT_THRESHOLDS
+from services.clean.models import QualityReport
+from services.clean.policy import Action, PolicyRules
+
+
+class Finding(BaseModel):
+    """One failed check: code, what it means, the measured value and the limit it crossed."""
+
+    code: str
+    message: str
+    value: float | None
+    threshold: float | None
+
+
+class QualityReportOut(BaseModel):
+    """Everything clean knows about one asset."""
+
+    asset_id: uuid.UUID
+    dataset_id: uuid.UUID
+    media_type: str
+    status: str = Field(description="cleaned | rejected")
+    reasons: list[Finding] = Field(description="blocking findings (why it was rejected)")
+    flags: list[Finding] = Field(description="non-blocking findings")
+    metrics: dict[str, float]
+    duplicate_of: uuid.UUID | None
+    duplicate_kind: str | None
+    duplicate_distance: int | None
+    policy_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_report(cls, report: QualityReport) -> QualityReportOut:
+        """The API form of a stored report."""
+
+        def findings(stored: list[dict[str, Any]]) -> list[Finding]:
+            return [Finding.model_validate(f) for f in stored]
+
+        return cls(
+            asset_id=report.asset_id,
+            dataset_id=report.dataset_id,
+            media_type=report.media_type,
+            status=report.status,
+            reasons=findings(report.reasons),
+            flags=findings(report.flags),
+            metrics=report.metrics,
+            duplicate_of=report.duplicate_of,
+            duplicate_kind=report.duplicate_code,
+            duplicate_distance=report.duplicate_distance,
+            policy_version=report.policy_version,
+            created_at=report.created_at,
+            updated_at=report.updated_at,
+        )
+
+
+class CheckPolicy(BaseModel):
+    """How one check is applied in a dataset."""
+
+    action: Action
+    metric: str | None = None
+    threshold: float | None = None
+    fails_when: str | None = None
+    default_threshold: float | None = None
+
+
+class PolicyOut(BaseModel):
+    """A dataset's effective policy: every check, its action and its threshold."""
+
+    dataset_slug: str
+    version: int = Field(description="0 = never changed (all defaults)")
+    near_duplicate_radius: int
+    checks: dict[str, CheckPolicy]
+
+    @classmethod
+    def from_rules(cls, slug: str, version: int, rules: PolicyRules) -> PolicyOut:
+        """Spell out a policy, defaults included."""
+        from services.clean.policy import KNOWN_CODES
+
+        thresholds = rules.threshold_set()
+        checks = {}
+        for code in sorted(KNOWN_CODES | set(DEFAULT_THRESHOLDS)):
+            t = thresholds.get(code)
+            checks[code] = CheckPolicy(
+                action=rules.action(code),
+                metric=t.metric if t else None,
+                threshold=t.limit if t else None,
+                fails_when=t.fails_when if t else None,
+                default_threshold=DEFAULT_THRESHOLDS[code].limit if t else None,
+            )
+        return cls(
+            dataset_slug=slug,
+            version=version,
+            near_duplicate_radius=rules.near_duplicate_radius,
+            checks=checks,
+        )
+
+
+class Reevaluation(BaseModel):
+    """What a policy change did to the dataset's existing assets."""
+
+    policy_version: int
+    assets_checked: int
+    assets_changed: int = Field(description="assets whose verdict changed (an event each)")
+
+
+class QualitySummary(BaseModel):
+    """A dataset's quality at a glance."""
+
+    dataset_slug: str
+    assets: int
+    cleaned: int
+    rejected: int
+    rejections_by_reason: dict[str, int]
+    flags_by_reason: dict[str, int]
+    metric_distributions: dict[str, dict[str, float]]
+
+
+class DuplicateGroup(BaseModel):
+    """An original (first arrived, kept) and its later copies."""
+
+    original: str
+    copies: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DuplicateGroups(BaseModel):
+    """Every duplicate group of a dataset."""
+
+    dataset_slug: str
+    groups: list[DuplicateGroup]

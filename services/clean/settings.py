@@ -1,0 +1,20 @@
+"""Clean settings (env prefix ``CONVEYOR_CLEAN_``, falling back to ``CONVEYOR_``)."""
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class CleanSettings(ServiceSettings):
+    """Settings of the clean service."""
+
+    service_name: ClassVar[str] = "clean"
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_CLEAN_", extra="ignore")
+
+    port: int = 8002
+    ingest_url: str = "http://127.0.0.1:8001"
+    consumer_group: str = "conveyor-clean"
+    # Images are read whole into memory for decoding; larger ones are rejected unread.
+    max_image_bytes: int = 256 * 1024 * 1024

@@ -54,7 +54,7 @@ def scene(seed: int, width: int = 640, height: int = 480) -> Pixels:
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         shape = rng.integers(0, 3)
         if shape == 0:
-            radius = int(rng.integers(5, height // 4))
+            radius = int(rng.integers(5, max(6, height // 4)))
             cv2.circle(image, (x, y), radius, colour, -1, cv2.LINE_AA)
         elif shape == 1:
             size = rng.integers(10, [max(11, width // 3), max(11, height // 3)])

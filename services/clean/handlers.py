@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clean import repository as repo
 from services.clean.checks import (
-    DEFAULT_THRESHOLDS,
     CheckResult,
     analyze_image,
     band_keys,
@@ -157,8 +156,7 @@ class Clean:
             lambda: b"".join(self.store.iter_chunks(asset.bucket, asset.object_key))
         )
         report = await asyncio.to_thread(analyze_image, data, rules.threshold_set())
-        structural = [c for c in report.failures if c.code not in DEFAULT_THRESHOLDS]
-        return structural, dict(report.metrics), report.pixel_sha256, report.phash
+        return list(report.structural), dict(report.metrics), report.pixel_sha256, report.phash
 
     async def _find_duplicate(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from services.clean.schemas import (
     Reevaluation,
 )
 from services.clean.settings import CleanSettings
+from services.clean.video import VideoReport, analyze_video
 from shared.errors import ApiError
 from shared.events import (
     ASSET_CLEANED,
@@ -143,9 +145,9 @@ class Clean:
         info = await self.store.stat(asset.bucket, asset.object_key)
         if info is None:
             raise MissingObject(f"s3://{asset.bucket}/{asset.object_key} does not exist")
-        if not asset.media_type.startswith("image/"):
-            message = "video checks are not implemented yet; the asset was not examined"
-            return [CheckResult("not_examined", False, None, None, message)], {}, None, None
+        if asset.media_type.startswith("video/"):
+            video = await asyncio.to_thread(self._analyze_video, asset, rules)
+            return list(video.structural), dict(video.metrics), None, None
         if info.size > self.settings.max_image_bytes:
             message = f"{info.size} bytes is more than the {self.settings.max_image_bytes} read"
             check = CheckResult(
@@ -157,6 +159,14 @@ class Clean:
         )
         report = await asyncio.to_thread(analyze_image, data, rules.threshold_set())
         return list(report.structural), dict(report.metrics), report.pixel_sha256, report.phash
+
+    def _analyze_video(self, asset: AssetIngestedV1, rules: PolicyRules) -> VideoReport:
+        """Stream the video to a temporary file (never whole in memory) and check it."""
+        with tempfile.NamedTemporaryFile(prefix="conveyor-video-") as spool:
+            for chunk in self.store.iter_chunks(asset.bucket, asset.object_key):
+                spool.write(chunk)
+            spool.flush()
+            return analyze_video(spool.name, rules.threshold_set())
 
     async def _find_duplicate(
         self,

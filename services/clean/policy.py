@@ -21,6 +21,7 @@ from services.clean.checks import (
     Threshold,
     judge_metrics,
 )
+from services.clean.video import DEFAULT_VIDEO_THRESHOLDS, VIDEO_CORRUPTION_CODES
 
 Action = Literal["reject", "flag", "ignore"]
 
@@ -41,8 +42,21 @@ DEFAULT_ACTIONS: Mapping[str, Action] = {
     "odd_aspect_ratio": "flag",
     "too_large": "flag",
     "file_too_large": "reject",
-    "not_examined": "flag",
+    # videos: damage and unusable footage reject; timing oddities are worth knowing, not fatal
+    **dict.fromkeys(sorted(VIDEO_CORRUPTION_CODES), "reject"),
+    "decode_errors": "reject",
+    "too_short": "reject",
+    "frozen": "reject",
+    "too_long": "flag",
+    "frame_count_mismatch": "flag",
+    "duration_mismatch": "flag",
+    "variable_frame_rate": "flag",
+    "non_increasing_timestamps": "flag",
+    "duplicate_frames": "flag",
+    "black_frames": "flag",
+    "blank_frames": "flag",
 }
+ALL_THRESHOLDS: Mapping[str, Threshold] = {**DEFAULT_THRESHOLDS, **DEFAULT_VIDEO_THRESHOLDS}
 KNOWN_CODES = frozenset(DEFAULT_ACTIONS)
 
 
@@ -66,9 +80,7 @@ class PolicyRules(BaseModel):
 
     @model_validator(mode="after")
     def _known_codes(self) -> PolicyRules:
-        unknown = (set(self.actions) - KNOWN_CODES) | (
-            set(self.thresholds) - set(DEFAULT_THRESHOLDS)
-        )
+        unknown = (set(self.actions) - KNOWN_CODES) | (set(self.thresholds) - set(ALL_THRESHOLDS))
         if unknown:
             raise ValueError(f"unknown check code(s): {', '.join(sorted(unknown))}")
         return self
@@ -78,10 +90,10 @@ class PolicyRules(BaseModel):
         return self.actions.get(code, DEFAULT_ACTIONS.get(code, "reject"))
 
     def threshold_set(self) -> dict[str, Threshold]:
-        """The default thresholds with this policy's limits applied."""
+        """The default image and video thresholds with this policy's limits applied."""
         return {
             code: replace(t, limit=self.thresholds.get(code, t.limit))
-            for code, t in DEFAULT_THRESHOLDS.items()
+            for code, t in ALL_THRESHOLDS.items()
         }
 
 

@@ -8,9 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.clean.checks import DEFAULT_THRESHOLDS
 from services.clean.models import QualityReport
-from services.clean.policy import Action, PolicyRules
+from services.clean.policy import ALL_THRESHOLDS, KNOWN_CODES, Action, PolicyRules
 
 
 class Finding(BaseModel):
@@ -84,18 +83,16 @@ class PolicyOut(BaseModel):
     @classmethod
     def from_rules(cls, slug: str, version: int, rules: PolicyRules) -> PolicyOut:
         """Spell out a policy, defaults included."""
-        from services.clean.policy import KNOWN_CODES
-
         thresholds = rules.threshold_set()
         checks = {}
-        for code in sorted(KNOWN_CODES | set(DEFAULT_THRESHOLDS)):
+        for code in sorted(KNOWN_CODES | set(ALL_THRESHOLDS)):
             t = thresholds.get(code)
             checks[code] = CheckPolicy(
                 action=rules.action(code),
                 metric=t.metric if t else None,
                 threshold=t.limit if t else None,
                 fails_when=t.fails_when if t else None,
-                default_threshold=DEFAULT_THRESHOLDS[code].limit if t else None,
+                default_threshold=ALL_THRESHOLDS[code].limit if t else None,
             )
         return cls(
             dataset_slug=slug,

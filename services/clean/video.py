@@ -8,8 +8,8 @@ Reading is split in three layers so the judgement stays pure and re-playable:
 1. the container's structure (``truncated``, ``missing_index``) from a few header bytes, for the
    MP4/MOV, Matroska/WebM and AVI families;
 2. one decode pass with PyAV that reduces every frame, as it arrives, to its presentation time
-   and a 64x64 grayscale thumbnail (:class:`DecodedFrame`); at most two thumbnails are held at
-   once, so memory does not grow with the video's length;
+   and a 64x64 grayscale thumbnail (:class:`DecodedFrame`); a couple of thumbnails and the frame
+   being decoded are all that is held, so memory does not grow with the video's length;
 3. :func:`summarize_frames`, a pure fold over those frames (timing, repeated pictures, black and
    blank frames), and :func:`judge_metrics` of the flat metrics against
    :data:`DEFAULT_VIDEO_THRESHOLDS` -- the same judgement the image checks use, so a dataset whose
@@ -34,6 +34,7 @@ import numpy as np
 from av.codec.context import ThreadType
 from av.container import InputContainer
 from av.video.frame import VideoFrame
+from av.video.reformatter import Interpolation, VideoReformatter
 from av.video.stream import VideoStream
 from numpy.typing import NDArray
 
@@ -60,9 +61,11 @@ VIDEO_CORRUPTION_CODES = frozenset(
 THUMBNAIL_SIDE = 64
 
 # Mean absolute difference (0-255 luma levels, on the thumbnail) at or below which two frames
-# show the same picture. Re-encoding a still picture moves the thumbnail by well under one level
-# (0.0-0.3 on the test clips, including across key frames), while the slowest motion worth
-# labeling moves it by several levels; 1.0 sits between with margin on both sides.
+# show the same picture. A still picture re-encoded from frame to frame moves the thumbnail by
+# 0.0-0.3 levels (test clips at 2 Mb/s, key frames included), while motion between consecutive
+# frames moves it by several (about 5 on the test clips); 1.0 sits between. Starved encodes of
+# tiny pictures can pulse by 2 levels at each key frame (160x120 at 200 kb/s), which breaks a
+# frozen run there; at real sizes the thumbnail averages such artefacts away.
 SAME_PICTURE_TOLERANCE = 1.0
 
 # A still picture held at least this long is a frozen segment (a stalled camera or encoder).
@@ -93,13 +96,13 @@ SAMPLE_JPEG_QUALITY = 90
 # decide what those metrics count and need a re-scan to change.
 DEFAULT_VIDEO_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
     {
-        # nothing to label in less than a second; hours of footage are a recording dump whose
-        # full decode would hold the service for minutes
+        # nothing to label in less than a second; past an hour the footage is a recording dump
+        # whose full decode would hold a worker for minutes
         "too_short": Threshold("duration_seconds", 1.0, "below", "video is too short"),
         "too_long": Threshold("duration_seconds", 3600.0, "above", "video is too long"),
         # any packet the decoder refuses is a damaged frame somewhere in the file
         "decode_errors": Threshold("decode_errors", 0.0, "above", "frames failed to decode"),
-        # containers round the last frame; 2 % is more than one frame in any clip over 2 s
+        # a one-frame difference (the last frame rounded away) passes from 50 frames up
         "frame_count_mismatch": Threshold(
             "frame_count_deviation", 0.02, "above", "decoded frame count differs from declared"
         ),
@@ -200,8 +203,10 @@ class VideoScan:
 
     Pictures: a frame that shows the same picture as the first frame of the current run
     (thumbnail difference within the tolerance) is a duplicate; ``longest_duplicate_run`` counts
-    the run's frames including its first. Runs lasting at least the frozen minimum are
-    ``frozen_segments``. Black frames are not counted again as blank.
+    the run's frames including its first, ``longest_frozen_seconds`` is the longest run's time on
+    screen, and runs lasting at least the frozen minimum are listed in ``frozen_segments``.
+    Black and blank frames are reported as such and take no part in runs (a fade to black is
+    not a stalled camera); black frames are not counted again as blank.
     """
 
     decoded_frames: int
@@ -217,6 +222,7 @@ class VideoScan:
     duplicate_frames: int
     duplicate_runs: int
     longest_duplicate_run: int
+    longest_frozen_seconds: float
     frozen_segments: tuple[FrozenSegment, ...]
     black_frames: int
     blank_frames: int
@@ -227,11 +233,6 @@ class VideoScan:
         if self.first_timestamp is None or self.end_timestamp is None:
             return 0.0
         return self.end_timestamp - self.first_timestamp
-
-    @property
-    def longest_frozen_seconds(self) -> float:
-        """The longest frozen segment, 0 if there is none."""
-        return max((segment.seconds for segment in self.frozen_segments), default=0.0)
 
     def share(self, count: int) -> float:
         """``count`` as a fraction of the decoded frames."""
@@ -276,6 +277,11 @@ class VideoReport:
     def corrupt(self) -> bool:
         """Whether the file is damaged or unreadable (as opposed to readable but poor)."""
         return not self.failed_codes.isdisjoint(VIDEO_CORRUPTION_CODES)
+
+    @property
+    def structural(self) -> tuple[CheckResult, ...]:
+        """Defects that cannot be re-derived from ``metrics`` (stored with the report as is)."""
+        return tuple(c for c in self.failures if c.code in VIDEO_CORRUPTION_CODES)
 
 
 # ---- entry points -----------------------------------------------------------------------------
@@ -357,44 +363,13 @@ def sample_frames(
     Frames without a timestamp are never sampled. Raises :class:`UnreadableVideo` like
     :func:`scan_frames`.
     """
-    if every_seconds is None and scene_change is None:
-        raise ValueError("sample every N seconds, on scene change, or both")
-    if every_seconds is not None and every_seconds <= 0:
-        raise ValueError(f"every_seconds must be positive, not {every_seconds}")
+    schedule = SamplingSchedule(every_seconds, scene_change, min_difference)
     with _opened(source) as (container, stream):
-        origin: float | None = None
-        next_due = -math.inf
-        previous: NDArray[np.uint8] | None = None
-        last_sampled: NDArray[np.uint8] | None = None
+        reformatter = VideoReformatter()
         for index, frame in enumerate(_decoded(container, stream, [])):
             timestamp = frame.time
-            thumbnail = _thumbnail(frame)
-            cut = (
-                scene_change is not None
-                and previous is not None
-                and picture_difference(thumbnail, previous) > scene_change
-            )
-            previous = thumbnail
-            if timestamp is None:
-                continue
-            if origin is None:
-                origin = timestamp
-            due = every_seconds is not None and timestamp >= next_due
-            if due and every_seconds is not None:
-                # the next grid point after this frame, even past a gap of several intervals;
-                # the epsilon keeps a frame exactly on a grid point from being rounded below it
-                next_due = origin + every_seconds * (
-                    math.floor((timestamp - origin) / every_seconds + 1e-9) + 1
-                )
-            if not (due or cut or last_sampled is None):
-                continue
-            if (
-                last_sampled is not None
-                and picture_difference(thumbnail, last_sampled) <= min_difference
-            ):
-                continue
-            last_sampled = thumbnail
-            yield SampledFrame(timestamp, _jpeg(frame, jpeg_quality), index)
+            if schedule.takes(timestamp, _thumbnail(frame, reformatter)) and timestamp is not None:
+                yield SampledFrame(timestamp, _jpeg(frame, jpeg_quality), index)
 
 
 # ---- pure logic -------------------------------------------------------------------------------
@@ -432,11 +407,14 @@ def summarize_frames(
     for frame in frames:
         decoded += 1
         timing.add(frame)
-        runs.add(frame)
         if is_black(frame.thumbnail):
             black += 1
+            runs.interrupt(frame.timestamp)
         elif is_blank(frame.thumbnail):
             blank += 1
+            runs.interrupt(frame.timestamp)
+        else:
+            runs.add(frame)
     runs.close(timing.end)
     return VideoScan(
         decoded_frames=decoded,
@@ -452,6 +430,7 @@ def summarize_frames(
         duplicate_frames=runs.duplicates,
         duplicate_runs=runs.runs,
         longest_duplicate_run=runs.longest,
+        longest_frozen_seconds=runs.longest_seconds,
         frozen_segments=tuple(runs.frozen),
         black_frames=black,
         blank_frames=blank,
@@ -503,6 +482,60 @@ def video_metrics(probe: VideoProbe, scan: VideoScan) -> dict[str, float]:
     return metrics
 
 
+class SamplingSchedule:
+    """Which frames :func:`sample_frames` keeps, decided one frame at a time from thumbnails.
+
+    Keeps the previous frame's and the last sampled frame's thumbnails, nothing more.
+    """
+
+    def __init__(
+        self,
+        every_seconds: float | None = SAMPLE_EVERY_SECONDS,
+        scene_change: float | None = None,
+        min_difference: float = SAMPLE_MIN_DIFFERENCE,
+    ) -> None:
+        if every_seconds is None and scene_change is None:
+            raise ValueError("sample every N seconds, on scene change, or both")
+        if every_seconds is not None and every_seconds <= 0:
+            raise ValueError(f"every_seconds must be positive, not {every_seconds}")
+        self.every_seconds = every_seconds
+        self.scene_change = scene_change
+        self.min_difference = min_difference
+        self._origin: float | None = None
+        self._next_due = -math.inf
+        self._previous: NDArray[np.uint8] | None = None
+        self._last_sampled: NDArray[np.uint8] | None = None
+
+    def takes(self, timestamp: float | None, thumbnail: NDArray[np.uint8]) -> bool:
+        """Whether the frame shown at ``timestamp`` with this thumbnail is sampled."""
+        cut = (
+            self.scene_change is not None
+            and self._previous is not None
+            and picture_difference(thumbnail, self._previous) > self.scene_change
+        )
+        self._previous = thumbnail
+        if timestamp is None:
+            return False
+        if self._origin is None:
+            self._origin = timestamp
+        # a microsecond of slack: timestamps are rounded to the stream's time base
+        due = self.every_seconds is not None and timestamp >= self._next_due - 1e-6
+        if due and self.every_seconds is not None:
+            # the next grid point after this frame, even past a gap of several intervals
+            elapsed = round((timestamp - self._origin) / self.every_seconds, 6)
+            self._next_due = self._origin + self.every_seconds * (math.floor(elapsed) + 1)
+        first = self._last_sampled is None
+        if not (due or cut or first):
+            return False
+        if (
+            self._last_sampled is not None
+            and picture_difference(thumbnail, self._last_sampled) <= self.min_difference
+        ):
+            return False
+        self._last_sampled = thumbnail
+        return True
+
+
 class _Timing:
     """Running statistics of frame timestamps (Welford's mean and variance of the deltas)."""
 
@@ -524,7 +557,8 @@ class _Timing:
         """Coefficient of variation of the deltas (population), 0 with fewer than two."""
         if self.deltas < 2 or self.mean <= 0:
             return 0.0
-        return math.sqrt(self._squares / self.deltas) / self.mean
+        # rounded so that a constant rate reads 0 rather than floating-point dust (1e-15)
+        return round(math.sqrt(max(self._squares, 0.0) / self.deltas) / self.mean, 9)
 
     def add(self, frame: DecodedFrame) -> None:
         timestamp = frame.timestamp
@@ -568,6 +602,7 @@ class _PictureRuns:
         self.duplicates = 0
         self.runs = 0
         self.longest = 1
+        self.longest_seconds = 0.0
         self.frozen: list[FrozenSegment] = []
 
     def add(self, frame: DecodedFrame) -> None:
@@ -583,14 +618,21 @@ class _PictureRuns:
         self.anchor_time = frame.timestamp
         self.length = 1
 
+    def interrupt(self, timestamp: float | None) -> None:
+        """A frame that belongs to no run (black or blank) ends the current one."""
+        self.close(timestamp)
+        self.anchor = None
+
     def close(self, end: float | None) -> None:
         """End the current run at ``end`` seconds (when the next picture appears)."""
         if self.length > 1:
             self.runs += 1
             self.longest = max(self.longest, self.length)
             start = self.anchor_time
-            if start is not None and end is not None and end - start >= self.min_frozen_seconds:
-                self.frozen.append(FrozenSegment(start, end))
+            if start is not None and end is not None:
+                self.longest_seconds = max(self.longest_seconds, end - start)
+                if end - start >= self.min_frozen_seconds:
+                    self.frozen.append(FrozenSegment(start, end))
         self.length = 0
 
 
@@ -773,12 +815,7 @@ def _opened(source: VideoSource) -> Iterator[tuple[InputContainer, VideoStream]]
 def _known_container(source: VideoSource) -> bool:
     with _byte_reader(source) as (read_at, _):
         head = read_at(0, 12)
-    return (
-        head[4:8] in _MP4_FIRST_BOXES
-        or head.startswith(_EBML_MAGIC)
-        or head.startswith(b"RIFF")
-        or head[:1] == b"\x47"  # MPEG-TS sync byte
-    )
+    return head[4:8] in _MP4_FIRST_BOXES or head.startswith(_EBML_MAGIC) or head.startswith(b"RIFF")
 
 
 def _probe(container: InputContainer, stream: VideoStream) -> VideoProbe:
@@ -807,9 +844,10 @@ def _scan(
     min_frozen_seconds: float,
 ) -> VideoScan:
     errors: list[str] = []
+    reformatter = VideoReformatter()
     scan = summarize_frames(
         (
-            _observed(index, frame)
+            _observed(index, frame, reformatter)
             for index, frame in enumerate(_decoded(container, stream, errors))
         ),
         same_picture_tolerance,
@@ -849,19 +887,24 @@ def _decoded(
             yield frame
 
 
-def _observed(index: int, frame: VideoFrame) -> DecodedFrame:
+def _observed(index: int, frame: VideoFrame, reformatter: VideoReformatter) -> DecodedFrame:
     duration = None
     if frame.duration and frame.time_base is not None:
         duration = float(frame.duration * frame.time_base)
-    return DecodedFrame(index, frame.time, duration, _thumbnail(frame))
+    return DecodedFrame(index, frame.time, duration, _thumbnail(frame, reformatter))
 
 
-def _thumbnail(frame: VideoFrame) -> NDArray[np.uint8]:
-    # swscale scales and converts in one step, and maps limited-range luma to 0-255
-    small = frame.to_ndarray(
-        width=THUMBNAIL_SIDE, height=THUMBNAIL_SIDE, format="gray", interpolation="AREA"
+def _thumbnail(frame: VideoFrame, reformatter: VideoReformatter) -> NDArray[np.uint8]:
+    # swscale scales and converts in one step and maps limited-range luma to 0-255; one
+    # reformatter per pass keeps its scaler context, which is most of the per-frame cost
+    small = reformatter.reformat(
+        frame,
+        width=THUMBNAIL_SIDE,
+        height=THUMBNAIL_SIDE,
+        format="gray",
+        interpolation=Interpolation.AREA,
     )
-    return np.asarray(small, dtype=np.uint8)
+    return np.asarray(small.to_ndarray(), dtype=np.uint8)
 
 
 def _jpeg(frame: VideoFrame, quality: int) -> bytes:

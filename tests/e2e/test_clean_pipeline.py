@@ -181,3 +181,40 @@ def test_event_for_a_missing_object_is_dead_lettered_and_clean_keeps_going(
     asset_id = upload(uploader, dataset, "after.jpg", encode(photo(9)))
     with httpx.Client(base_url=clean_url, headers={"X-API-Key": ADMIN_KEY}) as clean:
         assert eventually(lambda: report(clean, asset_id), timeout=60)["status"] == "cleaned"
+
+
+def clip(tmp_path, name: str, frames: list[np.ndarray], fps: float = 25.0) -> bytes:
+    path = tmp_path / name
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (160, 120))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path.read_bytes()
+
+
+def test_videos_are_checked_streamed_from_the_store(
+    tmp_path, uploader: httpx.Client, clean_url: str, dataset: str
+):
+    scene = photo(5, (320, 240))
+    moving = [
+        np.ascontiguousarray(scene[i : i + 120, i * 2 : i * 2 + 160]) for i in range(75)
+    ]  # 3 s of panning
+    frozen = moving[:10] + [moving[10]] * 65  # 2.6 s without a change
+    good = clip(tmp_path, "pan.avi", moving)
+    ids = {
+        "pan.avi": upload(uploader, dataset, "pan.avi", good),
+        "frozen.avi": upload(uploader, dataset, "frozen.avi", clip(tmp_path, "f.avi", frozen)),
+        "cut.avi": upload(uploader, dataset, "cut.avi", good[: len(good) // 2]),
+    }
+    with httpx.Client(base_url=clean_url, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as clean:
+        reports = {n: eventually(lambda i=i: report(clean, i), timeout=60) for n, i in ids.items()}
+    assert reports["pan.avi"]["status"] == "cleaned", reports["pan.avi"]
+    assert reports["pan.avi"]["metrics"]["duration_seconds"] == pytest.approx(3.0, abs=0.1)
+    assert "frozen" in {r["code"] for r in reports["frozen.avi"]["reasons"]}
+    assert reports["cut.avi"]["status"] == "rejected"
+    assert {r["code"] for r in reports["cut.avi"]["reasons"]} & {
+        "truncated",
+        "missing_index",
+        "decode_errors",
+        "frame_count_mismatch",
+    }

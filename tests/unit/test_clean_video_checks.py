@@ -1,0 +1,457 @@
+"""Video checks of the clean service, on small clips generated here with known defects.
+
+Every clip is encoded with PyAV (MPEG-4 Part 2, 160x120, 25 fps unless a test needs otherwise)
+into the test's temporary folder; damaged files are made by cutting or overwriting real encoded
+bytes. Pictures are coloured 20-pixel blocks that slide 2 pixels a frame, so consecutive frames
+differ by about 5 luma levels on the thumbnail, a still picture by under 0.3, and a cut by 50+.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from services.clean.checks.thresholds import Threshold, judge_metrics
+from services.clean.video import (
+    DEFAULT_VIDEO_THRESHOLDS,
+    SCENE_CHANGE_DIFFERENCE,
+    THUMBNAIL_SIDE,
+    DecodedFrame,
+    SamplingSchedule,
+    UnreadableVideo,
+    analyze_video,
+    container_problems,
+    probe_video,
+    sample_frames,
+    scan_frames,
+    summarize_frames,
+)
+
+Pixels = NDArray[np.uint8]
+WIDTH, HEIGHT, RATE = 160, 120, 25
+
+
+# ---- generated clips --------------------------------------------------------------------------
+
+
+def scene(frame: int, seed: int = 1) -> Pixels:
+    """Frame ``frame`` of a moving picture: a grid of coloured blocks sliding right."""
+    blocks = np.random.default_rng(seed).integers(0, 256, (HEIGHT // 20, WIDTH // 20, 3))
+    picture = np.repeat(np.repeat(blocks.astype(np.uint8), 20, axis=0), 20, axis=1)
+    return np.ascontiguousarray(np.roll(picture, 2 * frame, axis=1))
+
+
+def flat(level: int) -> Pixels:
+    """A picture of one grey level (0 is black)."""
+    return np.full((HEIGHT, WIDTH, 3), level, dtype=np.uint8)
+
+
+def marked() -> Pixels:
+    """Black with a white block in the top-left corner, to tell which way a picture is turned."""
+    picture = flat(0)
+    picture[:30, :40] = 255
+    return picture
+
+
+def write_clip(
+    path: Path,
+    pictures: Iterable[Pixels],
+    *,
+    pts_ms: Sequence[int] | None = None,
+    options: dict[str, str] | None = None,
+    rotation: int = 0,
+) -> Path:
+    """Encode ``pictures`` at 25 fps, or at the given millisecond timestamps (for VFR)."""
+    with av.open(str(path), "w", options=options or {}) as container:
+        stream = container.add_stream("mpeg4", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        # at the default 200 kb/s a key frame re-encodes a still picture 2 levels away from the
+        # P-frames before it; real footage at real sizes stays well under the 1.0 tolerance
+        stream.bit_rate = 2_000_000
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if pts_ms is not None:
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            if pts_ms is not None:
+                frame.pts, frame.time_base = pts_ms[index], Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def moving(seconds: float) -> list[Pixels]:
+    return [scene(frame) for frame in range(round(seconds * RATE))]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every clip the tests use, written once for the module."""
+    folder = tmp_path_factory.mktemp("videos")
+    still = scene(12)
+    rng = np.random.default_rng(7)
+    intervals = rng.choice([20, 40, 80], size=74)
+    made = {
+        "clean": write_clip(folder / "clean.mp4", moving(3)),
+        "clean_mkv": write_clip(folder / "clean.mkv", moving(3)),
+        # 0.48 s of motion, the picture held from frame 12 until 3.0 s, then motion to 4 s
+        "frozen": write_clip(
+            folder / "frozen.mp4",
+            [scene(f) if f < 12 or f >= 75 else still for f in range(100)],
+        ),
+        # every picture shown twice: 12.5 fps content doubled up to 25 fps
+        "doubled": write_clip(folder / "doubled.mp4", [scene(f // 2) for f in range(75)]),
+        # 1 s of black between two seconds of motion
+        "black": write_clip(
+            folder / "black.mp4", [flat(0) if 25 <= f < 50 else scene(f) for f in range(75)]
+        ),
+        # 1 s of a flat mid-grey "no signal" screen
+        "blank": write_clip(
+            folder / "blank.mp4", [flat(128) if 25 <= f < 50 else scene(f) for f in range(75)]
+        ),
+        "variable_rate": write_clip(
+            folder / "variable_rate.mkv",
+            moving(3),
+            pts_ms=[0, *np.cumsum(intervals).tolist()],
+        ),
+        # motion, a still stretch from 1.0 s to 3.5 s, motion to 5 s (for sampling)
+        "static_stretch": write_clip(
+            folder / "static_stretch.mp4",
+            [scene(25) if 25 <= f < 88 else scene(f) for f in range(125)],
+        ),
+        # a cut to a different scene at 1.4 s
+        "cut": write_clip(
+            folder / "cut.mp4", [scene(f, seed=1 if f < 35 else 2) for f in range(75)]
+        ),
+        # stored landscape, displayed turned 90 degrees counter-clockwise (portrait)
+        "rotated": write_clip(folder / "rotated.mp4", [marked()] * 25, rotation=90),
+        "faststart": write_clip(
+            folder / "faststart.mp4", moving(3), options={"movflags": "faststart"}
+        ),
+    }
+    for name, source in [
+        ("clean", "half_mp4"),
+        ("clean_mkv", "half_mkv"),
+        ("faststart", "half_fs"),
+    ]:
+        data = made[name].read_bytes()
+        made[source] = folder / f"{source}.bin"
+        made[source].write_bytes(data[: len(data) // 2])
+    damaged = bytearray(made["clean"].read_bytes())
+    noise = np.random.default_rng(3)
+    for start in (len(damaged) // 3, len(damaged) // 2):
+        damaged[start : start + 400] = noise.bytes(400)
+    made["damaged"] = folder / "damaged.mp4"
+    made["damaged"].write_bytes(bytes(damaged))
+    made["random"] = folder / "random.bin"
+    made["random"].write_bytes(np.random.default_rng(0).bytes(20_000))
+    made["empty"] = folder / "empty.mp4"
+    made["empty"].write_bytes(b"")
+    made["audio_only"] = write_audio(folder / "audio_only.m4a")
+    made["repeated_timestamp"] = write_repeated_timestamp(folder / "repeated_timestamp.mkv")
+    return made
+
+
+def write_audio(path: Path) -> Path:
+    """Half a second of silence in AAC: a real media file with no video stream."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        for index in range(4):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 8000, index * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def write_repeated_timestamp(path: Path) -> Path:
+    """A Matroska clip whose 21st packet repeats the 20th's timestamp.
+
+    Encoders refuse such frames, so the packets are edited on their way to the muxer; Matroska
+    accepts equal (not decreasing) timestamps.
+    """
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        packets = []
+        for index, picture in enumerate(moving(2)):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = index
+            packets += stream.encode(frame)
+        packets += stream.encode()
+        for index, packet in enumerate(packets):
+            if index == 20:
+                assert packet.pts is not None
+                packet.pts = packet.dts = packet.pts - 1
+            container.mux(packet)
+    return path
+
+
+# ---- unreadable files -------------------------------------------------------------------------
+
+
+def test_clean_clip_passes_every_check(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["clean"])
+
+    assert report.failures == ()
+    assert not report.corrupt
+    # every default threshold had its metric measured (the MP4 declares its frame count)
+    assert {check.code for check in report.checks} == set(DEFAULT_VIDEO_THRESHOLDS)
+    assert report.metrics["decoded_frames"] == 75
+    assert report.metrics["mean_frame_rate"] == pytest.approx(25.0)
+    assert report.metrics["decoded_duration_seconds"] == pytest.approx(3.0)
+    assert report.metrics["duplicate_frame_ratio"] == 0
+    assert report.metrics["black_frame_ratio"] == report.metrics["blank_frame_ratio"] == 0
+
+
+def test_clean_matroska_clip_passes_without_a_declared_frame_count(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["clean_mkv"])
+
+    assert report.failures == ()
+    assert report.probe is not None and report.probe.frame_count is None
+    assert "frame_count_mismatch" not in {check.code for check in report.checks}
+
+
+def test_probe_reads_what_the_container_declares(clips: dict[str, Path]) -> None:
+    probe = probe_video(clips["clean"])
+
+    assert "mp4" in probe.container_format
+    assert probe.codec == "mpeg4"
+    assert (probe.width, probe.height) == (WIDTH, HEIGHT)
+    assert probe.duration_seconds == pytest.approx(3.0)
+    assert probe.frame_count == 75
+    assert probe.frame_rate == probe.average_frame_rate == pytest.approx(25.0)
+    assert not probe.has_audio
+
+
+def test_mp4_cut_in_half_has_lost_its_index(clips: dict[str, Path]) -> None:
+    with pytest.raises(UnreadableVideo) as raised:
+        probe_video(clips["half_mp4"])
+    assert raised.value.code == "missing_index"
+
+    report = analyze_video(clips["half_mp4"])
+    assert report.failed_codes == {"missing_index", "truncated"}
+    assert report.corrupt and report.probe is None
+
+
+def test_mp4_with_index_first_cut_in_half_is_truncated_and_scanned_to_its_end(
+    clips: dict[str, Path],
+) -> None:
+    with pytest.raises(UnreadableVideo) as raised:
+        probe_video(clips["half_fs"])
+    assert raised.value.code == "truncated"
+
+    report = analyze_video(clips["half_fs"])
+    assert {"truncated", "frame_count_mismatch", "duration_mismatch"} <= report.failed_codes
+    truncated = next(check for check in report.failures if check.code == "truncated")
+    size = clips["half_fs"].stat().st_size
+    assert truncated.value == size
+    assert truncated.threshold == clips["faststart"].stat().st_size
+    assert 0 < report.metrics["decoded_frames"] < 40
+
+
+def test_matroska_cut_in_half_is_truncated(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["half_mkv"])
+
+    assert {"truncated", "duration_mismatch"} <= report.failed_codes
+    assert report.metrics["duration_deviation"] > 0.5
+
+
+def test_damaged_packets_count_as_decode_errors(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["damaged"])
+
+    assert "decode_errors" in report.failed_codes
+    assert report.metrics["decode_errors"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("clip", "code"),
+    [("random", "unrecognized_format"), ("empty", "empty"), ("audio_only", "no_video_stream")],
+)
+def test_files_without_a_readable_video_say_why(
+    clips: dict[str, Path], clip: str, code: str
+) -> None:
+    with pytest.raises(UnreadableVideo) as raised:
+        probe_video(clips[clip])
+    assert raised.value.code == code
+
+    report = analyze_video(clips[clip])
+    assert report.failed_codes == {code}
+    assert report.corrupt and report.metrics == {}
+
+
+def test_a_file_object_reads_like_its_path(clips: dict[str, Path]) -> None:
+    data = clips["frozen"].read_bytes()
+    stream = io.BytesIO(data)
+    stream.seek(123)  # wherever the caller left it
+
+    from_object = analyze_video(stream)
+
+    assert from_object.metrics == analyze_video(clips["frozen"]).metrics
+    assert probe_video(stream) == probe_video(clips["frozen"])
+    with clips["half_mp4"].open("rb") as file:
+        assert [c.code for c in container_problems(file)] == ["missing_index", "truncated"]
+
+
+# ---- timing -----------------------------------------------------------------------------------
+
+
+def test_variable_frame_rate_is_measured_from_timestamp_deltas(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["variable_rate"])
+    clean = analyze_video(clips["clean_mkv"])
+
+    assert "variable_frame_rate" in report.failed_codes
+    assert report.metrics["frame_interval_variation"] > 0.4
+    assert report.metrics["frame_interval_ratio"] == pytest.approx(4.0)  # 80 ms over 20 ms
+    assert report.metrics["duration_deviation"] < 0.01
+    assert clean.metrics["frame_interval_variation"] == 0
+
+
+def test_repeated_timestamp_is_reported_with_its_position(clips: dict[str, Path]) -> None:
+    scan = scan_frames(clips["repeated_timestamp"])
+
+    assert scan.non_increasing_timestamps == 1
+    assert scan.first_non_increasing_frame == 20
+    assert "non_increasing_timestamps" in analyze_video(clips["repeated_timestamp"]).failed_codes
+
+
+def test_decreasing_and_missing_timestamps_are_counted_apart() -> None:
+    thumbnail = np.zeros((THUMBNAIL_SIDE, THUMBNAIL_SIDE), np.uint8)
+    times = [0.0, 0.04, 0.08, 0.06, None, 0.12, 0.16]
+    frames = [DecodedFrame(i, t, 0.04, thumbnail + 40 * i) for i, t in enumerate(times)]
+
+    scan = summarize_frames(frames)
+
+    assert scan.non_increasing_timestamps == 1
+    assert scan.first_non_increasing_frame == 3
+    assert scan.missing_timestamps == 1
+    # the step back takes no part in the rate: deltas 0.04, 0.04, 0.04, 0.04
+    assert scan.mean_frame_rate == pytest.approx(25.0)
+    assert scan.frame_interval_variation == pytest.approx(0.0, abs=1e-9)
+    assert scan.decoded_duration == pytest.approx(0.2)
+
+
+# ---- pictures ---------------------------------------------------------------------------------
+
+
+def test_frozen_segment_is_reported_with_its_start_and_end(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["frozen"])
+
+    assert report.scan is not None
+    [segment] = report.scan.frozen_segments
+    assert segment.start == pytest.approx(0.48)
+    assert segment.end == pytest.approx(3.0)
+    assert "frozen" in report.failed_codes
+    frozen = next(check for check in report.failures if check.code == "frozen")
+    assert frozen.value == pytest.approx(2.52)
+    assert frozen.threshold == 2.0
+    assert analyze_video(clips["clean"]).metrics["longest_frozen_seconds"] == 0
+
+
+def test_doubled_frames_are_duplicate_runs_not_a_freeze(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["doubled"])
+
+    assert "duplicate_frames" in report.failed_codes
+    assert "frozen" not in report.failed_codes
+    assert report.metrics["duplicate_frames"] == 37
+    assert report.metrics["duplicate_frame_ratio"] == pytest.approx(37 / 75)
+    assert report.metrics["longest_duplicate_run"] == 2
+
+
+def test_black_frames_are_counted(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["black"])
+
+    assert report.metrics["black_frames"] == 25
+    assert report.metrics["black_frame_ratio"] == pytest.approx(1 / 3)
+    assert "black_frames" in report.failed_codes
+    # black frames are not counted again as blank, nor as repeats of the black before them
+    assert "blank_frames" not in report.failed_codes
+    assert report.metrics["duplicate_frames"] == 0
+
+
+def test_flat_grey_frames_are_blank_not_black(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["blank"])
+
+    assert report.metrics["blank_frames"] == 25
+    assert report.metrics["black_frames"] == 0
+    assert report.failed_codes == {"blank_frames"}
+
+
+def test_a_changed_policy_rejudges_stored_metrics_without_decoding(
+    clips: dict[str, Path],
+) -> None:
+    stored = dict(analyze_video(clips["frozen"]).metrics)
+    lenient = {**DEFAULT_VIDEO_THRESHOLDS}
+    lenient["frozen"] = Threshold("longest_frozen_seconds", 3.0, "above", "video freezes")
+
+    strict = {**DEFAULT_VIDEO_THRESHOLDS}
+    strict["frozen"] = Threshold("longest_frozen_seconds", 0.5, "above", "video freezes")
+
+    results = {check.code: check.passed for check in judge_metrics(stored, lenient)}
+    assert results["frozen"] is True
+    # the longest still run is stored even below the 2 s that makes a listed frozen segment
+    still = analyze_video(clips["rotated"]).metrics
+    assert {check.code: check.passed for check in judge_metrics(still, strict)}["frozen"] is False
+
+
+# ---- sampling for labeling --------------------------------------------------------------------
+
+
+def test_sampling_every_second_takes_one_frame_a_second(clips: dict[str, Path]) -> None:
+    samples = list(sample_frames(clips["clean"], every_seconds=1.0))
+
+    assert [s.timestamp for s in samples] == pytest.approx([0.0, 1.0, 2.0])
+    assert [s.frame_index for s in samples] == [0, 25, 50]
+    picture = cv2.imdecode(np.frombuffer(samples[1].jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
+    assert picture.shape == (HEIGHT, WIDTH, 3)
+
+
+def test_sampling_skips_a_static_stretch(clips: dict[str, Path]) -> None:
+    samples = list(sample_frames(clips["static_stretch"], every_seconds=1.0))
+
+    # 2.0 s and 3.0 s show the picture already sampled at 1.0 s
+    assert [s.timestamp for s in samples] == pytest.approx([0.0, 1.0, 4.0])
+
+
+def test_sampling_on_scene_change_takes_the_cut(clips: dict[str, Path]) -> None:
+    samples = list(sample_frames(clips["cut"], None, scene_change=SCENE_CHANGE_DIFFERENCE))
+
+    assert [s.timestamp for s in samples] == pytest.approx([0.0, 1.4])
+
+
+def test_sampled_frames_are_turned_upright(clips: dict[str, Path]) -> None:
+    [only] = sample_frames(clips["rotated"])  # one still picture: one sample
+
+    picture = cv2.imdecode(np.frombuffer(only.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert picture is not None
+    assert picture.shape == (WIDTH, HEIGHT)
+    # a counter-clockwise quarter turn takes the stored top-left corner to the bottom-left
+    assert picture[-30:, :20].mean() > 200
+    assert picture[:30, :20].mean() < 50
+
+
+def test_sampling_schedule_keeps_to_its_grid_across_a_gap() -> None:
+    schedule = SamplingSchedule(every_seconds=1.0)
+    times = [0.0, 0.5, 1.0, 1.5, 3.7, 3.9, 4.0, 4.5]
+    pictures = [np.full((THUMBNAIL_SIDE, THUMBNAIL_SIDE), 20 * i, np.uint8) for i in range(8)]
+
+    taken = [t for t, p in zip(times, pictures, strict=True) if schedule.takes(t, p)]
+
+    assert taken == [0.0, 1.0, 3.7, 4.0]
+
+
+def test_sampling_needs_a_rule() -> None:
+    with pytest.raises(ValueError, match="scene change"):
+        next(sample_frames("unused.mp4", every_seconds=None, scene_change=None))

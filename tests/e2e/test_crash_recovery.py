@@ -170,3 +170,52 @@ def test_two_audit_consumers_keep_one_unbroken_chain(
         assert seqs == list(range(1, len(seqs) + 1))
     finally:
         second.stop()
+
+
+def test_two_clean_processes_check_every_asset_exactly_once(
+    services: dict[str, ServiceProcess],
+    service_env: dict[str, str],
+    run_dir,
+    dataset: str,
+    auditor: httpx.Client,
+):
+    second = ServiceProcess(
+        "clean",
+        env={**service_env, "CONVEYOR_CLEAN_PORT": "8012"},
+        log_dir=run_dir / "clean2",
+        run_dir=run_dir / "clean2",
+    )
+    second.start()
+    try:
+        with httpx.Client(
+            base_url=services["ingest"].url, headers={"X-API-Key": ADMIN_KEY}, timeout=30
+        ) as client:
+            ids = [
+                client.post(
+                    f"/v1/datasets/{dataset}/assets",
+                    files=[("files", (f"{i}.png", image(width=96, height=96, ext=".png")))],
+                ).json()["items"][0]["id"]
+                for i in range(80)
+            ]
+        verdicts = ("conveyor.asset.cleaned.v1", "conveyor.asset.rejected.v1")
+
+        def all_judged() -> collections.Counter[str] | None:
+            counts: collections.Counter[str] = collections.Counter()
+            for kind in verdicts:
+                lines = auditor.get("/v1/audit/export", params={"type": kind}).text.splitlines()
+                counts.update(json.loads(line)["subject"] for line in lines)
+            return counts if all(counts[i] for i in ids) else None
+
+        counts = eventually(all_judged, timeout=90)
+        assert all(counts[i] == 1 for i in ids), {i: counts[i] for i in ids if counts[i] != 1}
+        metrics = httpx.get(f"{second.url}/metrics").text
+        consumed = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("conveyor_events_consumed_total{")
+            and 'type="conveyor.asset.ingested.v1"' in line
+            and 'outcome="ok"' in line
+        )
+        assert 0 < consumed < len(ids)  # the second process did part of the work, not all
+    finally:
+        second.stop()

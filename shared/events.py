@@ -75,11 +75,14 @@ class AssetIngestedV1(Payload):
     size_bytes: int
     media_type: str
     filename: str
-    source: Literal["upload", "objectstore"]
+    source: Literal["upload", "objectstore", "frame"]
     uploaded_by: str
     tags: list[str] = Field(default_factory=list)
     bucket: str
     object_key: str
+    # set for frames sampled from a video: the video asset and where in it the frame is shown
+    parent_asset_id: UUID | None = None
+    frame_time_seconds: float | None = None
 
 
 class DropRejectedV1(Payload):
@@ -123,6 +126,20 @@ class AssetRejectedV1(Payload):
     reasons: list[QualityReason]
     flags: list[QualityReason] = Field(default_factory=list)
     policy_version: int
+
+
+class FrameSampledV1(Payload):
+    """The clean service sampled a frame of a video into ``conveyor-derived`` for labeling."""
+
+    video_asset_id: UUID
+    dataset_id: UUID
+    dataset_slug: str
+    frame_index: int
+    frame_time_seconds: float
+    bucket: str
+    object_key: str
+    sha256: str
+    size_bytes: int
 
 
 class ApiKeyCreatedV1(Payload):
@@ -172,6 +189,7 @@ ASSET_INGESTED = EventType("conveyor.asset.ingested.v1", INGEST_EVENTS, AssetIng
 DROP_REJECTED = EventType("conveyor.ingest.drop_rejected.v1", INGEST_EVENTS, DropRejectedV1)
 ASSET_CLEANED = EventType("conveyor.asset.cleaned.v1", CLEAN_EVENTS, AssetCleanedV1)
 ASSET_REJECTED = EventType("conveyor.asset.rejected.v1", CLEAN_EVENTS, AssetRejectedV1)
+FRAME_SAMPLED = EventType("conveyor.video.frame_sampled.v1", CLEAN_EVENTS, FrameSampledV1)
 API_KEY_CREATED = EventType("conveyor.api_key.created.v1", INGEST_EVENTS, ApiKeyCreatedV1)
 API_KEY_REVOKED = EventType("conveyor.api_key.revoked.v1", INGEST_EVENTS, ApiKeyRevokedV1)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
@@ -185,6 +203,7 @@ EVENT_TYPES: dict[str, EventType] = {
         DROP_REJECTED,
         ASSET_CLEANED,
         ASSET_REJECTED,
+        FRAME_SAMPLED,
         API_KEY_CREATED,
         API_KEY_REVOKED,
         DEAD_LETTER,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
+import itertools
 import logging
 import tempfile
 import uuid
@@ -34,21 +37,23 @@ from services.clean.schemas import (
     Reevaluation,
 )
 from services.clean.settings import CleanSettings
-from services.clean.video import VideoReport, analyze_video
+from services.clean.video import SampledFrame, VideoReport, analyze_video, sample_frames
 from shared.errors import ApiError
 from shared.events import (
     ASSET_CLEANED,
     ASSET_REJECTED,
+    FRAME_SAMPLED,
     AssetCleanedV1,
     AssetIngestedV1,
     AssetRejectedV1,
     DatasetCreatedV1,
     Envelope,
+    FrameSampledV1,
     QualityReason,
 )
 from shared.inbox import claim
 from shared.outbox import add_event
-from shared.storage import ObjectStore
+from shared.storage import DERIVED_BUCKET, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +112,8 @@ class Clean:
             await repo.remember_dataset(session, asset.dataset_id, asset.dataset_slug)
             await session.commit()
             rules, version = await self._rules(session, asset.dataset_id)
-        structural, metrics, pixels, phash = await self._measure(asset, rules)
+        structural, metrics, pixels, phash, frames = await self._measure(asset, rules)
+        frame_events = await self._store_frames(asset, frames)
         async with self.sessions() as session, session.begin():
             if not await claim(session, inbox, envelope.id, self.settings.consumer_group):
                 return
@@ -138,35 +144,91 @@ class Clean:
             )
             session.add(report)
             await self._apply(session, report, verdict, asset.dataset_slug, version)
+            if not verdict.rejected:
+                for event_id, payload in frame_events:
+                    await add_event(
+                        session,
+                        outbox,
+                        FRAME_SAMPLED,
+                        payload,
+                        source=SOURCE,
+                        subject=str(asset.asset_id),
+                        actor="clean",
+                        event_id=event_id,
+                    )
+
+    async def _store_frames(
+        self, asset: AssetIngestedV1, frames: list[SampledFrame]
+    ) -> list[tuple[str, FrameSampledV1]]:
+        """Put sampled frames into conveyor-derived; the events that will announce them."""
+        events = []
+        for frame in frames:
+            key = f"frames/{asset.asset_id}/{frame.frame_index:06d}.jpg"
+            await self.store.put_stream(
+                DERIVED_BUCKET, key, io.BytesIO(frame.jpeg), len(frame.jpeg), "image/jpeg"
+            )
+            payload = FrameSampledV1(
+                video_asset_id=asset.asset_id,
+                dataset_id=asset.dataset_id,
+                dataset_slug=asset.dataset_slug,
+                frame_index=frame.frame_index,
+                frame_time_seconds=frame.timestamp,
+                bucket=DERIVED_BUCKET,
+                object_key=key,
+                sha256=hashlib.sha256(frame.jpeg).hexdigest(),
+                size_bytes=len(frame.jpeg),
+            )
+            # Deterministic: re-checking the same video announces the same frames.
+            event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"frame:{asset.asset_id}:{frame.frame_index}")
+            events.append((str(event_id), payload))
+        return events
 
     async def _measure(
         self, asset: AssetIngestedV1, rules: PolicyRules
-    ) -> tuple[list[CheckResult], dict[str, float], str | None, int | None]:
+    ) -> tuple[list[CheckResult], dict[str, float], str | None, int | None, list[SampledFrame]]:
         info = await self.store.stat(asset.bucket, asset.object_key)
         if info is None:
             raise MissingObject(f"s3://{asset.bucket}/{asset.object_key} does not exist")
         if asset.media_type.startswith("video/"):
-            video = await asyncio.to_thread(self._analyze_video, asset, rules)
-            return list(video.structural), dict(video.metrics), None, None
+            video, frames = await asyncio.to_thread(self._analyze_video, asset, rules)
+            return list(video.structural), dict(video.metrics), None, None, frames
         if info.size > self.settings.max_image_bytes:
             message = f"{info.size} bytes is more than the {self.settings.max_image_bytes} read"
             check = CheckResult(
                 "file_too_large", False, float(info.size), self.settings.max_image_bytes, message
             )
-            return [check], {}, None, None
+            return [check], {}, None, None, []
         data = await asyncio.to_thread(
             lambda: b"".join(self.store.iter_chunks(asset.bucket, asset.object_key))
         )
         report = await asyncio.to_thread(analyze_image, data, rules.threshold_set())
-        return list(report.structural), dict(report.metrics), report.pixel_sha256, report.phash
+        return (
+            list(report.structural),
+            dict(report.metrics),
+            report.pixel_sha256,
+            report.phash,
+            [],
+        )
 
-    def _analyze_video(self, asset: AssetIngestedV1, rules: PolicyRules) -> VideoReport:
-        """Stream the video to a temporary file (never whole in memory) and check it."""
+    def _analyze_video(
+        self, asset: AssetIngestedV1, rules: PolicyRules
+    ) -> tuple[VideoReport, list[SampledFrame]]:
+        """Stream the video to a temporary file (never whole in memory), check it, and sample
+        frames for labeling if the policy accepts it."""
+        settings = self.settings
         with tempfile.NamedTemporaryFile(prefix="conveyor-video-") as spool:
             for chunk in self.store.iter_chunks(asset.bucket, asset.object_key):
                 spool.write(chunk)
             spool.flush()
-            return analyze_video(spool.name, rules.threshold_set())
+            report = analyze_video(spool.name, rules.threshold_set())
+            if judge(report.metrics, report.structural, None, rules).rejected:
+                return report, []
+            frames = sample_frames(
+                spool.name,
+                every_seconds=settings.frame_every_seconds,
+                scene_change=settings.frame_scene_change,
+            )
+            return report, list(itertools.islice(frames, settings.max_frames_per_video))
 
     async def _find_duplicate(
         self,

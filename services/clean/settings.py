@@ -18,3 +18,7 @@ class CleanSettings(ServiceSettings):
     consumer_group: str = "conveyor-clean"
     # Images are read whole into memory for decoding; larger ones are rejected unread.
     max_image_bytes: int = 256 * 1024 * 1024
+    # Frames of accepted videos sampled into conveyor-derived as child image assets.
+    frame_every_seconds: float = 1.0
+    frame_scene_change: float | None = 30.0
+    max_frames_per_video: int = 300

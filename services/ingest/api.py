@@ -140,7 +140,7 @@ async def list_assets(
     limit: Limit = 50,
     cursor: CursorParam = None,
     media_type: Annotated[str | None, Query(examples=["image/jpeg"])] = None,
-    source: Annotated[str | None, Query(pattern="^(upload|objectstore)$")] = None,
+    source: Annotated[str | None, Query(pattern="^(upload|objectstore|frame)$")] = None,
     tag: str | None = None,
     sha256: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> AssetPage:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,6 +44,7 @@ from shared.events import (
     DatasetCreatedV1,
     DropRejectedV1,
     Envelope,
+    FrameSampledV1,
     ObjectCreatedV1,
 )
 from shared.inbox import claim
@@ -119,6 +121,8 @@ def asset_out(asset: Asset, dataset_slug: str, duplicate: bool = False) -> Asset
         uploaded_by=asset.uploaded_by,
         tags=list(asset.tags or []),
         created_at=asset.created_at,
+        parent_asset_id=asset.parent_asset_id,
+        frame_time_seconds=asset.frame_time_seconds,
         duplicate=duplicate,
     )
 
@@ -252,11 +256,14 @@ class Ingest:
         info: Inspected,
         filename: str,
         uploaded_by: str,
-        source: str,
+        source: Literal["upload", "objectstore", "frame"],
         tags: list[str],
         envelope: Envelope | None,
+        location: tuple[str, str] | None = None,
+        frame_of: tuple[uuid.UUID, float] | None = None,
     ) -> AssetOut:
         """Insert the asset and its ``asset.ingested`` event in one transaction."""
+        bucket, object_key = location or (RAW_BUCKET, content_address(info.sha256))
         try:
             async with self.sessions() as session, session.begin():
                 if envelope is not None and not await claim(
@@ -274,8 +281,10 @@ class Ingest:
                     source=source,
                     uploaded_by=uploaded_by,
                     tags=tags,
-                    bucket=RAW_BUCKET,
-                    object_key=content_address(info.sha256),
+                    bucket=bucket,
+                    object_key=object_key,
+                    parent_asset_id=frame_of[0] if frame_of else None,
+                    frame_time_seconds=frame_of[1] if frame_of else None,
                 )
                 session.add(asset)
                 await session.flush()
@@ -291,11 +300,13 @@ class Ingest:
                         size_bytes=info.size,
                         media_type=info.media_type,
                         filename=filename,
-                        source="upload" if source == "upload" else "objectstore",
+                        source=source,
                         uploaded_by=uploaded_by,
                         tags=tags,
-                        bucket=RAW_BUCKET,
-                        object_key=asset.object_key,
+                        bucket=bucket,
+                        object_key=object_key,
+                        parent_asset_id=asset.parent_asset_id,
+                        frame_time_seconds=asset.frame_time_seconds,
                     ),
                     source=SOURCE,
                     subject=str(asset.id),
@@ -446,6 +457,31 @@ class Ingest:
                 source=SOURCE,
                 subject=f"s3://{obj.bucket}/{obj.key}",
                 actor="objectstore",
+            )
+
+    # ---- video frames ---------------------------------------------------------------------
+
+    async def register_frame(self, envelope: Envelope, frame: FrameSampledV1) -> None:
+        """Make a frame the clean service sampled from a video an image asset of its dataset."""
+        async with self.sessions() as session:
+            dataset = await repo.dataset_by_slug(session, frame.dataset_slug)
+        if dataset is None:
+            raise LookupError(f"frame of a video in unknown dataset {frame.dataset_slug!r}")
+        if await self._existing(dataset.id, frame.sha256) is not None:
+            return  # the same picture is already an asset of the dataset
+        info = Inspected("image/jpeg", frame.size_bytes, frame.sha256)
+        name = f"frame-{frame.frame_index:06d}-{frame.frame_time_seconds:.3f}s.jpg"
+        with contextlib.suppress(_AlreadyApplied):
+            await self._register(
+                dataset,
+                info,
+                name,
+                "clean",
+                "frame",
+                [],
+                envelope,
+                location=(frame.bucket, frame.object_key),
+                frame_of=(frame.video_asset_id, frame.frame_time_seconds),
             )
 
     # ---- assets ---------------------------------------------------------------------------

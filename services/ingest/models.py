@@ -63,6 +63,8 @@ class Asset(Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     bucket: Mapped[str] = mapped_column(Text)
     object_key: Mapped[str] = mapped_column(Text)
+    parent_asset_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    frame_time_seconds: Mapped[float | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

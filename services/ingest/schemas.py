@@ -58,6 +58,12 @@ class AssetOut(BaseModel):
     uploaded_by: str
     tags: list[str]
     created_at: datetime
+    parent_asset_id: uuid.UUID | None = Field(
+        default=None, description="for a frame sampled from a video: the video asset"
+    )
+    frame_time_seconds: float | None = Field(
+        default=None, description="for a frame: when it is shown in the video"
+    )
     duplicate: bool = Field(
         default=False,
         description="True when these bytes were already an asset of the dataset (nothing stored)",

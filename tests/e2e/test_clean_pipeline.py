@@ -210,6 +210,23 @@ def test_videos_are_checked_streamed_from_the_store(
         reports = {n: eventually(lambda i=i: report(clean, i), timeout=60) for n, i in ids.items()}
     assert reports["pan.avi"]["status"] == "cleaned", reports["pan.avi"]
     assert reports["pan.avi"]["metrics"]["duration_seconds"] == pytest.approx(3.0, abs=0.1)
+
+    # Frames of the accepted video become image assets of the dataset, linked to it.
+    def frames() -> list[dict]:
+        items = uploader.get(
+            f"/v1/datasets/{dataset}/assets", params={"source": "frame", "limit": 100}
+        ).json()["items"]
+        return items if len(items) >= 3 else []
+
+    sampled = eventually(frames, timeout=60)
+    assert {f["parent_asset_id"] for f in sampled} == {ids["pan.avi"]}
+    assert sorted(f["frame_time_seconds"] for f in sampled)[:3] == pytest.approx([0, 1, 2])
+    assert {f["media_type"] for f in sampled} == {"image/jpeg"}
+    frame = uploader.get(f"/v1/assets/{sampled[0]['id']}").json()
+    assert httpx.get(frame["download_url"]).content[:3] == b"\xff\xd8\xff"
+    # No frames for the rejected videos.
+    parents = {f["parent_asset_id"] for f in frames()}
+    assert ids["frozen.avi"] not in parents and ids["cut.avi"] not in parents
     assert "frozen" in {r["code"] for r in reports["frozen.avi"]["reasons"]}
     assert reports["cut.avi"]["status"] == "rejected"
     assert {r["code"] for r in reports["cut.avi"]["reasons"]} & {

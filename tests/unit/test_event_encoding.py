@@ -74,6 +74,17 @@ SAMPLES: dict[str, Payload] = {
         reasons=[{"code": "blurry", "message": "blurry", "value": 12.0, "threshold": 100.0}],
         policy_version=2,
     ),
+    "conveyor.video.frame_sampled.v1": EVENT_TYPES["conveyor.video.frame_sampled.v1"].payload(
+        video_asset_id=uuid.UUID(int=8),
+        dataset_id=uuid.UUID(int=4),
+        dataset_slug="cars",
+        frame_index=25,
+        frame_time_seconds=1.0,
+        bucket="conveyor-derived",
+        object_key="frames/00000000-0000-0000-0000-000000000008/000025.jpg",
+        sha256="ab" * 32,
+        size_bytes=2048,
+    ),
     "conveyor.api_key.created.v1": EVENT_TYPES["conveyor.api_key.created.v1"].payload(
         key_id=uuid.UUID(int=7), name="alice", role="uploader", created_by="bootstrap-admin"
     ),

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.usefixtures("services")
 
 
 def timeline(auditor: httpx.Client, asset_id: str) -> list[dict]:
-    return auditor.get(f"/v1/audit/assets/{asset_id}/timeline").json()["items"]
+    """The asset's ingest record(s); clean's verdict on it lands in the same timeline."""
+    items = auditor.get(f"/v1/audit/assets/{asset_id}/timeline").json()["items"]
+    return [r for r in items if r["type"] == "conveyor.asset.ingested.v1"]
 
 
 def records(auditor: httpx.Client, **params: str) -> list[dict]:
@@ -249,7 +251,9 @@ def test_audit_queries_filter_paginate_and_export_jsonl(
         params={"actor": "test-uploader", "limit": 2, "cursor": page["next_cursor"]},
     ).json()
     assert nxt["items"][0]["seq"] > page["items"][-1]["seq"]
-    export = auditor.get("/v1/audit/export", params={"subject": ids[1]})
+    export = auditor.get(
+        "/v1/audit/export", params={"subject": ids[1], "type": "conveyor.asset.ingested.v1"}
+    )
     assert export.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in export.text.splitlines()]
     assert [r["subject"] for r in lines] == [ids[1]]

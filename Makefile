@@ -61,10 +61,13 @@ format: venv ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: bench-ingest ## All benchmarks
+bench: bench-ingest bench-clean ## All benchmarks
 
 bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 GiB upload
 	$(PY) bench/ingest.py
+
+bench-clean: stack-up ## Clean accuracy vs cleanvision/imagededup, throughput, pHash lookup
+	$(PY) bench/clean.py
 
 clean: ## Remove the venv and all local stack data (stops everything first)
 	-$(MAKE) stop stack-down

@@ -193,16 +193,30 @@ class EventConsumer:
                 batch = await consumer.getmany(timeout_ms=500)
                 if consumer.assignment():
                     self.assigned.set()
-                for tp, records in batch.items():
-                    if self._handle_batch is not None:
-                        await self._process_batch(records)
-                    else:
-                        for record in records:
-                            await self._process(record)
-                    await consumer.commit({tp: records[-1].offset + 1})
+                # Partitions are independent: handle them side by side (order is kept within
+                # each), so I/O waits and thread-pool work of one do not stall the others.
+                await asyncio.gather(
+                    *(
+                        self._process_partition(consumer, tp, records)
+                        for tp, records in batch.items()
+                    )
+                )
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+    async def _process_partition(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        if self._handle_batch is not None:
+            await self._process_batch(records)
+        else:
+            for record in records:
+                await self._process(record)
+        await consumer.commit({tp: records[-1].offset + 1})
 
     def _span_args(self, envelope: Envelope, record: ConsumerRecord[bytes, bytes]) -> Any:
         return {

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,17 +66,30 @@ async def first_with_pixels(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+# The probe keys travel as two arrays: one statement, no per-call SQL compilation of a
+# several-hundred-element IN list.
+_CANDIDATES = text(
+    """
+    SELECT b.asset_id, b.phash, min(b.arrival) AS arrival
+    FROM clean.phash_bands AS b
+    JOIN unnest(CAST(:bands AS smallint[]), CAST(:vals AS integer[])) AS k(band, value)
+      ON b.band = k.band AND b.value = k.value
+    WHERE b.dataset_id = :dataset
+    GROUP BY b.asset_id, b.phash
+    ORDER BY arrival
+    """
+)
+
+
 async def band_candidates(
     session: AsyncSession, ident: uuid.UUID, keys: Sequence[tuple[int, int]]
 ) -> list[tuple[uuid.UUID, int]]:
     """Assets sharing at least one probed band value, oldest first, as (id, unsigned hash)."""
-    query = (
-        select(HashBand.asset_id, HashBand.phash, func.min(HashBand.arrival).label("arrival"))
-        .where(HashBand.dataset_id == ident, tuple_(HashBand.band, HashBand.value).in_(keys))
-        .group_by(HashBand.asset_id, HashBand.phash)
-        .order_by("arrival")
+    result = await session.execute(
+        _CANDIDATES,
+        {"dataset": ident, "bands": [b for b, _ in keys], "vals": [v for _, v in keys]},
     )
-    return [(row[0], to_unsigned(row[1])) for row in (await session.execute(query)).all()]
+    return [(row[0], to_unsigned(row[1])) for row in result.all()]
 
 
 async def index_hash(

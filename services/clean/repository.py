@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Integer, SmallInteger, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.clean.models import HashBand, KnownDataset, Policy, QualityReport
@@ -66,30 +66,31 @@ async def first_with_pixels(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-# The probe keys travel as two arrays: one statement, no per-call SQL compilation of a
-# several-hundred-element IN list.
-_CANDIDATES = text(
-    """
-    SELECT b.asset_id, b.phash, min(b.arrival) AS arrival
-    FROM clean.phash_bands AS b
-    JOIN unnest(CAST(:bands AS smallint[]), CAST(:vals AS integer[])) AS k(band, value)
-      ON b.band = k.band AND b.value = k.value
-    WHERE b.dataset_id = :dataset
-    GROUP BY b.asset_id, b.phash
-    ORDER BY arrival
-    """
-)
-
-
 async def band_candidates(
     session: AsyncSession, ident: uuid.UUID, keys: Sequence[tuple[int, int]]
 ) -> list[tuple[uuid.UUID, int]]:
-    """Assets sharing at least one probed band value, oldest first, as (id, unsigned hash)."""
-    result = await session.execute(
-        _CANDIDATES,
-        {"dataset": ident, "bands": [b for b, _ in keys], "vals": [v for _, v in keys]},
+    """Assets sharing at least one probed band value, oldest first, as (id, unsigned hash).
+
+    The probe keys travel as two arrays joined through ``unnest``: one cached statement,
+    instead of compiling a several-hundred-element ``IN`` list on every call.
+    """
+    probe = (
+        func.unnest(
+            cast(bindparam("bands", [b for b, _ in keys]), ARRAY(SmallInteger)),
+            cast(bindparam("vals", [v for _, v in keys]), ARRAY(Integer)),
+        )
+        .table_valued("band", "value")
+        .render_derived(name="k")
     )
-    return [(row[0], to_unsigned(row[1])) for row in result.all()]
+    arrival = func.min(HashBand.arrival).label("arrival")
+    query = (
+        select(HashBand.asset_id, HashBand.phash, arrival)
+        .join(probe, (HashBand.band == probe.c.band) & (HashBand.value == probe.c.value))
+        .where(HashBand.dataset_id == ident)
+        .group_by(HashBand.asset_id, HashBand.phash)
+        .order_by(arrival)
+    )
+    return [(row[0], to_unsigned(row[1])) for row in (await session.execute(query)).all()]
 
 
 async def index_hash(

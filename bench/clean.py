@@ -78,7 +78,12 @@ from services.clean.checks import (  # noqa: E402
     probe_keys,
 )
 from services.clean.models import HashBand  # noqa: E402
-from services.clean.policy import Duplicate, PolicyRules, judge  # noqa: E402
+from services.clean.policy import (  # noqa: E402
+    Duplicate,
+    PolicyRules,
+    judge,
+    near_duplicate_comparable,
+)
 
 ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench_clean"
@@ -253,7 +258,8 @@ def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> d
         original = first_with_pixels.setdefault(report.pixel_sha256, name)
         if original != name:
             duplicate = Duplicate("exact_duplicate", original, 0)
-    if duplicate is None and report.phash is not None:
+    comparable = report.phash is not None and near_duplicate_comparable(report.metrics, rules)
+    if duplicate is None and comparable:
         candidates: dict[str, tuple[int, int]] = {}
         for key in probe_keys(report.phash, radius):
             for arrived, other, phash in index.get(key, ()):
@@ -262,7 +268,7 @@ def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> d
         found = nearest_within(report.phash, [(n, h) for n, (_, h) in ordered], radius)
         if found is not None:
             duplicate = Duplicate("near_duplicate", found[0], found[1])
-    if report.phash is not None:
+    if comparable:
         for key in band_keys(report.phash):
             index.setdefault(key, []).append((arrival, name, report.phash))
     verdict = judge(report.metrics, structural, duplicate, rules)

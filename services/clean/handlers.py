@@ -27,7 +27,14 @@ from services.clean.checks import (
     probe_keys,
 )
 from services.clean.models import Policy, QualityReport, inbox, outbox
-from services.clean.policy import DEFAULT_ACTIONS, Duplicate, PolicyRules, Verdict, judge
+from services.clean.policy import (
+    DEFAULT_ACTIONS,
+    Duplicate,
+    PolicyRules,
+    Verdict,
+    judge,
+    near_duplicate_comparable,
+)
 from services.clean.schemas import (
     DuplicateGroup,
     DuplicateGroups,
@@ -113,6 +120,8 @@ class Clean:
             await session.commit()
             rules, version = await self._rules(session, asset.dataset_id)
         structural, metrics, pixels, phash, frames = await self._measure(asset, rules)
+        if not near_duplicate_comparable(metrics, rules):
+            phash = None
         frame_events = await self._store_frames(asset, frames)
         async with self.sessions() as session, session.begin():
             if not await claim(session, inbox, envelope.id, self.settings.consumer_group):

@@ -119,6 +119,18 @@ class Verdict:
         return bool(self.reasons)
 
 
+def near_duplicate_comparable(metrics: Mapping[str, float], rules: PolicyRules) -> bool:
+    """Whether an image's pHash is worth comparing: not for a near-flat picture.
+
+    The hash of an image with (almost) no content is noise around a constant, so it "matches"
+    every other flat picture at distance 0. Such images are neither looked up nor indexed;
+    the low-information check reports them instead.
+    """
+    threshold = rules.threshold_set()["low_information"]
+    value = metrics.get(threshold.metric)
+    return value is not None and not threshold.is_breached_by(value)
+
+
 def duplicate_result(duplicate: Duplicate, radius: int) -> CheckResult | None:
     """The duplicate finding as a failed check, if it still counts under ``radius``."""
     if duplicate.code == "near_duplicate" and duplicate.distance > radius:

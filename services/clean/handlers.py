@@ -10,12 +10,13 @@ import logging
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from minio.error import S3Error
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clean import repository as repo
@@ -105,6 +106,7 @@ class Clean:
         self.settings = settings
         self.sessions = sessions
         self.store = store
+        self._known_datasets: set[uuid.UUID] = set()  # slugs already in the projection
 
     # ---- events in ------------------------------------------------------------------------
 
@@ -116,8 +118,10 @@ class Clean:
     async def clean_asset(self, envelope: Envelope, asset: AssetIngestedV1) -> None:
         """Check a new asset, find what it duplicates, judge it and announce the verdict."""
         async with self.sessions() as session:
-            await repo.remember_dataset(session, asset.dataset_id, asset.dataset_slug)
-            await session.commit()
+            if asset.dataset_id not in self._known_datasets:
+                await repo.remember_dataset(session, asset.dataset_id, asset.dataset_slug)
+                await session.commit()
+                self._known_datasets.add(asset.dataset_id)
             rules, version = await self._rules(session, asset.dataset_id)
         structural, metrics, pixels, phash, frames = await self._measure(asset, rules)
         if not near_duplicate_comparable(metrics, rules):
@@ -195,21 +199,16 @@ class Clean:
     async def _measure(
         self, asset: AssetIngestedV1, rules: PolicyRules
     ) -> tuple[list[CheckResult], dict[str, float], str | None, int | None, list[SampledFrame]]:
-        info = await self.store.stat(asset.bucket, asset.object_key)
-        if info is None:
-            raise MissingObject(f"s3://{asset.bucket}/{asset.object_key} does not exist")
+        # The size comes with the event; a missing object shows when it is read.
         if asset.media_type.startswith("video/"):
             video, frames = await asyncio.to_thread(self._analyze_video, asset, rules)
             return list(video.structural), dict(video.metrics), None, None, frames
-        if info.size > self.settings.max_image_bytes:
-            message = f"{info.size} bytes is more than the {self.settings.max_image_bytes} read"
-            check = CheckResult(
-                "file_too_large", False, float(info.size), self.settings.max_image_bytes, message
-            )
+        if asset.size_bytes > self.settings.max_image_bytes:
+            limit = self.settings.max_image_bytes
+            message = f"{asset.size_bytes} bytes is more than the {limit} read"
+            check = CheckResult("file_too_large", False, float(asset.size_bytes), limit, message)
             return [check], {}, None, None, []
-        data = await asyncio.to_thread(
-            lambda: b"".join(self.store.iter_chunks(asset.bucket, asset.object_key))
-        )
+        data = await asyncio.to_thread(lambda: b"".join(self._chunks(asset)))
         report = await asyncio.to_thread(analyze_image, data, rules.threshold_set())
         return (
             list(report.structural),
@@ -219,6 +218,17 @@ class Clean:
             [],
         )
 
+    def _chunks(self, asset: AssetIngestedV1) -> Iterator[bytes]:
+        """The asset's bytes from the store (blocking); MissingObject if it is not there."""
+        try:
+            yield from self.store.iter_chunks(asset.bucket, asset.object_key)
+        except S3Error as exc:
+            if exc.code in {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}:
+                raise MissingObject(
+                    f"s3://{asset.bucket}/{asset.object_key} does not exist"
+                ) from exc
+            raise
+
     def _analyze_video(
         self, asset: AssetIngestedV1, rules: PolicyRules
     ) -> tuple[VideoReport, list[SampledFrame]]:
@@ -226,7 +236,7 @@ class Clean:
         frames for labeling if the policy accepts it."""
         settings = self.settings
         with tempfile.NamedTemporaryFile(prefix="conveyor-video-") as spool:
-            for chunk in self.store.iter_chunks(asset.bucket, asset.object_key):
+            for chunk in self._chunks(asset):
                 spool.write(chunk)
             spool.flush()
             report = analyze_video(spool.name, rules.threshold_set())

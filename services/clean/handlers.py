@@ -10,7 +10,7 @@ import logging
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,6 @@ from services.clean.checks import (
 )
 from services.clean.models import Policy, QualityReport, inbox, outbox
 from services.clean.policy import (
-    DEFAULT_ACTIONS,
     Duplicate,
     PolicyRules,
     Verdict,
@@ -437,11 +436,3 @@ class Clean:
             group = groups.setdefault(str(original), DuplicateGroup(original=str(original)))
             group.copies.append({"asset_id": str(copy), "kind": code, "distance": distance})
         return DuplicateGroups(dataset_slug=slug, groups=list(groups.values()))
-
-
-def default_actions() -> dict[str, str]:
-    """The default action per check code (documented by the policy API)."""
-    return dict(DEFAULT_ACTIONS)
-
-
-__all__: Sequence[str] = ["Clean", "MissingObject", "default_actions"]

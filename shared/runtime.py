@@ -15,12 +15,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import ALL_TOPICS
 from shared.kafka import ensure_topics, new_producer
+from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.storage import ObjectStore
 
@@ -32,6 +34,7 @@ class Runtime:
     """A service's live connections and background tasks."""
 
     settings: ServiceSettings
+    schema: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     producer: AIOKafkaProducer
@@ -53,6 +56,17 @@ class Runtime:
                     await asyncio.sleep(2)
 
         self.tasks.append(asyncio.create_task(_supervise(), name=name))
+
+    def start_outbox_relay(self, outbox: Table) -> None:
+        """Publish the service's outbox to Kafka in the background."""
+        relay = OutboxRelay(
+            schema=self.schema,
+            outbox=outbox,
+            sessions=self.sessions,
+            producer=self.producer,
+            listen_dsn=self.settings.asyncpg_dsn,
+        )
+        self.spawn("outbox-relay", relay.run)
 
     async def check_kafka(self) -> None:
         """Readiness check: the producer can fetch cluster metadata."""
@@ -77,7 +91,7 @@ async def service_runtime(
     await producer.start()
     store = ObjectStore(settings)
     await store.ensure_buckets()
-    runtime = Runtime(settings, engine, session_factory(engine), producer, store)
+    runtime = Runtime(settings, schema, engine, session_factory(engine), producer, store)
     try:
         yield runtime
     finally:

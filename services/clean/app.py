@@ -16,7 +16,6 @@ from services.clean.settings import CleanSettings
 from shared.auth import RemotePrincipalResolver
 from shared.db import ping
 from shared.http import create_app
-from shared.outbox import OutboxRelay
 from shared.runtime import service_runtime
 from shared.telemetry import setup_logging, setup_tracing
 
@@ -40,14 +39,7 @@ def create_clean_app(settings: CleanSettings | None = None) -> FastAPI:
             app.state.readiness.update(
                 postgres=lambda: ping(rt.engine), kafka=rt.check_kafka, objectstore=rt.store.ping
             )
-            relay = OutboxRelay(
-                schema=SCHEMA,
-                outbox=outbox,
-                sessions=rt.sessions,
-                producer=rt.producer,
-                listen_dsn=settings.asyncpg_dsn,
-            )
-            rt.spawn("outbox-relay", relay.run)
+            rt.start_outbox_relay(outbox)
             rt.spawn("ingest-events-consumer", build_consumer(clean, rt.producer).run)
             try:
                 yield

@@ -15,7 +15,6 @@ from services.ingest.models import SCHEMA, outbox
 from services.ingest.settings import IngestSettings
 from shared.db import ping
 from shared.http import create_app
-from shared.outbox import OutboxRelay
 from shared.runtime import service_runtime
 from shared.telemetry import setup_logging, setup_tracing
 
@@ -38,22 +37,11 @@ def create_ingest_app(settings: IngestSettings | None = None) -> FastAPI:
             app.state.readiness.update(
                 postgres=lambda: ping(rt.engine), kafka=rt.check_kafka, objectstore=rt.store.ping
             )
-            relay = OutboxRelay(
-                schema=SCHEMA,
-                outbox=outbox,
-                sessions=rt.sessions,
-                producer=rt.producer,
-                listen_dsn=settings.asyncpg_dsn,
-            )
-            rt.spawn("outbox-relay", relay.run)
+            rt.start_outbox_relay(outbox)
             rt.spawn("objectstore-consumer", build_consumer(ingest, rt.producer).run)
             rt.spawn("landing-reconcile-on-request", ingest.reconcile_when_requested)
             if settings.reconcile_landing_on_start:
-
-                async def reconcile() -> None:
-                    await ingest.reconcile_landing()
-
-                rt.spawn("landing-reconcile", reconcile)
+                ingest.request_reconcile()
             yield
 
     app = create_app(

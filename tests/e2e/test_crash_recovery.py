@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +20,55 @@ from tests.media import image
 from tests.waiting import eventually
 
 UPLOADS = 500
+
+pytestmark = pytest.mark.slow
+
+
+def audit_counts(auditor: httpx.Client, *types: str) -> collections.Counter[str]:
+    """How many audit records of these types each subject has."""
+    counts: collections.Counter[str] = collections.Counter()
+    for kind in types:
+        lines = auditor.get("/v1/audit/export", params={"type": kind}).text.splitlines()
+        counts.update(json.loads(line)["subject"] for line in lines if line.strip())
+    return counts
+
+
+def consumed_ok(service_url: str, event_type: str) -> float:
+    """Events of a type a service process handled successfully, from its /metrics."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in httpx.get(f"{service_url}/metrics").text.splitlines()
+        if line.startswith("conveyor_events_consumed_total{")
+        and f'type="{event_type}"' in line
+        and 'outcome="ok"' in line
+    )
+
+
+@contextlib.contextmanager
+def second_copy(
+    name: str, port: int, service_env: dict[str, str], run_dir: Path
+) -> Iterator[ServiceProcess]:
+    """Another process of a service in the same consumer group, on its own port."""
+    proc = ServiceProcess(
+        name,
+        env={**service_env, f"CONVEYOR_{name.upper()}_PORT": str(port)},
+        log_dir=run_dir / f"{name}2",
+        run_dir=run_dir / f"{name}2",
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def upload_each(ingest_url: str, slug: str, contents: list[tuple[str, bytes]]) -> list[str]:
+    """Upload files one request each; their asset ids."""
+    with httpx.Client(base_url=ingest_url, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as c:
+        return [
+            c.post(f"/v1/datasets/{slug}/assets", files=[("files", item)]).json()["items"][0]["id"]
+            for item in contents
+        ]
 
 
 async def _upload_with_retries(
@@ -101,12 +153,7 @@ def test_kill_9_of_ingest_and_audit_mid_stream_leaves_one_asset_and_one_record_p
     asset_ids = {a["id"] for a in assets}
 
     def ingested_records() -> collections.Counter[str] | None:
-        exported = auditor.get(
-            "/v1/audit/export", params={"type": "conveyor.asset.ingested.v1"}
-        ).text.splitlines()
-        counts = collections.Counter(
-            json.loads(line)["subject"] for line in exported if line.strip()
-        )
+        counts = audit_counts(auditor, "conveyor.asset.ingested.v1")
         ours = {s: n for s, n in counts.items() if s in asset_ids}
         return collections.Counter(ours) if len(ours) == UPLOADS else None
 
@@ -116,51 +163,25 @@ def test_kill_9_of_ingest_and_audit_mid_stream_leaves_one_asset_and_one_record_p
     assert auditor.post("/v1/audit/verify").json()["ok"] is True
 
 
-pytestmark = pytest.mark.slow
-
-
 def test_two_audit_consumers_keep_one_unbroken_chain(
     services: dict[str, ServiceProcess],
     service_env: dict[str, str],
-    run_dir,
+    run_dir: Path,
     dataset: str,
     auditor: httpx.Client,
 ):
-    second = ServiceProcess(
-        "audit",
-        env={**service_env, "CONVEYOR_AUDIT_PORT": "8015"},
-        log_dir=run_dir / "audit2",
-        run_dir=run_dir / "audit2",
-    )
-    second.start()
-    try:
-        with httpx.Client(
-            base_url=services["ingest"].url, headers={"X-API-Key": ADMIN_KEY}, timeout=30
-        ) as client:
-            ids = [
-                client.post(
-                    f"/v1/datasets/{dataset}/assets", files=[("files", (f"{i}.jpg", image()))]
-                ).json()["items"][0]["id"]
-                for i in range(150)
-            ]
+    with second_copy("audit", 8015, service_env, run_dir) as second:
+        files = [(f"{i}.jpg", image()) for i in range(150)]
+        ids = upload_each(services["ingest"].url, dataset, files)
 
         def all_recorded() -> collections.Counter[str] | None:
-            lines = auditor.get(
-                "/v1/audit/export", params={"type": "conveyor.asset.ingested.v1"}
-            ).text.splitlines()
-            counts = collections.Counter(json.loads(line)["subject"] for line in lines)
+            counts = audit_counts(auditor, "conveyor.asset.ingested.v1")
             return counts if all(counts[i] for i in ids) else None
 
         counts = eventually(all_recorded, timeout=60)
         assert all(counts[i] == 1 for i in ids)
         # Both processes appended: the second one consumed some of the events itself.
-        metrics = httpx.get(f"{second.url}/metrics").text
-        consumed = sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in metrics.splitlines()
-            if line.startswith("conveyor_events_consumed_total{") and 'outcome="ok"' in line
-        )
-        assert consumed > 0
+        assert consumed_ok(second.url, "conveyor.asset.ingested.v1") > 0
         verdict = auditor.post("/v1/audit/verify").json()
         assert verdict["ok"] is True, verdict
         seqs = [
@@ -168,54 +189,25 @@ def test_two_audit_consumers_keep_one_unbroken_chain(
             for r in auditor.get("/v1/audit/records", params={"limit": 1000}).json()["items"]
         ]
         assert seqs == list(range(1, len(seqs) + 1))
-    finally:
-        second.stop()
 
 
 def test_two_clean_processes_check_every_asset_exactly_once(
     services: dict[str, ServiceProcess],
     service_env: dict[str, str],
-    run_dir,
+    run_dir: Path,
     dataset: str,
     auditor: httpx.Client,
 ):
-    second = ServiceProcess(
-        "clean",
-        env={**service_env, "CONVEYOR_CLEAN_PORT": "8012"},
-        log_dir=run_dir / "clean2",
-        run_dir=run_dir / "clean2",
-    )
-    second.start()
-    try:
-        with httpx.Client(
-            base_url=services["ingest"].url, headers={"X-API-Key": ADMIN_KEY}, timeout=30
-        ) as client:
-            ids = [
-                client.post(
-                    f"/v1/datasets/{dataset}/assets",
-                    files=[("files", (f"{i}.png", image(width=96, height=96, ext=".png")))],
-                ).json()["items"][0]["id"]
-                for i in range(80)
-            ]
+    with second_copy("clean", 8012, service_env, run_dir) as second:
+        files = [(f"{i}.png", image(width=96, height=96, ext=".png")) for i in range(80)]
+        ids = upload_each(services["ingest"].url, dataset, files)
         verdicts = ("conveyor.asset.cleaned.v1", "conveyor.asset.rejected.v1")
 
         def all_judged() -> collections.Counter[str] | None:
-            counts: collections.Counter[str] = collections.Counter()
-            for kind in verdicts:
-                lines = auditor.get("/v1/audit/export", params={"type": kind}).text.splitlines()
-                counts.update(json.loads(line)["subject"] for line in lines)
+            counts = audit_counts(auditor, *verdicts)
             return counts if all(counts[i] for i in ids) else None
 
         counts = eventually(all_judged, timeout=90)
         assert all(counts[i] == 1 for i in ids), {i: counts[i] for i in ids if counts[i] != 1}
-        metrics = httpx.get(f"{second.url}/metrics").text
-        consumed = sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in metrics.splitlines()
-            if line.startswith("conveyor_events_consumed_total{")
-            and 'type="conveyor.asset.ingested.v1"' in line
-            and 'outcome="ok"' in line
-        )
-        assert consumed > 0  # the second process took part
-    finally:
-        second.stop()
+        # the second process took part
+        assert consumed_ok(second.url, "conveyor.asset.ingested.v1") > 0

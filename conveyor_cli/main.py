@@ -129,6 +129,14 @@ def _settings(ctx: typer.Context) -> Settings:
     return obj
 
 
+def _show_record(settings: Settings, value: Any, title: str) -> None:
+    """One object: raw JSON with --json, else a field/value table."""
+    if settings.as_json:
+        settings.output.json(value)
+    else:
+        settings.output.record(value, title=title)
+
+
 def _fail(out: Output, message: str, code: int) -> NoReturn:
     out.error(message)
     raise typer.Exit(code)
@@ -611,11 +619,7 @@ def datasets_create(
     settings = _settings(ctx)
     with settings.ingest() as ingest:
         created = ingest.create_dataset(slug, name or slug)
-    out = settings.output
-    if settings.as_json:
-        out.json(created)
-    else:
-        out.record(created, title=f"Created dataset {slug}")
+    _show_record(settings, created, f"Created dataset {slug}")
 
 
 @datasets_app.command("get")
@@ -635,11 +639,7 @@ def datasets_get(
     settings = _settings(ctx)
     with settings.ingest() as ingest:
         found = ingest.get_dataset(slug)
-    out = settings.output
-    if settings.as_json:
-        out.json(found)
-    else:
-        out.record(found, title=f"Dataset {slug}")
+    _show_record(settings, found, f"Dataset {slug}")
 
 
 # =========================================================================== assets
@@ -735,11 +735,7 @@ def assets_get(
     settings = _settings(ctx)
     with settings.ingest() as ingest:
         asset = ingest.get_asset(asset_id)
-    out = settings.output
-    if settings.as_json:
-        out.json(asset)
-    else:
-        out.record(asset, title=f"Asset {asset_id}")
+    _show_record(settings, asset, f"Asset {asset_id}")
 
 
 # =========================================================================== audit

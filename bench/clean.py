@@ -66,8 +66,9 @@ sys.path.insert(0, str(ROOT))
 
 import clean_corpus  # noqa: E402  (bench/ is the script's folder)
 
+from bench.ingest import audit_times  # noqa: E402
 from deploy.sandbox import recreate_database, reset  # noqa: E402
-from deploy.services import ServiceProcess  # noqa: E402
+from deploy.services import ServiceProcess, stop_running  # noqa: E402
 from services.clean import repository  # noqa: E402
 from services.clean.checks import (  # noqa: E402
     DEFAULT_THRESHOLDS,
@@ -691,31 +692,13 @@ async def fetch_reports(url: str, ids: list[str], concurrency: int = 16) -> dict
 
 def audit_verdict_times(audit_url: str, ids: set[str], timeout: float = 60) -> dict[str, float]:
     """recorded_at (epoch s) of each asset's clean verdict in the audit log."""
-    deadline = time.monotonic() + timeout
-    found: dict[str, float] = {}
-    with httpx.Client(base_url=audit_url, headers={"X-API-Key": ADMIN_KEY}, timeout=120) as c:
-        while time.monotonic() < deadline:
-            for kind in ("conveyor.asset.cleaned.v1", "conveyor.asset.rejected.v1"):
-                response = c.get("/v1/audit/export", params={"type": kind})
-                for line in response.text.splitlines():
-                    record = json.loads(line)
-                    if record["subject"] in ids:
-                        found[record["subject"]] = datetime.fromisoformat(
-                            record["recorded_at"]
-                        ).timestamp()
-            if len(found) == len(ids):
-                break
-            time.sleep(1)
-    return found
+    verdicts = ("conveyor.asset.cleaned.v1", "conveyor.asset.rejected.v1")
+    return audit_times(audit_url, ids, verdicts, timeout, ADMIN_KEY)
 
 
 def end_to_end(paths: list[Path], warmup: Path, concurrency: int) -> dict[str, Any]:
     """Upload the files through ingest; assets/s to the clean verdict and clean's CPU/image."""
-    for name in ("ingest", "clean", "audit"):
-        existing = ServiceProcess(name)
-        if existing.running():
-            print(f"  stopping the running {name} (make run) for the benchmark")
-            existing.stop()
+    stop_running(("ingest", "clean", "audit"), say=True)
     print("  resetting database, topics and landing bucket...", flush=True)
     reset(DATABASE)
     run_dir = ROOT / ".stack" / "bench-clean"

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deploy.sandbox import reset  # noqa: E402
-from deploy.services import ServiceProcess  # noqa: E402
+from deploy.services import ServiceProcess, stop_running  # noqa: E402
 
 ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench"
@@ -105,19 +105,26 @@ async def upload_all(
     return results
 
 
-def audit_times(audit_url: str, asset_ids: set[str], timeout: float = 120) -> dict[str, float]:
-    """recorded_at (epoch s) of each asset's asset.ingested record, waiting for all of them."""
+def audit_times(
+    audit_url: str,
+    asset_ids: set[str],
+    types: tuple[str, ...] = ("conveyor.asset.ingested.v1",),
+    timeout: float = 120,
+    api_key: str = ADMIN_KEY,
+) -> dict[str, float]:
+    """recorded_at (epoch s) of each asset's audit record of these types, waiting for all."""
     deadline = time.monotonic() + timeout
     found: dict[str, float] = {}
-    with httpx.Client(base_url=audit_url, headers={"X-API-Key": ADMIN_KEY}, timeout=120) as c:
+    with httpx.Client(base_url=audit_url, headers={"X-API-Key": api_key}, timeout=120) as c:
         while time.monotonic() < deadline:
-            response = c.get("/v1/audit/export", params={"type": "conveyor.asset.ingested.v1"})
-            for line in response.text.splitlines():
-                record = json.loads(line)
-                if record["subject"] in asset_ids:
-                    found[record["subject"]] = datetime.fromisoformat(
-                        record["recorded_at"]
-                    ).timestamp()
+            for kind in types:
+                response = c.get("/v1/audit/export", params={"type": kind})
+                for line in response.text.splitlines():
+                    record = json.loads(line)
+                    if record["subject"] in asset_ids:
+                        found[record["subject"]] = datetime.fromisoformat(
+                            record["recorded_at"]
+                        ).timestamp()
             if len(found) == len(asset_ids):
                 break
             time.sleep(1)
@@ -191,11 +198,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="ingest worker processes")
     args = parser.parse_args()
 
-    for name in ("ingest", "audit"):
-        existing = ServiceProcess(name)
-        if existing.running():
-            print(f"stopping the running {name} (make run) for the benchmark")
-            existing.stop()
+    stop_running(("ingest", "clean", "audit"), say=True)
     print("resetting database, topics and landing bucket...", flush=True)
     reset(DATABASE)
     run_dir = ROOT / ".stack" / "bench"

@@ -144,6 +144,16 @@ class ServiceProcess:
         return False
 
 
+def stop_running(names: tuple[str, ...], *, say: bool = False) -> None:
+    """Stop the `make run` copies of these services (a test or benchmark needs their ports)."""
+    for name in names:
+        existing = ServiceProcess(name)
+        if existing.running():
+            if say:
+                print(f"  stopping the running {name} (make run)", flush=True)
+            existing.stop()
+
+
 def main() -> None:
     """``python deploy/services.py start|stop|status``"""
     parser = argparse.ArgumentParser(description="Run Conveyor's services as local processes.")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from deploy.sandbox import KAFKA, PG_SUPERUSER_DSN, minio_client, reset
-from deploy.services import ServiceProcess
+from deploy.services import ServiceProcess, stop_running
 
 __all__ = ["KAFKA", "PG_SUPERUSER_DSN", "minio_client"]
 
@@ -73,11 +73,9 @@ def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, S
         name: ServiceProcess(name, env=service_env, log_dir=run_dir, run_dir=run_dir)
         for name in ("ingest", "clean", "audit")
     }
-    for name in ("ingest", "clean", "audit"):
-        existing = ServiceProcess(name)
-        if existing.running():
-            existing.stop()  # a `make run` copy holds the ports
-        procs[name].start()
+    stop_running(tuple(procs))
+    for proc in procs.values():
+        proc.start()
     yield procs
     for proc in procs.values():
         proc.stop()

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 import av
 import av.error
@@ -38,7 +38,13 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from av.video.stream import VideoStream
 from numpy.typing import NDArray
 
-from services.clean.checks.thresholds import CheckResult, Threshold, judge_metrics
+from services.clean.checks.thresholds import (
+    CheckedFile,
+    CheckResult,
+    Threshold,
+    UnreadableMedia,
+    judge_metrics,
+)
 
 VideoSource = str | os.PathLike[str] | BinaryIO
 """A local file path, or a readable and seekable binary file object positioned anywhere."""
@@ -131,17 +137,8 @@ DEFAULT_VIDEO_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
 )
 
 
-class UnreadableVideo(Exception):
+class UnreadableVideo(UnreadableMedia):
     """The file cannot be read as a video, or not completely; ``code`` says which way."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def as_result(self) -> CheckResult:
-        """This failure as a failed check."""
-        return CheckResult(self.code, False, None, None, self.message)
 
 
 @dataclass(frozen=True)
@@ -249,7 +246,7 @@ class SampledFrame:
 
 
 @dataclass(frozen=True)
-class VideoReport:
+class VideoReport(CheckedFile):
     """Everything the video checks found out about one file.
 
     ``checks`` holds every structural defect found and every threshold check that could be run;
@@ -263,25 +260,7 @@ class VideoReport:
     checks: tuple[CheckResult, ...]
     metrics: Mapping[str, float]
 
-    @property
-    def failures(self) -> tuple[CheckResult, ...]:
-        """The checks that failed, in the order they ran."""
-        return tuple(check for check in self.checks if not check.passed)
-
-    @property
-    def failed_codes(self) -> frozenset[str]:
-        """The codes of the failed checks."""
-        return frozenset(check.code for check in self.failures)
-
-    @property
-    def corrupt(self) -> bool:
-        """Whether the file is damaged or unreadable (as opposed to readable but poor)."""
-        return not self.failed_codes.isdisjoint(VIDEO_CORRUPTION_CODES)
-
-    @property
-    def structural(self) -> tuple[CheckResult, ...]:
-        """Defects that cannot be re-derived from ``metrics`` (stored with the report as is)."""
-        return tuple(c for c in self.failures if c.code in VIDEO_CORRUPTION_CODES)
+    corruption_codes: ClassVar[frozenset[str]] = VIDEO_CORRUPTION_CODES
 
 
 # ---- entry points -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from services.clean.checks.thresholds import CheckResult
+from services.clean.checks.thresholds import CheckResult, UnreadableMedia
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -64,17 +64,8 @@ class ImageHeader:
         return self.width * self.height
 
 
-class UnreadableImage(Exception):
+class UnreadableImage(UnreadableMedia):
     """The file's header cannot be read, so nothing about it can be trusted or decoded."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def as_result(self) -> CheckResult:
-        """This failure as a failed check."""
-        return CheckResult(self.code, False, None, None, self.message)
 
 
 def sniff_format(data: bytes) -> str | None:

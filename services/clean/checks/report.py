@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -22,6 +22,7 @@ from services.clean.checks.fingerprint import perceptual_hash, pixel_digest
 from services.clean.checks.quality import luminance, measure, normalized, to_eight_bit
 from services.clean.checks.thresholds import (
     DEFAULT_THRESHOLDS,
+    CheckedFile,
     CheckResult,
     Threshold,
     judge_metrics,
@@ -29,7 +30,7 @@ from services.clean.checks.thresholds import (
 
 
 @dataclass(frozen=True)
-class ImageReport:
+class ImageReport(CheckedFile):
     """Everything the image checks found out about one file.
 
     ``checks`` holds every threshold check that could be run (passed or not) and every
@@ -47,29 +48,7 @@ class ImageReport:
     pixel_sha256: str | None = None
     phash: int | None = None
 
-    @property
-    def failures(self) -> tuple[CheckResult, ...]:
-        """The checks that failed, in the order they ran."""
-        return tuple(check for check in self.checks if not check.passed)
-
-    @property
-    def failed_codes(self) -> frozenset[str]:
-        """The codes of the failed checks."""
-        return frozenset(check.code for check in self.failures)
-
-    @property
-    def structural(self) -> tuple[CheckResult, ...]:
-        """The structural defects found: truncation, checksums, decode failure and the like.
-
-        Unlike threshold checks these cannot be re-derived from ``metrics``, so a stored report
-        keeps them as they are.
-        """
-        return tuple(check for check in self.checks if check.code in CORRUPTION_CODES)
-
-    @property
-    def corrupt(self) -> bool:
-        """Whether the file is damaged or unreadable (as opposed to readable but poor)."""
-        return not self.failed_codes.isdisjoint(CORRUPTION_CODES)
+    corruption_codes: ClassVar[frozenset[str]] = CORRUPTION_CODES
 
     @property
     def decoded(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import ClassVar, Literal
 
 FailsWhen = Literal["below", "above"]
 
@@ -96,3 +96,50 @@ def judge_metrics(
         for code, threshold in thresholds.items()
         if threshold.metric in metrics
     )
+
+
+class UnreadableMedia(Exception):
+    """A file that cannot be read, or not completely; ``code`` says which way."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def as_result(self) -> CheckResult:
+        """This failure as a failed check."""
+        return CheckResult(self.code, False, None, None, self.message)
+
+
+class CheckedFile:
+    """What image and video reports share: reading their ``checks``.
+
+    Subclasses hold ``checks`` and name the codes that mean the file is damaged.
+    """
+
+    checks: tuple[CheckResult, ...]
+    corruption_codes: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        """The checks that failed, in the order they ran."""
+        return tuple(check for check in self.checks if not check.passed)
+
+    @property
+    def failed_codes(self) -> frozenset[str]:
+        """The codes of the failed checks."""
+        return frozenset(check.code for check in self.failures)
+
+    @property
+    def structural(self) -> tuple[CheckResult, ...]:
+        """The structural defects found: truncation, checksums, decode failure and the like.
+
+        Unlike threshold checks these cannot be re-derived from ``metrics``, so a stored report
+        keeps them as they are.
+        """
+        return tuple(check for check in self.failures if check.code in self.corruption_codes)
+
+    @property
+    def corrupt(self) -> bool:
+        """Whether the file is damaged or unreadable (as opposed to readable but poor)."""
+        return not self.failed_codes.isdisjoint(self.corruption_codes)

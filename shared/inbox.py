@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from alembic.operations import Operations
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,3 +45,30 @@ async def claim(session: AsyncSession, inbox: Table, event_id: str, consumer: st
         .returning(inbox.c.event_id)
     )
     return result.first() is not None
+
+
+async def claim_many(
+    session: AsyncSession, inbox: Table, event_ids: Sequence[str], consumer: str
+) -> set[str]:
+    """:func:`claim` for many events in one statement: the ids not applied before."""
+    if not event_ids:
+        return set()
+    result = await session.execute(
+        insert(inbox)
+        .values([{"event_id": e, "consumer": consumer} for e in event_ids])
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    return {row[0] for row in result}
+
+
+async def applied(
+    session: AsyncSession, inbox: Table, event_ids: Sequence[str], consumer: str
+) -> set[str]:
+    """Which of ``event_ids`` ``consumer`` has already applied (a read; claims nothing)."""
+    if not event_ids:
+        return set()
+    query = select(inbox.c.event_id).where(
+        inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)
+    )
+    return set((await session.execute(query)).scalars())

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +98,57 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+@dataclass(frozen=True)
+class Staged:
+    """An event to stage: what :func:`add_events` needs to write one outbox row."""
+
+    event_type: EventType
+    payload: Payload
+    source: str
+    subject: str | None
+    actor: str | None
+    key: str | None = None
+    event_id: str | None = None
+
+
+def _row(staged: Staged, traceparent: str | None) -> tuple[Envelope, dict[str, Any]]:
+    if not isinstance(staged.payload, staged.event_type.payload):
+        raise TypeError(f"{staged.event_type.name} carries {staged.event_type.payload.__name__}")
+    envelope = Envelope(
+        id=staged.event_id or str(uuid.uuid4()),
+        source=staged.source,
+        type=staged.event_type.name,
+        time=datetime.now(UTC),
+        subject=staged.subject,
+        actor=staged.actor,
+        data=staged.payload.model_dump(mode="json"),
+        traceparent=traceparent,
+    )
+    row = {
+        "event_id": envelope.id,
+        "topic": staged.event_type.topic.name,
+        "key": staged.key or staged.subject,
+        "envelope": envelope.model_dump(mode="json"),
+    }
+    return envelope, row
+
+
+async def add_events(
+    session: AsyncSession, outbox: Table, events: Sequence[Staged]
+) -> list[Envelope]:
+    """Stage events for publication in the caller's transaction, in one statement."""
+    if not events:
+        return []
+    traceparent = current_traceparent()
+    built = [_row(staged, traceparent) for staged in events]
+    # A re-derived deterministic id (e.g. a reconcile) must not fail the transaction.
+    await session.execute(
+        insert(outbox).on_conflict_do_nothing(index_elements=["event_id"]),
+        [row for _, row in built],
+    )
+    return [envelope for envelope, _ in built]
+
+
 async def add_event(
     session: AsyncSession,
     outbox: Table,
@@ -108,30 +161,9 @@ async def add_event(
     key: str | None = None,
     event_id: str | None = None,
 ) -> Envelope:
-    """Stage an event for publication in the caller's transaction and return its envelope."""
-    if not isinstance(payload, event_type.payload):
-        raise TypeError(f"{event_type.name} carries {event_type.payload.__name__}")
-    envelope = Envelope(
-        id=event_id or str(uuid.uuid4()),
-        source=source,
-        type=event_type.name,
-        time=datetime.now(UTC),
-        subject=subject,
-        actor=actor,
-        data=payload.model_dump(mode="json"),
-        traceparent=current_traceparent(),
-    )
-    # A re-derived deterministic id (e.g. a reconcile) must not fail the transaction.
-    await session.execute(
-        insert(outbox)
-        .values(
-            event_id=envelope.id,
-            topic=event_type.topic.name,
-            key=key or subject,
-            envelope=envelope.model_dump(mode="json"),
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-    )
+    """Stage one event for publication in the caller's transaction and return its envelope."""
+    staged = Staged(event_type, payload, source, subject, actor, key, event_id)
+    (envelope,) = await add_events(session, outbox, [staged])
     return envelope
 
 

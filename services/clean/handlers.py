@@ -10,8 +10,8 @@ import logging
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import asdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,14 +20,9 @@ from minio.error import S3Error
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clean import repository as repo
-from services.clean.checks import (
-    CheckResult,
-    analyze_image,
-    band_keys,
-    nearest_within,
-    probe_keys,
-)
+from services.clean.checks import CheckResult, analyze_image, nearest_within
 from services.clean.models import Policy, QualityReport, inbox, outbox
+from services.clean.near_index import DatasetHashes, HashRows, NearIndex
 from services.clean.policy import (
     Duplicate,
     PolicyRules,
@@ -58,8 +53,8 @@ from shared.events import (
     FrameSampledV1,
     QualityReason,
 )
-from shared.inbox import claim
-from shared.outbox import add_event
+from shared.inbox import applied, claim_many
+from shared.outbox import Staged, add_events
 from shared.storage import DERIVED_BUCKET, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -93,6 +88,20 @@ def _duplicate(report: QualityReport) -> Duplicate | None:
     )
 
 
+@dataclass
+class Measured:
+    """What reading and checking one asset found, before it is judged."""
+
+    envelope: Envelope
+    asset: AssetIngestedV1
+    structural: list[CheckResult] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    pixels: str | None = None  # digest of the decoded pixels
+    phash: int | None = None  # only when near-duplicate comparison makes sense
+    frame_events: list[Staged] = field(default_factory=list)  # a video's sampled frames
+    arrival: int = 0  # given when it is judged
+
+
 class Clean:
     """The clean service's application layer."""
 
@@ -106,6 +115,7 @@ class Clean:
         self.sessions = sessions
         self.store = store
         self._known_datasets: set[uuid.UUID] = set()  # slugs already in the projection
+        self.near_index = NearIndex(settings.near_index_max_hashes)
 
     # ---- events in ------------------------------------------------------------------------
 
@@ -114,64 +124,157 @@ class Clean:
         async with self.sessions() as session, session.begin():
             await repo.remember_dataset(session, payload.dataset_id, payload.slug)
 
-    async def clean_asset(self, envelope: Envelope, asset: AssetIngestedV1) -> None:
-        """Check a new asset, find what it duplicates, judge it and announce the verdict."""
+    async def clean_assets(self, assets: Sequence[tuple[Envelope, AssetIngestedV1]]) -> None:
+        """Check new assets, find what they duplicate, judge them and announce the verdicts.
+
+        Works through ``assets`` in slices of ``batch_size``: each slice is measured (up to
+        ``analysis_threads`` files at a time), then judged in one transaction that holds the
+        locks of its datasets, so its statements are paid once per slice, not per asset.
+        Events already applied (a redelivery) are skipped before any file is read.
+        """
+        size = self.settings.batch_size
+        for start in range(0, len(assets), size):
+            await self._clean_slice(assets[start : start + size])
+
+    async def _clean_slice(self, assets: Sequence[tuple[Envelope, AssetIngestedV1]]) -> None:
+        consumer = self.settings.consumer_group
         async with self.sessions() as session:
-            if asset.dataset_id not in self._known_datasets:
-                await repo.remember_dataset(session, asset.dataset_id, asset.dataset_slug)
-                await session.commit()
-                self._known_datasets.add(asset.dataset_id)
-            rules, version = await self._rules(session, asset.dataset_id)
-        structural, metrics, pixels, phash, frames = await self._measure(asset, rules)
-        if not near_duplicate_comparable(metrics, rules):
-            phash = None
-        frame_events = await self._store_frames(asset, frames)
+            done = await applied(session, inbox, [e.id for e, _ in assets], consumer)
+            todo = [(e, a) for e, a in assets if e.id not in done]
+            for _, asset in todo:
+                if asset.dataset_id not in self._known_datasets:
+                    await repo.remember_dataset(session, asset.dataset_id, asset.dataset_slug)
+                    self._known_datasets.add(asset.dataset_id)
+            await session.commit()
+            datasets = {a.dataset_id for _, a in todo}
+            rules = {ident: await self._rules(session, ident) for ident in datasets}
+        if not todo:
+            return
+        gate = asyncio.Semaphore(self.settings.analysis_threads)
+
+        async def measured(envelope: Envelope, asset: AssetIngestedV1) -> Measured:
+            async with gate:
+                return await self._measure(envelope, asset, rules[asset.dataset_id][0])
+
+        outcomes = await asyncio.gather(*(measured(e, a) for e, a in todo), return_exceptions=True)
+        # Judge what could be read; a failure (e.g. a missing object) is raised afterwards, so
+        # the consumer retries that event alone while the others are already done.
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        findings = [o for o in outcomes if isinstance(o, Measured)]
+        await self._judge(findings, rules)
+        if failures:
+            raise failures[0]
+
+    async def _judge(
+        self, findings: list[Measured], rules: dict[uuid.UUID, tuple[PolicyRules, int]]
+    ) -> None:
+        """Judge measured assets in one transaction and stage their events."""
+        if not findings:
+            return
+        consumer = self.settings.consumer_group
+        added: dict[uuid.UUID, list[Measured]] = {}
         async with self.sessions() as session, session.begin():
-            if not await claim(session, inbox, envelope.id, self.settings.consumer_group):
-                return
-            await repo.lock_dataset(session, asset.dataset_id)
-            arrival = await repo.next_arrival(session)
-            duplicate = await self._find_duplicate(session, asset, pixels, phash, rules)
-            if phash is not None:
-                await repo.index_hash(
-                    session, asset.dataset_id, asset.asset_id, phash, band_keys(phash), arrival
+            claimed = await claim_many(session, inbox, [f.envelope.id for f in findings], consumer)
+            findings = [f for f in findings if f.envelope.id in claimed]
+            datasets = sorted({f.asset.dataset_id for f in findings})
+            for ident in datasets:  # one order everywhere: no deadlock between processes
+                await repo.lock_dataset(session, ident)
+            arrivals = await repo.next_arrivals(session, len(findings))
+            originals = {
+                ident: await repo.first_with_pixels_among(
+                    session,
+                    ident,
+                    [f.pixels for f in findings if f.asset.dataset_id == ident and f.pixels],
                 )
-            verdict = judge(metrics, structural, duplicate, rules)
-            report = QualityReport(
-                asset_id=asset.asset_id,
-                dataset_id=asset.dataset_id,
-                media_type=asset.media_type,
-                metrics=metrics,
-                structural=[asdict(c) for c in structural],
-                pixel_sha256=pixels,
-                phash=repo.to_signed(phash) if phash is not None else None,
-                duplicate_of=uuid.UUID(duplicate.of_asset) if duplicate else None,
-                duplicate_code=duplicate.code if duplicate else None,
-                duplicate_distance=duplicate.distance if duplicate else None,
-                arrival=arrival,
-                status="",
-                reasons=[],
-                flags=[],
-                policy_version=version,
-            )
-            session.add(report)
-            await self._apply(session, report, verdict, asset.dataset_slug, version)
-            if not verdict.rejected:
-                for event_id, payload in frame_events:
-                    await add_event(
-                        session,
-                        outbox,
-                        FRAME_SAMPLED,
-                        payload,
-                        source=SOURCE,
-                        subject=str(asset.asset_id),
-                        actor="clean",
-                        event_id=event_id,
+                for ident in datasets
+            }
+            copies = {ident: await self._hashes(session, ident) for ident in datasets}
+            reports: list[dict[str, Any]] = []
+            events: list[Staged] = []
+            for finding, arrival in zip(findings, arrivals, strict=True):
+                asset, (rules_now, version) = finding.asset, rules[finding.asset.dataset_id]
+                finding.arrival = arrival
+                earlier = added.setdefault(asset.dataset_id, [])
+                duplicate = self._exact_duplicate(finding, originals[asset.dataset_id])
+                if duplicate is None and finding.phash is not None:
+                    duplicate = self._near_duplicate(
+                        finding, copies[asset.dataset_id], earlier, rules_now
                     )
+                if finding.phash is not None:
+                    earlier.append(finding)
+                verdict = judge(finding.metrics, finding.structural, duplicate, rules_now)
+                reports.append(self._report_row(finding, duplicate, verdict, version))
+                events.append(self._verdict_event(reports[-1], asset.dataset_slug, verdict))
+                if not verdict.rejected:
+                    events += finding.frame_events
+            await repo.insert_reports(session, reports)
+            await add_events(session, outbox, events)
+        for ident, rows in added.items():  # committed: the in-memory copies catch up
+            copies[ident].extend(
+                HashRows(
+                    arrivals=np.array([f.arrival for f in rows], np.int64),
+                    asset_ids=np.array(
+                        [np.frombuffer(f.asset.asset_id.bytes, np.uint8) for f in rows], np.uint8
+                    ).reshape(-1, 16),
+                    hashes=np.array([f.phash for f in rows], np.uint64),
+                )
+            )
+        self.near_index.trim()
+
+    async def _hashes(self, session: AsyncSession, ident: uuid.UUID) -> DatasetHashes:
+        """The dataset's in-memory hashes, brought up to date (the dataset lock is held)."""
+        copy = self.near_index.dataset(ident)
+        copy.extend(await repo.hashes_since(session, ident, copy.newest_arrival))
+        return copy
+
+    @staticmethod
+    def _exact_duplicate(finding: Measured, originals: dict[str, uuid.UUID]) -> Duplicate | None:
+        """Same decoded pixels as an earlier asset (stored, or earlier in this slice)."""
+        if finding.pixels is None:
+            return None
+        original = originals.setdefault(finding.pixels, finding.asset.asset_id)
+        if original == finding.asset.asset_id:
+            return None
+        return Duplicate("exact_duplicate", str(original), 0)
+
+    @staticmethod
+    def _near_duplicate(
+        finding: Measured, copy: DatasetHashes, earlier: list[Measured], rules: PolicyRules
+    ) -> Duplicate | None:
+        """The closest earlier asset within the near-duplicate radius (first arrived wins)."""
+        assert finding.phash is not None
+        radius = rules.near_duplicate_radius
+        stored = [(str(c.asset_id), c.phash) for c in copy.within(finding.phash, radius)]
+        in_slice = [(str(f.asset.asset_id), f.phash or 0) for f in earlier]
+        found = nearest_within(finding.phash, [*stored, *in_slice], radius)
+        return Duplicate("near_duplicate", found[0], found[1]) if found else None
+
+    @staticmethod
+    def _report_row(
+        finding: Measured, duplicate: Duplicate | None, verdict: Verdict, version: int
+    ) -> dict[str, Any]:
+        asset = finding.asset
+        return {
+            "asset_id": asset.asset_id,
+            "dataset_id": asset.dataset_id,
+            "media_type": asset.media_type,
+            "status": "rejected" if verdict.rejected else "cleaned",
+            "metrics": finding.metrics,
+            "structural": [asdict(c) for c in finding.structural],
+            "reasons": [asdict(c) for c in verdict.reasons],
+            "flags": [asdict(c) for c in verdict.flags],
+            "pixel_sha256": finding.pixels,
+            "phash": repo.to_signed(finding.phash) if finding.phash is not None else None,
+            "duplicate_of": uuid.UUID(duplicate.of_asset) if duplicate else None,
+            "duplicate_code": duplicate.code if duplicate else None,
+            "duplicate_distance": duplicate.distance if duplicate else None,
+            "arrival": finding.arrival,
+            "policy_version": version,
+        }
 
     async def _store_frames(
         self, asset: AssetIngestedV1, frames: list[SampledFrame]
-    ) -> list[tuple[str, FrameSampledV1]]:
+    ) -> list[Staged]:
         """Put sampled frames into conveyor-derived; the events that will announce them."""
         events = []
         for frame in frames:
@@ -192,30 +295,42 @@ class Clean:
             )
             # Deterministic: re-checking the same video announces the same frames.
             event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"frame:{asset.asset_id}:{frame.frame_index}")
-            events.append((str(event_id), payload))
+            events.append(
+                Staged(
+                    FRAME_SAMPLED,
+                    payload,
+                    SOURCE,
+                    subject=str(asset.asset_id),
+                    actor="clean",
+                    event_id=str(event_id),
+                )
+            )
         return events
 
     async def _measure(
-        self, asset: AssetIngestedV1, rules: PolicyRules
-    ) -> tuple[list[CheckResult], dict[str, float], str | None, int | None, list[SampledFrame]]:
+        self, envelope: Envelope, asset: AssetIngestedV1, rules: PolicyRules
+    ) -> Measured:
+        """Read and check one asset; sampled frames of a video are stored right away."""
+        finding = Measured(envelope, asset)
         # The size comes with the event; a missing object shows when it is read.
         if asset.media_type.startswith("video/"):
             video, frames = await asyncio.to_thread(self._analyze_video, asset, rules)
-            return list(video.structural), dict(video.metrics), None, None, frames
+            finding.structural, finding.metrics = list(video.structural), dict(video.metrics)
+            finding.frame_events = await self._store_frames(asset, frames)
+            return finding
         if asset.size_bytes > self.settings.max_image_bytes:
             limit = self.settings.max_image_bytes
             message = f"{asset.size_bytes} bytes is more than the {limit} read"
             check = CheckResult("file_too_large", False, float(asset.size_bytes), limit, message)
-            return [check], {}, None, None, []
+            finding.structural = [check]
+            return finding
         data = await asyncio.to_thread(lambda: b"".join(self._chunks(asset)))
         report = await asyncio.to_thread(analyze_image, data, rules.threshold_set())
-        return (
-            list(report.structural),
-            dict(report.metrics),
-            report.pixel_sha256,
-            report.phash,
-            [],
-        )
+        finding.structural, finding.metrics = list(report.structural), dict(report.metrics)
+        finding.pixels = report.pixel_sha256
+        if report.phash is not None and near_duplicate_comparable(report.metrics, rules):
+            finding.phash = report.phash
+        return finding
 
     def _chunks(self, asset: AssetIngestedV1) -> Iterator[bytes]:
         """The asset's bytes from the store (blocking); MissingObject if it is not there."""
@@ -248,29 +363,6 @@ class Clean:
             )
             return report, list(itertools.islice(frames, settings.max_frames_per_video))
 
-    async def _find_duplicate(
-        self,
-        session: AsyncSession,
-        asset: AssetIngestedV1,
-        pixels: str | None,
-        phash: int | None,
-        rules: PolicyRules,
-    ) -> Duplicate | None:
-        if pixels is not None:
-            original = await repo.first_with_pixels(session, asset.dataset_id, pixels)
-            if original is not None and original != asset.asset_id:
-                return Duplicate("exact_duplicate", str(original), 0)
-        if phash is None:
-            return None
-        radius = rules.near_duplicate_radius
-        candidates = await repo.band_candidates(
-            session, asset.dataset_id, probe_keys(phash, radius)
-        )
-        found = nearest_within(
-            phash, [(str(a), h) for a, h in candidates if a != asset.asset_id], radius
-        )
-        return Duplicate("near_duplicate", found[0], found[1]) if found else None
-
     async def _apply(
         self,
         session: AsyncSession,
@@ -279,41 +371,39 @@ class Clean:
         dataset_slug: str,
         version: int,
     ) -> None:
-        """Store a verdict on a report and stage the event that announces it."""
+        """Store a new verdict on a stored report and stage the event that announces it."""
         report.status = "rejected" if verdict.rejected else "cleaned"
         report.reasons = [asdict(c) for c in verdict.reasons]
         report.flags = [asdict(c) for c in verdict.flags]
         report.policy_version = version
         report.updated_at = datetime.now(UTC)
-        common: dict[str, Any] = {
+        fields = {
             "asset_id": report.asset_id,
             "dataset_id": report.dataset_id,
-            "dataset_slug": dataset_slug,
             "media_type": report.media_type,
             "metrics": report.metrics,
-            "flags": [_reason(c) for c in verdict.flags],
             "policy_version": version,
         }
+        await add_events(session, outbox, [self._verdict_event(fields, dataset_slug, verdict)])
+
+    @staticmethod
+    def _verdict_event(report: dict[str, Any], dataset_slug: str, verdict: Verdict) -> Staged:
+        """The asset.cleaned or asset.rejected event that announces a verdict."""
+        common: dict[str, Any] = {
+            "asset_id": report["asset_id"],
+            "dataset_id": report["dataset_id"],
+            "dataset_slug": dataset_slug,
+            "media_type": report["media_type"],
+            "metrics": report["metrics"],
+            "flags": [_reason(c) for c in verdict.flags],
+            "policy_version": report["policy_version"],
+        }
+        subject = str(report["asset_id"])
         if verdict.rejected:
-            await add_event(
-                session,
-                outbox,
-                ASSET_REJECTED,
-                AssetRejectedV1(**common, reasons=[_reason(c) for c in verdict.reasons]),
-                source=SOURCE,
-                subject=str(report.asset_id),
-                actor="clean",
-            )
-        else:
-            await add_event(
-                session,
-                outbox,
-                ASSET_CLEANED,
-                AssetCleanedV1(**common),
-                source=SOURCE,
-                subject=str(report.asset_id),
-                actor="clean",
-            )
+            reasons = [_reason(c) for c in verdict.reasons]
+            payload: AssetRejectedV1 | AssetCleanedV1 = AssetRejectedV1(**common, reasons=reasons)
+            return Staged(ASSET_REJECTED, payload, SOURCE, subject=subject, actor="clean")
+        return Staged(ASSET_CLEANED, AssetCleanedV1(**common), SOURCE, subject, actor="clean")
 
     async def _rules(self, session: AsyncSession, dataset: uuid.UUID) -> tuple[PolicyRules, int]:
         stored = await repo.policy(session, dataset)

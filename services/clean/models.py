@@ -67,18 +67,5 @@ class QualityReport(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class HashBand(Base):
-    """Multi-index hashing: a row per (asset, band); near-duplicate lookups are index scans."""
-
-    __tablename__ = "phash_bands"
-
-    dataset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    value: Mapped[int] = mapped_column(Integer, primary_key=True)
-    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    phash: Mapped[int] = mapped_column(BigInteger)
-    arrival: Mapped[int] = mapped_column(BigInteger)
-
-
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)

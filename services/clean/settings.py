@@ -2,6 +2,7 @@
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -22,3 +23,8 @@ class CleanSettings(ServiceSettings):
     frame_every_seconds: float = 1.0
     frame_scene_change: float | None = 30.0
     max_frames_per_video: int = 300
+    # Assets judged per transaction, and files read and analysed at the same time.
+    batch_size: int = Field(default=32, ge=1, le=500)
+    analysis_threads: int = Field(default=2, ge=1, le=32)
+    # Perceptual hashes kept in memory for near-duplicate lookups (32 bytes each), all datasets.
+    near_index_max_hashes: int = Field(default=5_000_000, ge=1)

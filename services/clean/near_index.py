@@ -1,0 +1,137 @@
+"""The near-duplicate index: each dataset's perceptual hashes, mirrored in memory from Postgres.
+
+Postgres holds every hash (``quality_reports.phash``, ordered per dataset by ``arrival``) and is
+the only source of truth. A clean process keeps a copy of each dataset's hashes in flat NumPy
+arrays and brings it up to date at the start of every lookup, while it holds the dataset's
+advisory lock: it reads only the rows with an ``arrival`` above the newest one it has. Arrivals
+are drawn under that same lock, so within a dataset they increase in commit order and "above the
+newest I have" never skips a row another process wrote. A cold copy is read with one binary
+``COPY`` (about a second for a million hashes); after that a refresh is one index range scan
+that usually returns nothing.
+
+A lookup then compares the query with every hash of the dataset: an XOR and a population count
+over a contiguous ``uint64`` array, about 1-3 ms per million hashes on one core. That is a linear
+scan, so it has no blind spots: any radius costs the same, which lets the crop check look at
+candidates well beyond the near-duplicate radius. Memory is 32 bytes per hash (hash, arrival,
+asset id); the least recently used datasets are dropped when the total passes a limit and are
+read again when next needed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored hash within the asked radius of a query."""
+
+    asset_id: uuid.UUID
+    arrival: int
+    phash: int
+    distance: int
+
+
+@dataclass
+class HashRows:
+    """Rows read from Postgres, in arrival order: arrivals, asset ids (16 bytes each), hashes."""
+
+    arrivals: NDArray[np.int64]
+    asset_ids: NDArray[np.uint8]  # shape (n, 16): the UUIDs' bytes
+    hashes: NDArray[np.uint64]
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+class DatasetHashes:
+    """One dataset's hashes in growable arrays (capacity doubles, so appends are cheap)."""
+
+    def __init__(self) -> None:
+        self._size = 0
+        self._arrivals: NDArray[np.int64] = np.empty(0, np.int64)
+        self._ids: NDArray[np.uint8] = np.empty((0, 16), np.uint8)
+        self._hashes: NDArray[np.uint64] = np.empty(0, np.uint64)
+        self.newest_arrival = 0  # rows up to this arrival are in the copy
+
+    def __len__(self) -> int:
+        return self._size
+
+    def extend(self, rows: HashRows) -> None:
+        """Append rows that arrived after everything already held."""
+        count = len(rows)
+        if count == 0:
+            return
+        needed = self._size + count
+        if needed > len(self._hashes):
+            capacity = max(needed, 2 * len(self._hashes), 1024)
+            self._arrivals = _grown(self._arrivals, capacity)
+            self._ids = _grown(self._ids, capacity)
+            self._hashes = _grown(self._hashes, capacity)
+        end = self._size + count
+        self._arrivals[self._size : end] = rows.arrivals
+        self._ids[self._size : end] = rows.asset_ids
+        self._hashes[self._size : end] = rows.hashes
+        self._size = end
+        self.newest_arrival = max(self.newest_arrival, int(rows.arrivals[-1]))
+
+    def within(self, phash: int, radius: int) -> list[Candidate]:
+        """Every held hash within ``radius`` bits of ``phash``, in arrival order."""
+        distances = np.bitwise_count(self._hashes[: self._size] ^ np.uint64(phash))
+        found = np.flatnonzero(distances <= radius)
+        return [
+            Candidate(
+                asset_id=uuid.UUID(bytes=self._ids[i].tobytes()),
+                arrival=int(self._arrivals[i]),
+                phash=int(self._hashes[i]),
+                distance=int(distances[i]),
+            )
+            for i in found.tolist()
+        ]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays."""
+        return self._arrivals.nbytes + self._ids.nbytes + self._hashes.nbytes
+
+
+class NearIndex:
+    """The in-memory copies of many datasets, least recently used dropped past ``max_hashes``."""
+
+    def __init__(self, max_hashes: int = 5_000_000) -> None:
+        self.max_hashes = max_hashes
+        self._datasets: OrderedDict[uuid.UUID, DatasetHashes] = OrderedDict()
+
+    def dataset(self, ident: uuid.UUID) -> DatasetHashes:
+        """A dataset's copy (empty when not held yet); marks it as the most recently used."""
+        held = self._datasets.get(ident)
+        if held is None:
+            held = self._datasets[ident] = DatasetHashes()
+        self._datasets.move_to_end(ident)
+        return held
+
+    def trim(self) -> None:
+        """Drop least recently used copies until the total is within ``max_hashes``."""
+        total = sum(len(d) for d in self._datasets.values())
+        while total > self.max_hashes and len(self._datasets) > 1:
+            _, dropped = self._datasets.popitem(last=False)
+            total -= len(dropped)
+
+    def forget(self, ident: uuid.UUID) -> None:
+        """Drop a dataset's copy (e.g. after a failed transaction left it unsure)."""
+        self._datasets.pop(ident, None)
+
+
+_Item = TypeVar("_Item", bound=np.generic)
+
+
+def _grown(array: NDArray[_Item], capacity: int) -> NDArray[_Item]:
+    grown = np.empty((capacity, *array.shape[1:]), array.dtype)
+    grown[: len(array)] = array
+    return grown

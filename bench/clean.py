@@ -21,9 +21,10 @@ bench/out/clean.json. Not a test: it asserts nothing.
    duplicate of the set's earliest member of its own group"), imagededup's pHash with its
    default ``max_distance_threshold`` of 10 (a file is a duplicate of its closest earlier match).
 2. Throughput. Conveyor end to end: fresh database ``conveyor_bench_clean`` and topics,
-   ingest + clean + audit started here, the 640x480 JPEGs uploaded with 16 concurrent clients;
-   assets/s from the first upload to the last verdict (``updated_at`` of each report read from
-   the clean API), and the clean process's CPU time per image (psutil, the clean process and
+   ingest + clean + audit started here, the 640x480 JPEGs uploaded by 16 concurrent clients
+   (8 files per request, ``--files-per-request``, as a bulk loader would send them); assets/s
+   from the first upload to the last verdict (``updated_at`` of each report read from the
+   clean API), and the clean process's CPU time per image (psutil, the clean process and
    its children, before the first upload and after the last verdict), next to the in-process
    CPU cost of ``analyze_image`` and of a bare ``cv2.imdecode`` of the same files, and next to
    cleanvision's and imagededup's wall time on the same files.
@@ -634,13 +635,13 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 async def upload_all(
-    url: str, slug: str, blobs: list[tuple[str, bytes]], concurrency: int
+    url: str, slug: str, blobs: list[tuple[str, bytes]], concurrency: int, per_request: int = 1
 ) -> list[tuple[str, float]]:
-    """Upload every file; (asset id, send time in epoch s) per file."""
+    """Upload every file, ``per_request`` files per request; (asset id, send time) per file."""
     results: list[tuple[str, float]] = []
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    for blob in blobs:
-        queue.put_nowait(blob)
+    queue: asyncio.Queue[list[tuple[str, bytes]]] = asyncio.Queue()
+    for start in range(0, len(blobs), per_request):
+        queue.put_nowait(blobs[start : start + per_request])
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=url, headers={"X-API-Key": ADMIN_KEY}, timeout=60, limits=limits
@@ -648,13 +649,14 @@ async def upload_all(
 
         async def worker() -> None:
             while not queue.empty():
-                name, data = queue.get_nowait()
+                group = queue.get_nowait()
                 sent = time.time()
                 response = await client.post(
-                    f"/v1/datasets/{slug}/assets", files=[("files", (name, data))]
+                    f"/v1/datasets/{slug}/assets",
+                    files=[("files", (name, data)) for name, data in group],
                 )
                 response.raise_for_status()
-                results.append((response.json()["items"][0]["id"], sent))
+                results.extend((item["id"], sent) for item in response.json()["items"])
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return results
@@ -701,7 +703,9 @@ def audit_verdict_times(audit_url: str, ids: set[str], timeout: float = 60) -> d
     return audit_times(audit_url, ids, verdicts, timeout, ADMIN_KEY)
 
 
-def end_to_end(paths: list[Path], warmup: Path, concurrency: int) -> dict[str, Any]:
+def end_to_end(
+    paths: list[Path], warmup: Path, concurrency: int, per_request: int
+) -> dict[str, Any]:
     """Upload the files through ingest; assets/s to the clean verdict and clean's CPU/image."""
     stop_running(("ingest", "clean", "audit"), say=True)
     print("  resetting database, topics and landing bucket...", flush=True)
@@ -733,10 +737,14 @@ def end_to_end(paths: list[Path], warmup: Path, concurrency: int) -> dict[str, A
         blobs = [(p.name, p.read_bytes()) for p in paths]
         assert procs["clean"].process is not None
         clean_process = psutil.Process(procs["clean"].process.pid)
-        print(f"  uploading {len(blobs)} JPEGs with {concurrency} clients...", flush=True)
+        print(
+            f"  uploading {len(blobs)} JPEGs with {concurrency} clients, "
+            f"{per_request} per request...",
+            flush=True,
+        )
         cpu_before = cpu_seconds(clean_process)
         first = time.time()
-        uploaded = asyncio.run(upload_all(ingest, "bench", blobs, concurrency))
+        uploaded = asyncio.run(upload_all(ingest, "bench", blobs, concurrency, per_request))
         upload_wall = time.time() - first
         done = asyncio.run(reports_done(len(blobs) + 1, 600))
         cpu_after = cpu_seconds(clean_process)
@@ -760,6 +768,7 @@ def end_to_end(paths: list[Path], warmup: Path, concurrency: int) -> dict[str, A
     return {
         "uploads": n,
         "concurrency": concurrency,
+        "files_per_request": per_request,
         "upload_wall_s": upload_wall,
         "uploads_per_s": n / upload_wall,
         "verdicts": len(verdict_at),
@@ -1065,7 +1074,8 @@ def print_throughput(figures: dict[str, Any], targets: list[dict[str, Any]]) -> 
             f"(target >= 200) {verdict(ok)}"
         )
         print(
-            f"    {e2e['uploads']} uploads, {e2e['concurrency']} clients: uploads "
+            f"    {e2e['uploads']} uploads, {e2e['concurrency']} clients, "
+            f"{e2e.get('files_per_request', 1)} files per request: uploads "
             f"{e2e['uploads_per_s']:.1f}/s; last verdict "
             f"{e2e['first_upload_to_last_verdict_s']:.1f} s after the first upload; "
             f"upload->verdict p50 {e2e['upload_to_verdict_p50_ms']:.0f}"
@@ -1151,6 +1161,9 @@ def main() -> None:
     parser.add_argument("--throughput", type=int, default=1500, help="JPEGs for part 2")
     parser.add_argument("--uploads", type=int, default=0, help="upload only N (0 = all)")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--files-per-request", type=int, default=8, help="files per upload request (part 2)"
+    )
     parser.add_argument("--sizes", default="10000,100000,1000000", help="index sizes, part 3")
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--load-budget", type=float, default=240, help="s for one index load")
@@ -1216,7 +1229,10 @@ def main() -> None:
         e2e: dict[str, Any] = {"na": "skipped (--skip-e2e)"}
     else:
         chosen = fast[: args.uploads] if args.uploads else fast
-        e2e = timed("   Conveyor end to end", lambda: end_to_end(chosen, warmup, args.concurrency))
+        e2e = timed(
+            "   Conveyor end to end",
+            lambda: end_to_end(chosen, warmup, args.concurrency, args.files_per_request),
+        )
 
     if args.skip_lookup:
         lookup: dict[str, Any] = {"na": "skipped (--skip-lookup)"}

@@ -449,22 +449,35 @@ def throughput_items(seed: int, count: int) -> list[Item]:
     return items
 
 
+def kept_manifest(out: Path, params: dict[str, Any], force: bool) -> dict[str, Any] | None:
+    """The manifest of a corpus already built with ``params`` (None: build it again)."""
+    path = out / "manifest.json"
+    if force or not path.exists():
+        return None
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest if manifest.get("params") == params else None
+
+
+def emptied(out: Path) -> None:
+    """An empty folder at ``out``, whatever was there before."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+
 def build(
     throughput: int = 1500, seed: int = SEED, force: bool = False, out: Path = CORPUS
 ) -> dict[str, Any]:
     """The corpus manifest, generating the files first unless an identical corpus is there."""
     params = {"version": VERSION, "seed": seed, "counts": COUNTS, "throughput": throughput}
-    manifest_path = out / "manifest.json"
-    if not force and manifest_path.exists():
-        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if manifest.get("params") == params:
-            return manifest
+    kept = kept_manifest(out, params, force)
+    if kept is not None:
+        return kept
     started = time.perf_counter()
     print(f"generating the clean corpus in {out} (seed {seed})...", flush=True)
-    if out.exists():
-        shutil.rmtree(out)
+    emptied(out)
     images, fast = out / "images", out / "throughput"
-    images.mkdir(parents=True)
+    images.mkdir()
     fast.mkdir()
     files = []
     for item in accuracy_items(seed):
@@ -491,7 +504,7 @@ def build(
         "files": files,
         "throughput": names,
     }
-    manifest_path.write_text(json.dumps(manifest, indent=1))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     elapsed = time.perf_counter() - started
     print(f"  {len(files)} labeled images + {len(names)} throughput JPEGs in {elapsed:.0f} s")
     return manifest

@@ -50,16 +50,15 @@ VideoSource = str | os.PathLike[str] | BinaryIO
 """A local file path, or a readable and seekable binary file object positioned anywhere."""
 
 # Codes for files whose frames cannot be trusted to be all there (as opposed to readable but poor).
-VIDEO_CORRUPTION_CODES = frozenset(
-    {
-        "empty",
-        "unrecognized_format",
-        "no_video_stream",
-        "decode_failed",
-        "truncated",
-        "missing_index",
-    }
+VIDEO_CORRUPTION_ORDER = (
+    "empty",
+    "unrecognized_format",
+    "no_video_stream",
+    "decode_failed",
+    "truncated",
+    "missing_index",
 )
+VIDEO_CORRUPTION_CODES = frozenset(VIDEO_CORRUPTION_ORDER)
 
 # Every picture comparison is made on this thumbnail: small enough that sensor noise and
 # compression artefacts average out and a comparison costs microseconds, large enough that a

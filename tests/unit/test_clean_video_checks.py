@@ -1,23 +1,20 @@
 """Video checks of the clean service, on small clips generated here with known defects.
 
 Every clip is encoded with PyAV (MPEG-4 Part 2, 160x120, 25 fps unless a test needs otherwise)
-into the test's temporary folder; damaged files are made by cutting or overwriting real encoded
-bytes. Pictures are coloured 20-pixel blocks that slide 2 pixels a frame, so consecutive frames
-differ by about 5 luma levels on the thumbnail, a still picture by under 0.3, and a cut by 50+.
+into the test's temporary folder by the writers of tests/media_video.py; damaged files are made
+by cutting or overwriting real encoded bytes. Pictures are coloured 20-pixel blocks that slide
+2 pixels a frame, so consecutive frames differ by about 5 luma levels on the thumbnail, a still
+picture by under 0.3, and a cut by 50+.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from services.clean.checks.thresholds import Threshold, judge_metrics
 from services.clean.video import (
@@ -34,63 +31,19 @@ from services.clean.video import (
     scan_frames,
     summarize_frames,
 )
-
-Pixels = NDArray[np.uint8]
-WIDTH, HEIGHT, RATE = 160, 120, 25
-
+from tests.media_video import (
+    HEIGHT,
+    WIDTH,
+    flat,
+    marked,
+    moving,
+    scene,
+    write_audio,
+    write_clip,
+    write_repeated_timestamp,
+)
 
 # ---- generated clips --------------------------------------------------------------------------
-
-
-def scene(frame: int, seed: int = 1) -> Pixels:
-    """Frame ``frame`` of a moving picture: a grid of coloured blocks sliding right."""
-    blocks = np.random.default_rng(seed).integers(0, 256, (HEIGHT // 20, WIDTH // 20, 3))
-    picture = np.repeat(np.repeat(blocks.astype(np.uint8), 20, axis=0), 20, axis=1)
-    return np.ascontiguousarray(np.roll(picture, 2 * frame, axis=1))
-
-
-def flat(level: int) -> Pixels:
-    """A picture of one grey level (0 is black)."""
-    return np.full((HEIGHT, WIDTH, 3), level, dtype=np.uint8)
-
-
-def marked() -> Pixels:
-    """Black with a white block in the top-left corner, to tell which way a picture is turned."""
-    picture = flat(0)
-    picture[:30, :40] = 255
-    return picture
-
-
-def write_clip(
-    path: Path,
-    pictures: Iterable[Pixels],
-    *,
-    pts_ms: Sequence[int] | None = None,
-    options: dict[str, str] | None = None,
-    rotation: int = 0,
-) -> Path:
-    """Encode ``pictures`` at 25 fps, or at the given millisecond timestamps (for VFR)."""
-    with av.open(str(path), "w", options=options or {}) as container:
-        stream = container.add_stream("mpeg4", rate=RATE)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        # at the default 200 kb/s a key frame re-encodes a still picture 2 levels away from the
-        # P-frames before it; real footage at real sizes stays well under the 1.0 tolerance
-        stream.bit_rate = 2_000_000
-        if rotation:
-            stream.set_display_rotation(rotation)
-        if pts_ms is not None:
-            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
-        for index, picture in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            if pts_ms is not None:
-                frame.pts, frame.time_base = pts_ms[index], Fraction(1, 1000)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
-
-
-def moving(seconds: float) -> list[Pixels]:
-    return [scene(frame) for frame in range(round(seconds * RATE))]
 
 
 @pytest.fixture(scope="module")
@@ -159,43 +112,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["audio_only"] = write_audio(folder / "audio_only.m4a")
     made["repeated_timestamp"] = write_repeated_timestamp(folder / "repeated_timestamp.mkv")
     return made
-
-
-def write_audio(path: Path) -> Path:
-    """Half a second of silence in AAC: a real media file with no video stream."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=8000)
-        for index in range(4):
-            frame = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-            )
-            frame.sample_rate, frame.pts = 8000, index * 1024
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
-
-
-def write_repeated_timestamp(path: Path) -> Path:
-    """A Matroska clip whose 21st packet repeats the 20th's timestamp.
-
-    Encoders refuse such frames, so the packets are edited on their way to the muxer; Matroska
-    accepts equal (not decreasing) timestamps.
-    """
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=RATE)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        packets = []
-        for index, picture in enumerate(moving(2)):
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts = index
-            packets += stream.encode(frame)
-        packets += stream.encode()
-        for index, packet in enumerate(packets):
-            if index == 20:
-                assert packet.pts is not None
-                packet.pts = packet.dts = packet.pts - 1
-            container.mux(packet)
-    return path
 
 
 # ---- unreadable files -------------------------------------------------------------------------

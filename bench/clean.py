@@ -5,8 +5,8 @@ side by side, each target next to its figure with PASS or MISS; writes them all 
 bench/out/clean.json. Not a test: it asserts nothing.
 
 1. Accuracy. Conveyor's checks (``analyze_image``, then the duplicate logic of the clean
-   service: pixel digest first, then the pHash scan of the dataset's earlier hashes with
-   ``DatasetHashes`` and ``nearest_within`` at the default radius (no Postgres here), and
+   service: pixel digest first, then ``DatasetHashes.nearest`` over the dataset's earlier full
+   and crop hashes at the default radii (no Postgres here), and
    the verdict from ``policy.judge`` with the default policy) run directly on the files in
    arrival order. A defect counts as found when its code is among the verdict's reasons or
    flags. Precision and recall per defect are strict: a flag on a file labeled otherwise is a
@@ -33,7 +33,7 @@ bench/out/clean.json. Not a test: it asserts nothing.
    64-bit hashes of one dataset. Per size: the cold read of the hashes into the in-memory copy,
    then p50/p95 over 200 probes of what the service does per asset: bring the copy up to date
    from Postgres (``repository.hashes_since`` in a transaction) and scan it
-   (``DatasetHashes.within``); half the probes are stored hashes with up to 10 bits flipped,
+   (``DatasetHashes.nearest``); half the probes are stored hashes with up to 10 bits flipped,
    and each of those must be found.
 """
 
@@ -74,12 +74,13 @@ from deploy.sandbox import recreate_database, reset  # noqa: E402
 from deploy.services import ServiceProcess, stop_running  # noqa: E402
 from services.clean import repository  # noqa: E402
 from services.clean.checks import (  # noqa: E402
+    CROP_CANDIDATE_RADIUS,
+    CROP_MATCH_RADIUS,
     DEFAULT_THRESHOLDS,
     analyze_image,
     hamming_distance,
-    nearest_within,
 )
-from services.clean.near_index import DatasetHashes, HashRows  # noqa: E402
+from services.clean.near_index import CROPS, DatasetHashes, HashRows  # noqa: E402
 from services.clean.policy import (  # noqa: E402
     Duplicate,
     PolicyRules,
@@ -91,8 +92,6 @@ ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench_clean"
 PG = f"postgresql://conveyor:conveyor@127.0.0.1:55432/{DATABASE}"
 OUT = ROOT / "bench" / "out"
-# The lookup scans as wide as the crop check looks (candidates beyond the near-duplicate radius).
-SCAN_RADIUS = 10
 
 # ---- peers -------------------------------------------------------------------------------------
 
@@ -253,7 +252,8 @@ def quiet_stderr() -> Iterator[None]:
 def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> dict[str, Any]:
     """One file through the checks, the duplicate logic and the verdict."""
     rules, thresholds, radius = state["rules"], state["thresholds"], state["radius"]
-    copy, names, first_with_pixels = state["copy"], state["names"], state["first_with_pixels"]
+    copy, names = state["copy"], state["names"]
+    first_with_pixels = state["first_with_pixels"]
     started = time.process_time()
     report = analyze_image(data, thresholds)
     structural = [c for c in report.failures if c.code not in DEFAULT_THRESHOLDS]
@@ -263,21 +263,15 @@ def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> d
         if original != name:
             duplicate = Duplicate("exact_duplicate", original, 0)
     comparable = report.phash is not None and near_duplicate_comparable(report.metrics, rules)
+    near_via = None
     if duplicate is None and comparable:
-        candidates = copy.within(report.phash, radius)
-        named = [(names[c.arrival], c.phash) for c in candidates]
-        found = nearest_within(report.phash, named, radius)
+        found = copy.nearest(report.phash, report.crop_hashes, radius=radius)
         if found is not None:
-            duplicate = Duplicate("near_duplicate", found[0], found[1])
+            duplicate = Duplicate("near_duplicate", names[found.arrival], found.distance)
+            near_via = found.via
     if comparable:
         names[arrival] = name
-        copy.extend(
-            HashRows(
-                np.array([arrival], np.int64),
-                np.zeros((1, 16), np.uint8),
-                np.array([report.phash], np.uint64),
-            )
-        )
+        copy.extend(HashRows.one(arrival, uuid.UUID(int=arrival), report.phash, report.crop_hashes))
     verdict = judge(report.metrics, structural, duplicate, rules)
     elapsed = time.process_time() - started
     return {
@@ -288,6 +282,7 @@ def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> d
         else None,
         "metrics": dict(report.metrics),
         "phash": report.phash,
+        "near_via": near_via,  # "full" or "crop" hash match
         "cpu_s": elapsed,
     }
 
@@ -802,13 +797,16 @@ def report_rows(
     for offset in range(0, count, chunk):
         n = min(chunk, count - offset)
         hashes = rng.integers(0, np.iinfo(np.uint64).max, n, dtype=np.uint64, endpoint=True)
+        crops = rng.integers(0, np.iinfo(np.uint64).max, (n, CROPS), dtype=np.uint64)
         signed = hashes.view(np.int64).tolist()
         rows: list[tuple[Any, ...]] = []
         for i in range(n):
             number = start + offset + i + 1
             ident = uuid.UUID(int=number)
             empty = ("{}", "[]", "[]", "[]")  # metrics, structural, reasons, flags
-            rows.append((ident, dataset, "image/jpeg", "cleaned", *empty, signed[i], 0, number))
+            packed = repository.pack_crops(crops[i].tolist())
+            row = (ident, dataset, "image/jpeg", "cleaned", *empty, signed[i], packed, 0, number)
+            rows.append(row)
         yield rows
 
 
@@ -822,6 +820,7 @@ REPORT_COLUMNS = (
     "reasons",
     "flags",
     "phash",
+    "crop_hashes",
     "policy_version",
     "arrival",
 )
@@ -836,7 +835,8 @@ async def lookup_bench(
     bulk-loaded by COPY. Per size: the cold read of the dataset's hashes into the in-memory
     copy (``repository.hashes_since`` from arrival 0), then per probe what the service does
     for each asset: bring the copy up to date (``hashes_since`` after its newest arrival, in a
-    transaction) and scan it (``DatasetHashes.within`` at the candidate radius).
+    transaction) and find the nearest earlier image (``DatasetHashes.nearest``, full and crop
+    hashes).
     """
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
@@ -851,7 +851,12 @@ async def lookup_bench(
     engine = create_async_engine(url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     radius = PolicyRules().near_duplicate_radius
-    results: dict[str, Any] = {"radius": radius, "scan_radius": SCAN_RADIUS, "sizes": {}}
+    results: dict[str, Any] = {
+        "radius": radius,
+        "crop_radius": CROP_MATCH_RADIUS,
+        "candidate_radius": CROP_CANDIDATE_RADIUS,
+        "sizes": {},
+    }
     stored: list[int] = []
     loaded = 0
     try:
@@ -883,9 +888,9 @@ async def lookup_bench(
                 else:
                     query = int(rng.integers(0, np.iinfo(np.uint64).max, dtype=np.uint64))
                 queries.append((i % 2 == 0, query))
+            query_crops = rng.integers(0, 2**63, (len(queries), CROPS), dtype=np.uint64).tolist()
             timings: list[float] = []
             scan_only: list[float] = []
-            candidates: list[int] = []
             missed = 0
             probing = time.perf_counter()
             for i, (planted, query) in enumerate(queries):
@@ -896,14 +901,13 @@ async def lookup_bench(
                     newer = await repository.hashes_since(session, dataset, copy.newest_arrival)
                     copy.extend(newer)
                     t1 = time.perf_counter()
-                    found = copy.within(query, SCAN_RADIUS)
+                    found = copy.nearest(query, query_crops[i])
                 t2 = time.perf_counter()
                 if i < 20:
                     continue  # warm-up: connection pool, statement caches
                 timings.append(t2 - t0)
                 scan_only.append(t2 - t1)
-                candidates.append(len(found))
-                missed += planted and not any(c.distance <= radius for c in found)
+                missed += planted and found is None
             results["sizes"][str(size)] = {
                 "loaded_hashes": extra,
                 "load_s": load_s,
@@ -914,7 +918,6 @@ async def lookup_bench(
                 "lookup_p95_ms": pct(timings, 95) * 1000,
                 "scan_p50_ms": pct(scan_only, 50) * 1000,
                 "scan_p95_ms": pct(scan_only, 95) * 1000,
-                "candidates_mean": statistics.mean(candidates),
                 "planted_missed": int(missed),
             }
             r = results["sizes"][str(size)]
@@ -1120,7 +1123,8 @@ def print_lookup(figures: dict[str, Any], targets: list[dict[str, Any]]) -> None
         return
     print(
         f"3. Near-duplicate lookup: refresh of the in-memory copy from Postgres + scan "
-        f"(radius {lookup['radius']}, scan radius {lookup['scan_radius']}, "
+        f"(radius {lookup['radius']}, crop radius {lookup.get('crop_radius')} for candidates "
+        f"within {lookup.get('candidate_radius')}, "
         f"{os.cpu_count()} cores)"
     )
     for size, row in lookup["sizes"].items():

@@ -20,7 +20,7 @@ from minio.error import S3Error
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clean import repository as repo
-from services.clean.checks import CheckResult, analyze_image, nearest_within
+from services.clean.checks import CheckResult, analyze_image
 from services.clean.models import Policy, QualityReport, inbox, outbox
 from services.clean.near_index import DatasetHashes, HashRows, NearIndex
 from services.clean.policy import (
@@ -98,6 +98,7 @@ class Measured:
     metrics: dict[str, float] = field(default_factory=dict)
     pixels: str | None = None  # digest of the decoded pixels
     phash: int | None = None  # only when near-duplicate comparison makes sense
+    crops: tuple[int, ...] = ()  # crop hashes, with the phash
     frame_events: list[Staged] = field(default_factory=list)  # a video's sampled frames
     arrival: int = 0  # given when it is judged
 
@@ -172,53 +173,49 @@ class Clean:
         if not findings:
             return
         consumer = self.settings.consumer_group
-        added: dict[uuid.UUID, list[Measured]] = {}
-        async with self.sessions() as session, session.begin():
-            claimed = await claim_many(session, inbox, [f.envelope.id for f in findings], consumer)
-            findings = [f for f in findings if f.envelope.id in claimed]
-            datasets = sorted({f.asset.dataset_id for f in findings})
-            for ident in datasets:  # one order everywhere: no deadlock between processes
-                await repo.lock_dataset(session, ident)
-            arrivals = await repo.next_arrivals(session, len(findings))
-            originals = {
-                ident: await repo.first_with_pixels_among(
-                    session,
-                    ident,
-                    [f.pixels for f in findings if f.asset.dataset_id == ident and f.pixels],
-                )
-                for ident in datasets
-            }
-            copies = {ident: await self._hashes(session, ident) for ident in datasets}
-            reports: list[dict[str, Any]] = []
-            events: list[Staged] = []
-            for finding, arrival in zip(findings, arrivals, strict=True):
-                asset, (rules_now, version) = finding.asset, rules[finding.asset.dataset_id]
-                finding.arrival = arrival
-                earlier = added.setdefault(asset.dataset_id, [])
-                duplicate = self._exact_duplicate(finding, originals[asset.dataset_id])
-                if duplicate is None and finding.phash is not None:
-                    duplicate = self._near_duplicate(
-                        finding, copies[asset.dataset_id], earlier, rules_now
+        datasets = sorted({f.asset.dataset_id for f in findings})
+        try:
+            async with self.sessions() as session, session.begin():
+                ids = [f.envelope.id for f in findings]
+                claimed = await claim_many(session, inbox, ids, consumer)
+                findings = [f for f in findings if f.envelope.id in claimed]
+                for ident in datasets:  # one order everywhere: no deadlock between processes
+                    await repo.lock_dataset(session, ident)
+                arrivals = await repo.next_arrivals(session, len(findings))
+                originals = {
+                    ident: await repo.first_with_pixels_among(
+                        session,
+                        ident,
+                        [f.pixels for f in findings if f.asset.dataset_id == ident and f.pixels],
                     )
-                if finding.phash is not None:
-                    earlier.append(finding)
-                verdict = judge(finding.metrics, finding.structural, duplicate, rules_now)
-                reports.append(self._report_row(finding, duplicate, verdict, version))
-                events.append(self._verdict_event(reports[-1], asset.dataset_slug, verdict))
-                if not verdict.rejected:
-                    events += finding.frame_events
-            await repo.insert_reports(session, reports)
-            await add_events(session, outbox, events)
-        for ident, rows in added.items():  # committed: the in-memory copies catch up
-            copies[ident].extend(
-                HashRows(
-                    arrivals=np.array([f.arrival for f in rows], np.int64),
-                    asset_ids=np.array(
-                        [np.frombuffer(f.asset.asset_id.bytes, np.uint8) for f in rows], np.uint8
-                    ).reshape(-1, 16),
-                    hashes=np.array([f.phash for f in rows], np.uint64),
-                )
-            )
+                    for ident in datasets
+                }
+                copies = {ident: await self._hashes(session, ident) for ident in datasets}
+                reports: list[dict[str, Any]] = []
+                events: list[Staged] = []
+                for finding, arrival in zip(findings, arrivals, strict=True):
+                    asset, (rules_now, version) = finding.asset, rules[finding.asset.dataset_id]
+                    finding.arrival = arrival
+                    copy = copies[asset.dataset_id]
+                    duplicate = self._exact_duplicate(finding, originals[asset.dataset_id])
+                    if duplicate is None and finding.phash is not None:
+                        duplicate = self._near_duplicate(finding, copy, rules_now)
+                    if finding.phash is not None:  # later assets of the slice compare with it
+                        copy.extend(
+                            HashRows.one(arrival, asset.asset_id, finding.phash, finding.crops)
+                        )
+                    verdict = judge(finding.metrics, finding.structural, duplicate, rules_now)
+                    reports.append(self._report_row(finding, duplicate, verdict, version))
+                    events.append(self._verdict_event(reports[-1], asset.dataset_slug, verdict))
+                    if not verdict.rejected:
+                        events += finding.frame_events
+                await repo.insert_reports(session, reports)
+                await add_events(session, outbox, events)
+        except BaseException:
+            # The copies may hold hashes that were never committed: read them afresh next time.
+            for ident in datasets:
+                self.near_index.forget(ident)
+            raise
         self.near_index.trim()
 
     async def _hashes(self, session: AsyncSession, ident: uuid.UUID) -> DatasetHashes:
@@ -239,15 +236,13 @@ class Clean:
 
     @staticmethod
     def _near_duplicate(
-        finding: Measured, copy: DatasetHashes, earlier: list[Measured], rules: PolicyRules
+        finding: Measured, copy: DatasetHashes, rules: PolicyRules
     ) -> Duplicate | None:
-        """The closest earlier asset within the near-duplicate radius (first arrived wins)."""
+        """The earlier asset this one nearly duplicates (closest, then first arrived)."""
         assert finding.phash is not None
         radius = rules.near_duplicate_radius
-        stored = [(str(c.asset_id), c.phash) for c in copy.within(finding.phash, radius)]
-        in_slice = [(str(f.asset.asset_id), f.phash or 0) for f in earlier]
-        found = nearest_within(finding.phash, [*stored, *in_slice], radius)
-        return Duplicate("near_duplicate", found[0], found[1]) if found else None
+        found = copy.nearest(finding.phash, finding.crops, radius=radius)
+        return Duplicate("near_duplicate", str(found.asset_id), found.distance) if found else None
 
     @staticmethod
     def _report_row(
@@ -265,6 +260,7 @@ class Clean:
             "flags": [asdict(c) for c in verdict.flags],
             "pixel_sha256": finding.pixels,
             "phash": repo.to_signed(finding.phash) if finding.phash is not None else None,
+            "crop_hashes": repo.pack_crops(finding.crops) if finding.phash is not None else None,
             "duplicate_of": uuid.UUID(duplicate.of_asset) if duplicate else None,
             "duplicate_code": duplicate.code if duplicate else None,
             "duplicate_distance": duplicate.distance if duplicate else None,
@@ -329,7 +325,7 @@ class Clean:
         finding.structural, finding.metrics = list(report.structural), dict(report.metrics)
         finding.pixels = report.pixel_sha256
         if report.phash is not None and near_duplicate_comparable(report.metrics, rules):
-            finding.phash = report.phash
+            finding.phash, finding.crops = report.phash, report.crop_hashes
         return finding
 
     def _chunks(self, asset: AssetIngestedV1) -> Iterator[bytes]:

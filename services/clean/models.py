@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, SmallInteger, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,6 +68,7 @@ class QualityReport(Base):
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     pixel_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     phash: Mapped[int | None] = mapped_column(BigInteger)
+    crop_hashes: Mapped[bytes | None] = mapped_column(LargeBinary)  # 18 big-endian pHashes
     duplicate_of: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     duplicate_code: Mapped[str | None] = mapped_column(String(32))
     duplicate_distance: Mapped[int | None] = mapped_column(SmallInteger)

@@ -9,45 +9,71 @@ newest I have" never skips a row another process wrote. A cold copy is read with
 ``COPY`` (about a second for a million hashes); after that a refresh is one index range scan
 that usually returns nothing.
 
-A lookup then compares the query with every hash of the dataset: an XOR and a population count
-over a contiguous ``uint64`` array, about 1-3 ms per million hashes on one core. That is a linear
-scan, so it has no blind spots: any radius costs the same, which lets the crop check look at
-candidates well beyond the near-duplicate radius. Memory is 32 bytes per hash (hash, arrival,
-asset id); the least recently used datasets are dropped when the total passes a limit and are
-read again when next needed.
+A lookup (:func:`~services.clean.checks.near_match`) then compares the query with every hash of
+the dataset: an XOR and a population count over a contiguous ``uint64`` array, about 1-3 ms per
+million hashes on one core, plus the crop hashes of the few within the candidate radius. That is
+a linear scan, so it has no blind spots. Memory is 176 bytes per image (full hash, 18 crop
+hashes, arrival, asset id: 176 MB for a million); the least recently used datasets are dropped
+when the total passes a limit and are read again when next needed.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from services.clean.checks import (
+    CROP_CANDIDATE_RADIUS,
+    CROP_MATCH_RADIUS,
+    CROP_REGIONS,
+    NEAR_DUPLICATE_RADIUS,
+    near_match,
+)
+
+CROPS = len(CROP_REGIONS)
+
 
 @dataclass(frozen=True)
-class Candidate:
-    """A stored hash within the asked radius of a query."""
+class Match:
+    """The earlier asset a new one nearly duplicates."""
 
     asset_id: uuid.UUID
     arrival: int
-    phash: int
     distance: int
+    via: Literal["full", "crop"]
 
 
 @dataclass
 class HashRows:
-    """Rows read from Postgres, in arrival order: arrivals, asset ids (16 bytes each), hashes."""
+    """Rows in arrival order: arrivals, asset ids (16 bytes each), full and crop hashes.
+
+    An image stored without crop hashes repeats its full hash in its crop row (never a match).
+    """
 
     arrivals: NDArray[np.int64]
     asset_ids: NDArray[np.uint8]  # shape (n, 16): the UUIDs' bytes
     hashes: NDArray[np.uint64]
+    crops: NDArray[np.uint64]  # shape (n, CROPS)
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    @classmethod
+    def one(cls, arrival: int, asset_id: uuid.UUID, phash: int, crops: Sequence[int]) -> HashRows:
+        """A single row."""
+        row = list(crops) if len(crops) == CROPS else [phash] * CROPS
+        return cls(
+            arrivals=np.array([arrival], np.int64),
+            asset_ids=np.frombuffer(asset_id.bytes, np.uint8).reshape(1, 16),
+            hashes=np.array([phash], np.uint64),
+            crops=np.array([row], np.uint64),
+        )
 
 
 class DatasetHashes:
@@ -58,6 +84,7 @@ class DatasetHashes:
         self._arrivals: NDArray[np.int64] = np.empty(0, np.int64)
         self._ids: NDArray[np.uint8] = np.empty((0, 16), np.uint8)
         self._hashes: NDArray[np.uint64] = np.empty(0, np.uint64)
+        self._crops: NDArray[np.uint64] = np.empty((0, CROPS), np.uint64)
         self.newest_arrival = 0  # rows up to this arrival are in the copy
 
     def __len__(self) -> int:
@@ -74,37 +101,50 @@ class DatasetHashes:
             self._arrivals = _grown(self._arrivals, capacity)
             self._ids = _grown(self._ids, capacity)
             self._hashes = _grown(self._hashes, capacity)
+            self._crops = _grown(self._crops, capacity)
         end = self._size + count
         self._arrivals[self._size : end] = rows.arrivals
         self._ids[self._size : end] = rows.asset_ids
         self._hashes[self._size : end] = rows.hashes
+        self._crops[self._size : end] = rows.crops
         self._size = end
         self.newest_arrival = max(self.newest_arrival, int(rows.arrivals[-1]))
 
-    def within(self, phash: int, radius: int) -> list[Candidate]:
-        """Every held hash within ``radius`` bits of ``phash``, in arrival order."""
-        distances = np.bitwise_count(self._hashes[: self._size] ^ np.uint64(phash))
-        found = np.flatnonzero(distances <= radius)
-        return [
-            Candidate(
-                asset_id=uuid.UUID(bytes=self._ids[i].tobytes()),
-                arrival=int(self._arrivals[i]),
-                phash=int(self._hashes[i]),
-                distance=int(distances[i]),
-            )
-            for i in found.tolist()
-        ]
+    def nearest(
+        self,
+        phash: int,
+        crops: Sequence[int],
+        radius: int = NEAR_DUPLICATE_RADIUS,
+        crop_radius: int = CROP_MATCH_RADIUS,
+        candidate_radius: int = CROP_CANDIDATE_RADIUS,
+    ) -> Match | None:
+        """The earlier asset a new image nearly duplicates (see :func:`near_match`), or None."""
+        size = self._size
+        found = near_match(
+            phash,
+            crops,
+            self._hashes[:size],
+            self._crops[:size],
+            radius=radius,
+            crop_radius=crop_radius,
+            candidate_radius=candidate_radius,
+        )
+        if found is None:
+            return None
+        row = found.row
+        asset_id = uuid.UUID(bytes=self._ids[row].tobytes())
+        return Match(asset_id, int(self._arrivals[row]), found.distance, found.via)
 
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays."""
-        return self._arrivals.nbytes + self._ids.nbytes + self._hashes.nbytes
+        return sum(a.nbytes for a in (self._arrivals, self._ids, self._hashes, self._crops))
 
 
 class NearIndex:
     """The in-memory copies of many datasets, least recently used dropped past ``max_hashes``."""
 
-    def __init__(self, max_hashes: int = 5_000_000) -> None:
+    def __init__(self, max_hashes: int = 2_000_000) -> None:
         self.max_hashes = max_hashes
         self._datasets: OrderedDict[uuid.UUID, DatasetHashes] = OrderedDict()
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.clean.models import KnownDataset, Policy, QualityReport
-from services.clean.near_index import HashRows
+from services.clean.near_index import CROPS, HashRows
 
 _SIGN = 1 << 63
 
@@ -89,10 +89,12 @@ _COPY_ROW = np.dtype(
         ("asset_id", "u1", 16),
         ("phash_len", ">i4"),
         ("phash", ">u8"),
+        ("crops_len", ">i4"),
+        ("crops", ">u8", CROPS),
     ]
 )
 _HASHES_SINCE = (
-    "SELECT arrival, asset_id, phash FROM clean.quality_reports"
+    "SELECT arrival, asset_id, phash, crop_hashes FROM clean.quality_reports"
     " WHERE dataset_id = $1 AND arrival > $2 AND phash IS NOT NULL ORDER BY arrival"
 )
 
@@ -115,11 +117,19 @@ async def hashes_since(session: AsyncSession, ident: uuid.UUID, after_arrival: i
     data = b"".join(chunks)
     body = data[_COPY_HEADER : len(data) - 2]  # the trailer is a field count of -1
     rows = np.frombuffer(body, _COPY_ROW)
+    if len(rows) and not np.all(rows["crops_len"] == CROPS * 8):  # the table's CHECK holds this
+        raise ValueError("a stored crop_hashes value is not 18 hashes long")
     return HashRows(
         arrivals=rows["arrival"].astype(np.int64),
         asset_ids=np.ascontiguousarray(rows["asset_id"]),
         hashes=rows["phash"].astype(np.uint64),
+        crops=rows["crops"].astype(np.uint64),
     )
+
+
+def pack_crops(crops: Sequence[int]) -> bytes:
+    """Crop hashes as stored: 8 big-endian bytes each."""
+    return np.array(crops, ">u8").tobytes()
 
 
 async def reports_of(

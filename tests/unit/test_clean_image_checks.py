@@ -19,21 +19,26 @@ import pytest
 from numpy.typing import NDArray
 
 from services.clean.checks import (
+    CROP_CANDIDATE_RADIUS,
+    CROP_MATCH_RADIUS,
+    CROP_REGIONS,
     DEFAULT_THRESHOLDS,
     NEAR_DUPLICATE_RADIUS,
     ImageReport,
     Threshold,
     analyze_image,
-    band_keys,
+    crop_distance,
+    crop_hashes,
     hamming_distance,
     judge_metrics,
-    nearest_within,
+    near_match,
+    perceptual_hash,
     pixel_digest,
-    probe_keys,
     read_header,
 )
 from services.clean.checks.container import dimension_mismatch
-from services.clean.checks.fingerprint import BAND_BITS, BAND_COUNT, HASH_BITS
+from services.clean.checks.fingerprint import HASH_BITS
+from services.clean.checks.quality import luminance, normalized
 
 Pixels = NDArray[np.uint8]
 
@@ -346,7 +351,7 @@ def test_sixteen_bit_png_is_measured_like_its_eight_bit_original() -> None:
     deep = analyze_image(encode(image.astype(np.uint16) * 257))
     shallow = analyze_image(encode(image))
     assert deep.decoded and deep.failures == ()
-    assert deep.metrics["blur_score"] == pytest.approx(shallow.metrics["blur_score"])
+    assert deep.metrics["edge_sharpness"] == pytest.approx(shallow.metrics["edge_sharpness"])
     assert deep.phash == shallow.phash
     assert deep.pixel_sha256 != shallow.pixel_sha256  # 16-bit samples are other pixels
 
@@ -392,62 +397,31 @@ def test_twenty_unrelated_images_are_all_farther_apart_than_the_radius() -> None
     assert min(distances) > NEAR_DUPLICATE_RADIUS
 
 
-def test_hashes_within_three_bits_always_share_a_band() -> None:
-    # Whether two hashes share a band depends only on the bits where they differ, so trying
-    # every difference pattern of up to 3 bits proves it for every pair of hashes.
-    base = random.Random(5).getrandbits(HASH_BITS)
-    stored = set(band_keys(base))
-    for weight in range(4):
-        for positions in itertools.combinations(range(HASH_BITS), weight):
-            other = base ^ sum(1 << p for p in positions)
-            assert stored & set(band_keys(other)), positions
-
-
-def test_four_differing_bits_can_miss_every_band() -> None:
-    # the pigeonhole bound is tight: one differing bit per band shares nothing
-    base = random.Random(6).getrandbits(HASH_BITS)
-    other = base ^ sum(1 << (band * BAND_BITS) for band in range(BAND_COUNT))
-    assert hamming_distance(base, other) == 4
-    assert not set(band_keys(base)) & set(band_keys(other))
-
-
-@pytest.mark.parametrize("radius", [3, 7, NEAR_DUPLICATE_RADIUS, 11])
-def test_probe_keys_reach_every_hash_within_the_radius(radius: int) -> None:
-    # The probes of a band enumerate every value within radius // BAND_COUNT bits, so only the
-    # number of differing bits per band matters: trying every split of up to ``radius`` bits
-    # over the bands (each placed at the low end of its band) covers every case.
-    base = random.Random(radius).getrandbits(HASH_BITS)
-    probes = set(probe_keys(base, radius))
-    splits = itertools.product(range(radius + 1), repeat=BAND_COUNT)
-    for split in (s for s in splits if sum(s) <= radius):
-        difference = sum(((1 << bits) - 1) << (band * BAND_BITS) for band, bits in enumerate(split))
-        assert probes & set(band_keys(base ^ difference)), split
-
-
-def test_probe_count_grows_with_the_radius_as_documented() -> None:
-    assert [len(probe_keys(0, r)) for r in (3, 7, 11, 15)] == [4, 68, 548, 2788]
-
-
-def test_nearest_match_is_the_closest_then_the_first_arrived() -> None:
-    query = 0
-    candidates = [("far", (1 << 12) - 1), ("near", 0b1111), ("first", 0b11), ("second", 0b1100)]
-    assert nearest_within(query, candidates, radius=10) == ("first", 2)
-    assert nearest_within(query, candidates[:1], radius=10) is None
+def test_near_match_takes_the_closest_full_hash_then_the_first_arrived() -> None:
+    candidates = [
+        ("far", bits(12), None),
+        ("near", bits(4), None),
+        ("first", bits(2), None),
+        ("second", 0b1100, None),
+    ]
+    assert match(0, (), candidates) == ("first", 2, "full")
+    assert match(0, (), candidates[:1]) is None
 
 
 # ---- sharpness --------------------------------------------------------------------------------
 
 
-def blur_of(data: bytes) -> float:
-    return analyze_image(data).metrics["blur_score"]
+def sharpness_of(data: bytes) -> float:
+    return analyze_image(data).metrics["edge_sharpness"]
 
 
-def test_sharp_image_passes_and_its_gaussian_blurred_copy_is_blurry() -> None:
-    sharp = analyze_image(encode(scene(0)))
-    soft = analyze_image(encode(blurred(scene(0), 3.0)))
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (1600, 1200)])
+def test_sharp_image_passes_and_its_gaussian_blurred_copy_is_blurry(size: tuple[int, int]) -> None:
+    sharp = analyze_image(jpeg(scene(0, *size)))
+    soft = analyze_image(jpeg(blurred(scene(0, *size), 3.0 * size[0] / 640)))
     assert "blurry" not in failed(sharp)
     assert "blurry" in failed(soft)
-    assert sharp.metrics["blur_score"] > 10 * soft.metrics["blur_score"]
+    assert sharp.metrics["edge_sharpness"] > 2 * soft.metrics["edge_sharpness"]
 
 
 def test_sharp_object_on_a_flat_background_is_not_blurry() -> None:
@@ -456,17 +430,43 @@ def test_sharp_object_on_a_flat_background_is_not_blurry() -> None:
     assert "blurry" in failed(analyze_image(jpeg(blurred(object_on_backdrop(), 3.0))))
 
 
-@pytest.mark.parametrize("quality", [5, 10, 20])
-def test_heavy_jpeg_compression_does_not_make_a_blurred_image_look_sharp(quality: int) -> None:
-    assert "blurry" in failed(analyze_image(jpeg(blurred(scene(1), 3.0), quality)))
+@pytest.mark.parametrize(("sigma", "quality"), [(3.0, 5), (3.0, 10), (3.0, 20), (2.0, 10)])
+def test_heavy_jpeg_compression_does_not_make_a_blurred_image_look_sharp(
+    sigma: float, quality: int
+) -> None:
+    # at quality 5 the 8x8 blocks are flat and their borders are steps as steep as any edge
+    assert "blurry" in failed(analyze_image(jpeg(blurred(scene(1), sigma), quality)))
 
 
-def test_blur_score_is_the_same_after_a_2x_upscale() -> None:
+def test_sensor_noise_added_after_the_blur_does_not_make_it_look_sharp() -> None:
+    assert "blurry" in failed(analyze_image(encode(noisy(blurred(scene(1), 6.0), 4.0))))
+
+
+@pytest.mark.parametrize("exposure", [0.15, 0.05])
+def test_dark_sharp_image_is_dark_but_not_blurry(exposure: float) -> None:
+    report = analyze_image(jpeg((scene(0) * exposure).astype(np.uint8)))
+    assert "dark" in failed(report)
+    assert "blurry" not in failed(report)
+
+
+def test_sharpness_does_not_depend_on_contrast() -> None:
+    image = scene(0).astype(np.float32)
+    faint = np.clip(128 + (image - 128) * 0.3, 0, 255).astype(np.uint8)
+    assert sharpness_of(encode(faint)) == pytest.approx(sharpness_of(encode(scene(0))), rel=0.15)
+
+
+def test_edge_sharpness_is_about_the_same_after_a_2x_upscale() -> None:
     image = scene(2)
     upscaled = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    original, larger = blur_of(encode(image)), blur_of(encode(upscaled))
-    # bicubic upscaling itself sharpens a little: 7-14 % on these scenes
-    assert larger == pytest.approx(original, rel=0.2)
+    original, larger = sharpness_of(encode(image)), sharpness_of(encode(upscaled))
+    assert larger == pytest.approx(original, rel=0.15)
+
+
+def test_flat_frame_has_no_edge_to_judge_and_is_not_called_blurry() -> None:
+    report = analyze_image(jpeg(noisy(np.full((480, 640, 3), 120.0), 3.0)))
+    assert "edge_sharpness" not in report.metrics
+    assert "blurry" not in {check.code for check in report.checks}
+    assert "low_information" in failed(report)
 
 
 # ---- exposure, information, colour, geometry --------------------------------------------------
@@ -487,10 +487,26 @@ def test_blown_out_image_is_overexposed() -> None:
     assert "overexposed" not in failed(analyze_image(jpeg(brighter)))
 
 
-def test_flat_noisy_frame_has_low_information() -> None:
-    blank = noisy(np.full((480, 640, 3), (90.0, 100.0, 110.0)), 4.0)
+@pytest.mark.parametrize("noise", [1.0, 4.0, 8.0])
+def test_flat_noisy_frame_has_low_information(noise: float) -> None:
+    blank = noisy(np.full((480, 640, 3), (90.0, 100.0, 110.0)), noise)
     assert "low_information" in failed(analyze_image(jpeg(blank)))
+    assert "low_information" in failed(analyze_image(encode(blank)))
     assert "low_information" not in failed(analyze_image(jpeg(scene(0))))
+
+
+def test_flat_field_with_a_faint_gradient_has_low_information() -> None:
+    ramp = np.linspace(0.0, 8.0, 640)[None, :, None]
+    field = noisy(np.full((480, 640, 3), 60.0) + ramp, 2.0)
+    report = analyze_image(jpeg(field))
+    assert "low_information" in failed(report)
+    assert report.metrics["structure_fraction"] == 0.0
+
+
+def test_small_sharp_subject_on_a_plain_backdrop_is_not_low_information() -> None:
+    report = analyze_image(jpeg(object_on_backdrop()))  # the subject covers about 5 %
+    assert "low_information" not in failed(report)
+    assert report.metrics["structure_fraction"] < 0.2
 
 
 def test_grayscale_saved_as_colour_is_flagged_but_true_grayscale_and_colour_are_not() -> None:
@@ -529,16 +545,156 @@ def test_stored_metrics_can_be_rejudged_against_new_thresholds_without_the_image
     metrics = dict(analyze_image(jpeg(scene(0))).metrics)
     assert all(result.passed for result in judge_metrics(metrics))
     stricter = dict(DEFAULT_THRESHOLDS)
-    stricter["blurry"] = Threshold("blur_score", metrics["blur_score"] + 1, "below", "soft")
+    limit = metrics["edge_sharpness"] + 0.01
+    stricter["blurry"] = Threshold("edge_sharpness", limit, "below", "soft")
     rejudged = {result.code: result for result in judge_metrics(metrics, stricter)}
     assert not rejudged["blurry"].passed
-    assert rejudged["blurry"].threshold == metrics["blur_score"] + 1
-    assert "blur_score" in rejudged["blurry"].message
+    assert rejudged["blurry"].threshold == limit
+    assert "edge_sharpness" in rejudged["blurry"].message
 
 
 def test_each_failure_carries_its_value_threshold_and_a_message() -> None:
     report = analyze_image(encode(blurred(scene(0), 3.0)))
     blurry = next(c for c in report.failures if c.code == "blurry")
-    assert blurry.value == report.metrics["blur_score"]
+    assert blurry.value == report.metrics["edge_sharpness"]
     assert blurry.threshold == DEFAULT_THRESHOLDS["blurry"].limit
-    assert blurry.message.startswith("image is blurry: blur_score")
+    assert blurry.message.startswith("image is blurry: edge_sharpness")
+
+
+# ---- near duplicates under crops --------------------------------------------------------------
+
+
+def cropped(image: Pixels, keep: float, left: float, top: float) -> Pixels:
+    """The part of ``image`` keeping ``keep`` of each side, from (left, top) as side fractions."""
+    height, width = image.shape[:2]
+    x, y = round(left * width), round(top * height)
+    return image[y : round((top + keep) * height), x : round((left + keep) * width)]
+
+
+CORNERS_AND_CENTRE = [(0.0, 0.0), (0.1, 0.0), (0.0, 0.1), (0.1, 0.1), (0.05, 0.05)]
+EVERY_CANDIDATE = HASH_BITS  # a candidate radius that leaves no stored image out
+
+
+def match(
+    phash: int,
+    crops: tuple[int, ...],
+    candidates: list[tuple[Any, int, tuple[int, ...] | None]],
+    **limits: int,
+) -> tuple[Any, int, str] | None:
+    """:func:`near_match` over ``(key, full hash, crop hashes or None)`` in arrival order."""
+    hashes = np.array([full for _, full, _ in candidates], np.uint64)
+    # a short or missing crop set is padded with the full hash, which can never match
+    table = np.array(
+        [[*(c or ()), *[full] * (len(CROP_REGIONS) - len(c or ()))] for _, full, c in candidates],
+        np.uint64,
+    ).reshape(len(candidates), len(CROP_REGIONS))
+    found = near_match(phash, crops, hashes, table, **limits)
+    return None if found is None else (candidates[found.row][0], found.distance, found.via)
+
+
+def match_among(
+    report: ImageReport, stored: list[tuple[Any, ImageReport]]
+) -> tuple[Any, int, str] | None:
+    """:func:`near_match` of a new image against stored ones, every one of them a candidate."""
+    assert report.phash is not None
+    candidates = [(key, other.phash or 0, other.crop_hashes) for key, other in stored]
+    return match(report.phash, report.crop_hashes, candidates, candidate_radius=EVERY_CANDIDATE)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("left", "top"), CORNERS_AND_CENTRE)
+def test_a_ten_percent_crop_is_within_the_crop_radius_of_its_original(
+    seed: int, left: float, top: float
+) -> None:
+    original = analyze_image(jpeg(scene(300 + seed)))
+    copy = analyze_image(jpeg(cropped(scene(300 + seed), 0.9, left, top)))
+    assert original.phash is not None and copy.phash is not None
+    distance = crop_distance(original.phash, original.crop_hashes, copy.phash, copy.crop_hashes)
+    assert distance is not None and distance <= CROP_MATCH_RADIUS
+
+
+@pytest.mark.parametrize(("left", "top"), CORNERS_AND_CENTRE)
+def test_a_cropped_copy_matches_whether_it_arrives_before_or_after_its_original(
+    left: float, top: float
+) -> None:
+    original = analyze_image(jpeg(scene(310)))
+    copy = analyze_image(jpeg(cropped(scene(310), 0.9, left, top)))
+    assert original.phash is not None and copy.phash is not None
+    after = match_among(copy, [("original", original)])
+    before = match_among(original, [("copy", copy)])
+    assert after is not None and after[0] == "original"
+    assert before is not None and before[0] == "copy"
+    assert after[1] == before[1] <= CROP_MATCH_RADIUS
+
+
+def test_twenty_unrelated_images_never_match_even_through_their_crop_hashes() -> None:
+    reports = [analyze_image(jpeg(scene(200 + i, 320, 240))) for i in range(20)]
+    for index, report in enumerate(reports):
+        assert match_among(report, list(enumerate(reports[:index]))) is None
+
+
+def test_every_decoded_image_gets_one_unsigned_hash_per_crop_region() -> None:
+    report = analyze_image(jpeg(scene(0)))
+    assert len(report.crop_hashes) == len(CROP_REGIONS) == 18
+    assert all(0 <= crop < 1 << HASH_BITS for crop in report.crop_hashes)
+    assert analyze_image(b"not an image").crop_hashes == ()
+
+
+def test_crop_hashes_are_the_perceptual_hashes_of_their_regions() -> None:
+    # block edges are rounded to whole pixels, so a hash may differ from OpenCV's area resize
+    # of the region by a bit pair or two
+    gray = luminance(normalized(scene(5)))
+    for crop, (left, top, keep, _) in zip(crop_hashes(gray), CROP_REGIONS, strict=True):
+        assert hamming_distance(crop, perceptual_hash(cropped(gray, keep, left, top))) <= 4
+
+
+def test_an_image_too_small_for_the_shortcut_is_hashed_region_by_region() -> None:
+    gray = luminance(scene(6, 30, 20))
+    regions = [cropped(gray, keep, left, top) for left, top, keep, _ in CROP_REGIONS]
+    assert crop_hashes(gray) == tuple(perceptual_hash(region) for region in regions)
+
+
+def test_crop_distance_looks_both_ways_and_is_none_without_crop_hashes() -> None:
+    crop_of_b = 0b11  # 2 bits from the full hash 0
+    assert crop_distance(0, (), (1 << 20) - 1, (crop_of_b,)) == 2
+    assert crop_distance((1 << 20) - 1, (crop_of_b,), 0, ()) == 2
+    assert crop_distance(0, (), 1, ()) is None
+
+
+# Hand-made hashes for the decision rules: the query's full hash is 0, so a hash's distance to it
+# is its number of set bits.
+def bits(count: int) -> int:
+    return (1 << count) - 1
+
+
+def test_a_full_hash_match_is_taken_before_any_crop_hash_is_looked_at() -> None:
+    candidates = [("crop", bits(16), (bits(0),)), ("full", bits(10), None)]
+    assert match(0, (), candidates) == ("full", 10, "full")
+
+
+def test_crop_matches_go_to_the_closest_then_the_first_arrived() -> None:
+    candidates = [
+        ("far", bits(16), (bits(8),)),
+        ("first", bits(16), (bits(30), bits(4))),
+        ("second", bits(18), (bits(4),)),
+    ]
+    assert match(0, (), candidates) == ("first", 4, "crop")
+
+
+def test_crop_hashes_are_only_checked_within_the_candidate_radius() -> None:
+    beyond = [("beyond", bits(CROP_CANDIDATE_RADIUS + 2), (bits(0),))]
+    assert match(0, (), beyond) is None
+    assert match(0, (), beyond, candidate_radius=EVERY_CANDIDATE) == ("beyond", 0, "crop")
+
+
+def test_a_crop_match_is_never_looser_than_the_near_duplicate_radius() -> None:
+    candidates = [("key", bits(16), (bits(6),))]
+    assert match(0, (), candidates) == ("key", 6, "crop")
+    assert match(0, (), candidates, radius=4) is None
+    assert match(0, (), candidates, crop_radius=4) is None
+
+
+def test_a_stored_image_without_crop_hashes_is_only_matched_by_the_new_images_crops() -> None:
+    stored = [("old", bits(16), None)]
+    assert match(0, (), stored) is None
+    assert match(0, (bits(16) ^ 0b111,), stored) == ("old", 3, "crop")

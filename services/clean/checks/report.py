@@ -18,7 +18,7 @@ from services.clean.checks.container import (
     sniff_format,
     structure_problems,
 )
-from services.clean.checks.fingerprint import perceptual_hash, pixel_digest
+from services.clean.checks.fingerprint import crop_hashes, perceptual_hash, pixel_digest
 from services.clean.checks.quality import luminance, measure, normalized, to_eight_bit
 from services.clean.checks.thresholds import (
     DEFAULT_THRESHOLDS,
@@ -37,7 +37,9 @@ class ImageReport(CheckedFile):
     structural defect found; ``metrics`` holds every measured value, so the report can be
     re-judged later against other thresholds with :func:`judge_metrics`. ``width`` and
     ``height`` are the decoded size, upright; they, the pixel digest and the perceptual hash
-    are None when the pixels were never decoded.
+    are None when the pixels were never decoded. ``crop_hashes`` are the pHashes of the
+    sub-regions that let a crop of up to 10 % be matched (see ``fingerprint.crop_hashes``),
+    empty when there is no perceptual hash.
     """
 
     format: str | None
@@ -47,6 +49,7 @@ class ImageReport(CheckedFile):
     height: int | None = None
     pixel_sha256: str | None = None
     phash: int | None = None
+    crop_hashes: tuple[int, ...] = ()
 
     corruption_codes: ClassVar[frozenset[str]] = CORRUPTION_CODES
 
@@ -64,7 +67,7 @@ def analyze_image(
     Order matters for safety and cost: the header is parsed first and a file declaring more
     pixels than the ``decompression_bomb`` threshold is refused without ever being decoded;
     structure defects are found from the bytes; then the image is decoded exactly once and
-    every metric, the pixel digest and the perceptual hash come from that one raster.
+    every metric, the pixel digest and the perceptual hashes come from that one raster.
     """
     try:
         header = read_header(data)
@@ -108,6 +111,7 @@ def analyze_image(
         height,
         pixel_digest(upright),
         perceptual_hash(gray),
+        crop_hashes(gray),
     )
 
 

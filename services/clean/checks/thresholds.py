@@ -55,10 +55,12 @@ DEFAULT_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
         "decompression_bomb": Threshold(
             "declared_pixels", 100_000_000, "above", "declared size is too large to decode safely"
         ),
-        "blurry": Threshold("blur_score", 100.0, "below", "image is blurry"),
+        "blurry": Threshold("edge_sharpness", 0.35, "below", "image is blurry"),
         "dark": Threshold("mean_luminance", 40.0, "below", "image is too dark"),
         "overexposed": Threshold("mean_luminance", 200.0, "above", "image is overexposed"),
-        "low_information": Threshold("entropy_bits", 2.0, "below", "image carries little detail"),
+        "low_information": Threshold(
+            "structure_fraction", 0.02, "below", "image carries little detail"
+        ),
         "grayscale_as_colour": Threshold(
             "colour_spread", 4.0, "below", "grayscale image stored as colour"
         ),

@@ -26,5 +26,5 @@ class CleanSettings(ServiceSettings):
     # Assets judged per transaction, and files read and analysed at the same time.
     batch_size: int = Field(default=32, ge=1, le=500)
     analysis_threads: int = Field(default=2, ge=1, le=32)
-    # Perceptual hashes kept in memory for near-duplicate lookups (32 bytes each), all datasets.
-    near_index_max_hashes: int = Field(default=5_000_000, ge=1)
+    # Perceptual hashes kept in memory for near-duplicate lookups (176 bytes each), all datasets.
+    near_index_max_hashes: int = Field(default=2_000_000, ge=1)

@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -32,6 +33,50 @@ def scene(frame: int, seed: int = 1, width: int = WIDTH, height: int = HEIGHT) -
 def moving(seconds: float, rate: float = RATE, seed: int = 1) -> list[Pixels]:
     """``seconds`` of :func:`scene` at ``rate`` frames per second."""
     return [scene(frame, seed) for frame in range(round(seconds * rate))]
+
+
+def landscape(width: int, height: int, seed: int = 1) -> Pixels:
+    """A smooth photo-like picture: random colours every 40 pixels, interpolated between."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (height // 40 + 2, width // 40 + 2, 3)).astype(np.uint8)
+    return np.ascontiguousarray(cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC))
+
+
+def walker(frame: int, width: int = 320, height: int = 240) -> Pixels:
+    """A static camera on a still scene that a person-sized subject (a tenth of the width, a
+    third of the height, mid-grey) crosses at 1 % of the width per frame."""
+    picture = landscape(width, height)
+    left, top, subject_w, subject_h = (
+        width // 20 + width * frame // 100,
+        height // 2,
+        width // 10,
+        height // 3,
+    )
+    picture[top : top + subject_h, left : left + subject_w] = 128
+    return picture
+
+
+def pan(frame: int, width: int = 320, height: int = 240) -> Pixels:
+    """A camera panning at 1 % of the width per frame across a mostly flat scene (a pale wall
+    with a few sharp-edged objects), where a whole-picture mean barely moves."""
+    scenery = (landscape(2 * width, height, seed=2) // 8 + 110).astype(np.uint8)
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        x, y = int(rng.integers(0, 2 * width - 40)), int(rng.integers(0, height - 40))
+        scenery[y : y + int(rng.integers(10, 40)), x : x + int(rng.integers(5, 40))] = rng.integers(
+            0, 256, 3
+        )
+    left = width * frame // 100
+    return np.ascontiguousarray(scenery[:, left : left + width])
+
+
+def with_clock(picture: Pixels, second: int) -> Pixels:
+    """``picture`` with a small white ``12:00:SS`` clock burnt into its top-left corner."""
+    stamped = picture.copy()
+    cv2.putText(
+        stamped, f"12:00:{second:02d}", (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1
+    )
+    return stamped
 
 
 def flat(level: int | tuple[int, int, int], width: int = WIDTH, height: int = HEIGHT) -> Pixels:

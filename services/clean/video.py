@@ -65,13 +65,36 @@ VIDEO_CORRUPTION_CODES = frozenset(VIDEO_CORRUPTION_ORDER)
 # person moving across a tenth of the picture still changes it.
 THUMBNAIL_SIDE = 64
 
-# Mean absolute difference (0-255 luma levels, on the thumbnail) at or below which two frames
-# show the same picture. A still picture re-encoded from frame to frame moves the thumbnail by
-# 0.0-0.3 levels (test clips at 2 Mb/s, key frames included), while motion between consecutive
-# frames moves it by several (about 5 on the test clips); 1.0 sits between. Starved encodes of
-# tiny pictures can pulse by 2 levels at each key frame (160x120 at 200 kb/s), which breaks a
-# frozen run there; at real sizes the thumbnail averages such artefacts away.
-SAME_PICTURE_TOLERANCE = 1.0
+
+@dataclass(frozen=True)
+class PictureTolerance:
+    """When two thumbnails show the same picture: at most ``share`` of their pixels differ by
+    more than ``level`` luma levels (0-255).
+
+    A count of changed pixels rather than a mean over the picture, so a small subject moving
+    across a still backdrop changes the picture even though it moves the mean by a fraction of
+    a level.
+    """
+
+    level: int
+    share: float
+
+    def same(self, first: NDArray[np.uint8], second: NDArray[np.uint8]) -> bool:
+        """Whether ``second`` shows the same picture as ``first`` within this tolerance."""
+        return changed_pixels(first, second, self.level) <= self.share * first.size
+
+
+# A repeated frame: no part of the picture moved beyond codec noise. A still picture re-encoded
+# at 2 Mb/s moves thumbnail pixels by at most 2-3 levels (5 once, 160x120 MPEG-4), while a
+# person-sized subject of 10 levels' contrast walking 1 % of the width per frame moves its edges
+# by 5-10. Starved encodes (400 kb/s) can move a repeated picture by up to 12 at a key frame;
+# that repeat is missed, one frame per key-frame interval.
+DUPLICATE_TOLERANCE = PictureTolerance(level=3, share=0.0)
+
+# A frozen picture: as above, but a clock-sized patch (0.5 % of the picture, 20 thumbnail
+# pixels) may change, and so may key-frame pulses of starved encodes, so a stalled camera with
+# a burnt-in clock still freezes; a person-sized subject (3 % of the picture) does not.
+FROZEN_TOLERANCE = PictureTolerance(level=6, share=0.005)
 
 # A still picture held at least this long is a frozen segment (a stalled camera or encoder).
 MIN_FROZEN_SECONDS = 2.0
@@ -123,8 +146,10 @@ DEFAULT_VIDEO_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
         "non_increasing_timestamps": Threshold(
             "non_increasing_timestamps", 0.0, "above", "timestamps do not always increase"
         ),
-        # telecine (24 -> 30 fps) repeats one frame in five; more than one in ten is a defect
-        # or a slideshow, either way frames that add nothing to a dataset
+        # more than one frame in ten repeating its predecessor is a defect, a slideshow or a
+        # frame-rate conversion (24 -> 30 fps by repeating one frame in five reads 0.2): in each
+        # case the declared rate overstates the footage and the repeats add nothing to label; a
+        # policy that accepts converted footage raises it to 0.25
         "duplicate_frames": Threshold(
             "duplicate_frame_ratio", 0.10, "above", "many frames repeat the previous picture"
         ),
@@ -198,9 +223,11 @@ class VideoScan:
     predecessor counts in ``non_increasing_timestamps`` and takes no part in the rate.
 
     Pictures: a frame that shows the same picture as the first frame of the current run
-    (thumbnail difference within the tolerance) is a duplicate; ``longest_duplicate_run`` counts
-    the run's frames including its first, ``longest_frozen_seconds`` is the longest run's time on
-    screen, and runs lasting at least the frozen minimum are listed in ``frozen_segments``.
+    (within :data:`DUPLICATE_TOLERANCE`: no part of the picture changed beyond codec noise) is a
+    duplicate; ``longest_duplicate_run`` counts the run's frames including its first. Still runs
+    are measured apart, within the looser :data:`FROZEN_TOLERANCE` (a clock overlay may tick):
+    ``longest_frozen_seconds`` is the longest one's time on screen, and those lasting at least
+    the frozen minimum are listed in ``frozen_segments``.
     Black and blank frames are reported as such and take no part in runs (a fade to black is
     not a stalled camera); black frames are not counted again as blank.
     """
@@ -283,7 +310,8 @@ def probe_video(source: VideoSource) -> VideoProbe:
 def scan_frames(
     source: VideoSource,
     *,
-    same_picture_tolerance: float = SAME_PICTURE_TOLERANCE,
+    duplicate_tolerance: PictureTolerance = DUPLICATE_TOLERANCE,
+    frozen_tolerance: PictureTolerance = FROZEN_TOLERANCE,
     min_frozen_seconds: float = MIN_FROZEN_SECONDS,
 ) -> VideoScan:
     """Decode every frame once and measure timing, repeated pictures and black or blank frames.
@@ -293,14 +321,15 @@ def scan_frames(
     video stream, or not one frame decodes.
     """
     with _opened(source) as (container, stream):
-        return _scan(container, stream, same_picture_tolerance, min_frozen_seconds)
+        return _scan(container, stream, duplicate_tolerance, frozen_tolerance, min_frozen_seconds)
 
 
 def analyze_video(
     source: VideoSource,
     thresholds: Mapping[str, Threshold] = DEFAULT_VIDEO_THRESHOLDS,
     *,
-    same_picture_tolerance: float = SAME_PICTURE_TOLERANCE,
+    duplicate_tolerance: PictureTolerance = DUPLICATE_TOLERANCE,
+    frozen_tolerance: PictureTolerance = FROZEN_TOLERANCE,
     min_frozen_seconds: float = MIN_FROZEN_SECONDS,
 ) -> VideoReport:
     """Run every video check on one file: structure, declared facts, one decode pass, judgement.
@@ -314,7 +343,9 @@ def analyze_video(
         with _opened(source) as (container, stream):
             probe = _probe(container, stream)
             try:
-                scan = _scan(container, stream, same_picture_tolerance, min_frozen_seconds)
+                scan = _scan(
+                    container, stream, duplicate_tolerance, frozen_tolerance, min_frozen_seconds
+                )
             except UnreadableVideo as undecodable:
                 return VideoReport(probe, None, (*problems, undecodable.as_result()), {})
     except UnreadableVideo as unopenable:
@@ -358,6 +389,11 @@ def picture_difference(first: NDArray[np.uint8], second: NDArray[np.uint8]) -> f
     return float(cv2.absdiff(first, second).mean())
 
 
+def changed_pixels(first: NDArray[np.uint8], second: NDArray[np.uint8], level: int) -> int:
+    """How many pixels of two thumbnails differ by more than ``level`` luma levels."""
+    return int(np.count_nonzero(cv2.absdiff(first, second) > level))
+
+
 def is_black(thumbnail: NDArray[np.uint8]) -> bool:
     """Whether nearly all of the picture is at black level (see BLACK_PIXEL_SHARE)."""
     dark = np.count_nonzero(thumbnail <= BLACK_PIXEL_LUMA)
@@ -371,29 +407,35 @@ def is_blank(thumbnail: NDArray[np.uint8]) -> bool:
 
 def summarize_frames(
     frames: Iterable[DecodedFrame],
-    same_picture_tolerance: float = SAME_PICTURE_TOLERANCE,
+    duplicate_tolerance: PictureTolerance = DUPLICATE_TOLERANCE,
+    frozen_tolerance: PictureTolerance = FROZEN_TOLERANCE,
     min_frozen_seconds: float = MIN_FROZEN_SECONDS,
 ) -> VideoScan:
     """Fold decoded frames, in decode order, into a :class:`VideoScan` (``decode_errors`` = 0).
 
-    Consumes the frames one at a time and keeps two thumbnails at most, so it runs in constant
-    memory over a video of any length.
+    Consumes the frames one at a time and keeps three thumbnails at most (the frame and the first
+    frames of its duplicate and still runs), so it runs in constant memory over a video of any
+    length.
     """
     timing = _Timing()
-    runs = _PictureRuns(same_picture_tolerance, min_frozen_seconds)
+    repeats = _PictureRuns(duplicate_tolerance, min_frozen_seconds)
+    stills = _PictureRuns(frozen_tolerance, min_frozen_seconds)
     decoded = black = blank = 0
     for frame in frames:
         decoded += 1
         timing.add(frame)
         if is_black(frame.thumbnail):
             black += 1
-            runs.interrupt(frame.timestamp)
         elif is_blank(frame.thumbnail):
             blank += 1
-            runs.interrupt(frame.timestamp)
         else:
-            runs.add(frame)
-    runs.close(timing.end)
+            repeats.add(frame)
+            stills.add(frame)
+            continue
+        repeats.interrupt(frame.timestamp)
+        stills.interrupt(frame.timestamp)
+    repeats.close(timing.end)
+    stills.close(timing.end)
     return VideoScan(
         decoded_frames=decoded,
         decode_errors=0,
@@ -405,11 +447,11 @@ def summarize_frames(
         missing_timestamps=timing.missing,
         non_increasing_timestamps=timing.non_increasing,
         first_non_increasing_frame=timing.first_non_increasing,
-        duplicate_frames=runs.duplicates,
-        duplicate_runs=runs.runs,
-        longest_duplicate_run=runs.longest,
-        longest_frozen_seconds=runs.longest_seconds,
-        frozen_segments=tuple(runs.frozen),
+        duplicate_frames=repeats.duplicates,
+        duplicate_runs=repeats.runs,
+        longest_duplicate_run=repeats.longest,
+        longest_frozen_seconds=stills.longest_seconds,
+        frozen_segments=tuple(stills.frozen),
         black_frames=black,
         blank_frames=blank,
     )
@@ -565,13 +607,13 @@ class _Timing:
 
 
 class _PictureRuns:
-    """Runs of frames showing the same picture as the run's first frame.
+    """Runs of frames showing the same picture as the run's first frame, within ``tolerance``.
 
     Comparing with the run's first frame rather than the previous one keeps a slow fade or pan
-    from chaining into one long "frozen" run.
+    from chaining into one long run of repeats.
     """
 
-    def __init__(self, tolerance: float, min_frozen_seconds: float) -> None:
+    def __init__(self, tolerance: PictureTolerance, min_frozen_seconds: float) -> None:
         self.tolerance = tolerance
         self.min_frozen_seconds = min_frozen_seconds
         self.anchor: NDArray[np.uint8] | None = None
@@ -584,10 +626,7 @@ class _PictureRuns:
         self.frozen: list[FrozenSegment] = []
 
     def add(self, frame: DecodedFrame) -> None:
-        if (
-            self.anchor is not None
-            and picture_difference(frame.thumbnail, self.anchor) <= self.tolerance
-        ):
+        if self.anchor is not None and self.tolerance.same(self.anchor, frame.thumbnail):
             self.length += 1
             self.duplicates += 1
             return
@@ -818,7 +857,8 @@ def _probe(container: InputContainer, stream: VideoStream) -> VideoProbe:
 def _scan(
     container: InputContainer,
     stream: VideoStream,
-    same_picture_tolerance: float,
+    duplicate_tolerance: PictureTolerance,
+    frozen_tolerance: PictureTolerance,
     min_frozen_seconds: float,
 ) -> VideoScan:
     errors: list[str] = []
@@ -828,7 +868,8 @@ def _scan(
             _observed(index, frame, reformatter)
             for index, frame in enumerate(_decoded(container, stream, errors))
         ),
-        same_picture_tolerance,
+        duplicate_tolerance,
+        frozen_tolerance,
         min_frozen_seconds,
     )
     if scan.decoded_frames == 0:

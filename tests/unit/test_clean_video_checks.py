@@ -19,6 +19,8 @@ import pytest
 from services.clean.checks.thresholds import Threshold, judge_metrics
 from services.clean.video import (
     DEFAULT_VIDEO_THRESHOLDS,
+    DUPLICATE_TOLERANCE,
+    FROZEN_TOLERANCE,
     SCENE_CHANGE_DIFFERENCE,
     THUMBNAIL_SIDE,
     DecodedFrame,
@@ -35,9 +37,13 @@ from tests.media_video import (
     HEIGHT,
     WIDTH,
     flat,
+    landscape,
     marked,
     moving,
+    pan,
     scene,
+    walker,
+    with_clock,
     write_audio,
     write_clip,
     write_repeated_timestamp,
@@ -89,6 +95,23 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "rotated": write_clip(folder / "rotated.mp4", [marked()] * 25, rotation=90),
         "faststart": write_clip(
             folder / "faststart.mp4", moving(3), options={"movflags": "faststart"}
+        ),
+        # static camera, a person-sized subject crossing at 1 % of the width per frame (320x240)
+        "walker": write_clip(folder / "walker.mp4", [walker(f) for f in range(75)]),
+        "walker_h264": write_clip(
+            folder / "walker.mkv", [walker(f) for f in range(75)], codec="libx264"
+        ),
+        # a slow pan, 1 % of the width per frame across a smooth scene (320x240)
+        "pan": write_clip(folder / "pan.mp4", [pan(f) for f in range(75)]),
+        "doubled_h264": write_clip(
+            folder / "doubled.mkv", [scene(f // 2) for f in range(75)], codec="libx264"
+        ),
+        # 24 -> 30 fps by repeating one frame in five: pictures 0 1 2 3 4 4 5 6 7 8 8 ...
+        "converted": write_clip(folder / "converted.mp4", [scene(f - f // 5) for f in range(75)]),
+        # a still scene held 3 s under a burnt-in clock that ticks every second
+        "frozen_clock": write_clip(
+            folder / "frozen_clock.mp4",
+            [with_clock(landscape(WIDTH, HEIGHT), f // 25) for f in range(75)],
         ),
     }
     for name, source in [
@@ -283,6 +306,64 @@ def test_doubled_frames_are_duplicate_runs_not_a_freeze(clips: dict[str, Path]) 
     assert report.metrics["duplicate_frames"] == 37
     assert report.metrics["duplicate_frame_ratio"] == pytest.approx(37 / 75)
     assert report.metrics["longest_duplicate_run"] == 2
+
+
+@pytest.mark.parametrize("clip", ["doubled", "doubled_h264"])
+def test_doubled_frames_are_counted_in_either_codec(clips: dict[str, Path], clip: str) -> None:
+    report = analyze_video(clips[clip])
+
+    assert report.metrics["duplicate_frames"] == 37
+    assert report.failed_codes == {"duplicate_frames"}
+
+
+@pytest.mark.parametrize("clip", ["walker", "walker_h264", "pan"])
+def test_small_subject_or_slow_pan_is_not_a_repeated_picture(
+    clips: dict[str, Path], clip: str
+) -> None:
+    # a whole-picture mean moves by 0.1-0.6 levels a frame with the subject, 0.8-1.5 with the
+    # pan: a mean tolerance of 1.0 took 75 % and 24 % of these frames for repeats
+    report = analyze_video(clips[clip])
+
+    assert report.metrics["duplicate_frames"] == 0
+    assert report.metrics["longest_frozen_seconds"] < 0.5
+    assert report.failures == ()
+
+
+def test_frame_rate_conversion_by_repeated_frames_is_flagged(clips: dict[str, Path]) -> None:
+    # one repeat in five (24 -> 30 fps) overstates the footage's rate; the default flags it
+    report = analyze_video(clips["converted"])
+
+    assert report.metrics["duplicate_frames"] == 14  # frames 5, 10, ..., 70
+    assert report.metrics["duplicate_frame_ratio"] == pytest.approx(14 / 75)
+    assert report.metrics["longest_duplicate_run"] == 2
+    assert report.failed_codes == {"duplicate_frames"}
+
+
+def test_a_ticking_clock_overlay_does_not_hide_a_freeze(clips: dict[str, Path]) -> None:
+    report = analyze_video(clips["frozen_clock"])
+
+    assert report.scan is not None
+    [segment] = report.scan.frozen_segments
+    assert segment.seconds == pytest.approx(3.0)
+    assert "frozen" in report.failed_codes
+    # each tick changes the picture, so the frames around it are not repeats
+    assert report.metrics["duplicate_frames"] == 72
+
+
+def test_a_repeat_tolerates_codec_noise_but_no_local_change() -> None:
+    rng = np.random.default_rng(0)
+    picture = rng.integers(20, 230, (THUMBNAIL_SIDE, THUMBNAIL_SIDE), np.uint8)
+    noisy = (picture + rng.integers(-3, 4, picture.shape)).astype(np.uint8)
+    moved = noisy.copy()
+    moved[30:34, 30] += 10  # the edge of a small subject: 4 pixels of 4096
+    patch = noisy.copy()
+    patch[:4, :5] = 255  # a clock digit: 20 pixels
+
+    assert DUPLICATE_TOLERANCE.same(picture, noisy)
+    assert not DUPLICATE_TOLERANCE.same(picture, moved)
+    assert FROZEN_TOLERANCE.same(picture, moved)
+    assert FROZEN_TOLERANCE.same(picture, patch)
+    assert not FROZEN_TOLERANCE.same(picture, scene(1)[:64, :64, 0])
 
 
 def test_black_frames_are_counted(clips: dict[str, Path]) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from shared.events import DEAD_LETTER, DEAD_LETTERS, DeadLetterV1, Envelope, Topic
-from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, PARTITIONS_ASSIGNED
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("conveyor.kafka")
@@ -191,7 +191,9 @@ class EventConsumer:
                 consumer.subscribe(self._topics)
             while True:
                 batch = await consumer.getmany(timeout_ms=500)
-                if consumer.assignment():
+                assigned = len(consumer.assignment())
+                PARTITIONS_ASSIGNED.labels(self._group_id).set(assigned)
+                if assigned:
                     self.assigned.set()
                 # Partitions are independent: handle them side by side (order is kept within
                 # each), so I/O waits and thread-pool work of one do not stall the others.

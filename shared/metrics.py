@@ -1,6 +1,6 @@
 """Prometheus metrics shared by the plumbing (each service adds its own beside these)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "conveyor_http_requests_total",
@@ -12,6 +12,11 @@ HTTP_LATENCY = Histogram(
 )
 EVENTS_CONSUMED = Counter(
     "conveyor_events_consumed_total", "Events handled by consumers", ["group", "type", "outcome"]
+)
+PARTITIONS_ASSIGNED = Gauge(
+    "conveyor_consumer_partitions_assigned",
+    "Partitions this process consumes in its group (0 while it waits for a rebalance)",
+    ["group"],
 )
 EVENTS_DEAD_LETTERED = Counter(
     "conveyor_events_dead_lettered_total",

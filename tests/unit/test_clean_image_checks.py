@@ -688,10 +688,11 @@ def test_crop_hashes_are_only_checked_within_the_candidate_radius() -> None:
 
 
 def test_a_crop_match_is_never_looser_than_the_near_duplicate_radius() -> None:
-    candidates = [("key", bits(16), (bits(6),))]
-    assert match(0, (), candidates) == ("key", 6, "crop")
-    assert match(0, (), candidates, radius=4) is None
-    assert match(0, (), candidates, crop_radius=4) is None
+    candidates = [("key", bits(16), (bits(4),))]
+    assert match(0, (), candidates) == ("key", 4, "crop")
+    assert match(0, (), candidates, radius=2) is None
+    assert match(0, (), candidates, crop_radius=2) is None
+    assert match(0, (), [("key", bits(16), (bits(6),))]) is None  # beyond CROP_MATCH_RADIUS
 
 
 def test_a_stored_image_without_crop_hashes_is_only_matched_by_the_new_images_crops() -> None:

@@ -69,13 +69,27 @@ def to_eight_bit(decoded: NDArray[Any]) -> NDArray[np.uint8]:
 
 def normalized(pixels: NDArray[np.uint8], side: int = NORMALIZED_SIDE) -> NDArray[np.uint8]:
     """The image scaled down (area-averaged) so its longest side is at most ``side`` pixels."""
+    return _shrunk(pixels, side, cv2.INTER_AREA)
+
+
+def colour_sample(pixels: NDArray[np.uint8], side: int = NORMALIZED_SIDE) -> NDArray[np.uint8]:
+    """A colour image scaled down (bilinear) so its longest side is at most ``side`` pixels.
+
+    For :func:`colour_spread` only: a percentile of channel differences barely moves with the
+    resampling (at most 2 levels on the benchmark corpus against an area-averaged copy), and a
+    bilinear shrink of three channels costs a fifth of an area-averaged one.
+    """
+    return _shrunk(pixels, side, cv2.INTER_LINEAR)
+
+
+def _shrunk(pixels: NDArray[np.uint8], side: int, interpolation: int) -> NDArray[np.uint8]:
     height, width = pixels.shape[:2]
     longest = max(height, width)
     if longest <= side:
         return pixels
     scale = side / longest
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return np.asarray(cv2.resize(pixels, size, interpolation=interpolation), dtype=np.uint8)
 
 
 def luminance(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -235,13 +249,13 @@ def colour_spread(bgr: NDArray[np.uint8]) -> float:
 
 
 def measure(
-    small: NDArray[np.uint8], gray: NDArray[np.uint8], width: int, height: int, stored_colour: bool
+    gray: NDArray[np.uint8], colour: NDArray[np.uint8] | None, width: int, height: int
 ) -> dict[str, float]:
     """Every quality metric of an image, keyed by metric name.
 
-    ``small`` is the :func:`normalized` 8-bit image and ``gray`` its :func:`luminance`;
-    ``width`` and ``height`` are the full decoded size. The colour spread is only measured when
-    the file stores colour channels, where "grayscale stored as colour" is a meaningful question.
+    ``gray`` is the :func:`normalized` luma and ``width`` and ``height`` the full decoded size.
+    ``colour`` is the :func:`colour_sample` of a file that stores colour channels (None
+    otherwise): only there is "grayscale stored as colour" a meaningful question.
     """
     tiles = tile_contrast(gray)
     metrics = {
@@ -258,8 +272,8 @@ def measure(
     sharpness = edge_sharpness(gray, tiles, gray.shape[1] / width)
     if sharpness is not None:
         metrics["edge_sharpness"] = sharpness
-    if stored_colour and small.ndim == 3:
-        metrics["colour_spread"] = colour_spread(small)
+    if colour is not None:
+        metrics["colour_spread"] = colour_spread(colour)
     return metrics
 
 

@@ -19,7 +19,13 @@ from services.clean.checks.container import (
     structure_problems,
 )
 from services.clean.checks.fingerprint import crop_hashes, perceptual_hash, pixel_digest
-from services.clean.checks.quality import luminance, measure, normalized, to_eight_bit
+from services.clean.checks.quality import (
+    colour_sample,
+    luminance,
+    measure,
+    normalized,
+    to_eight_bit,
+)
 from services.clean.checks.thresholds import (
     DEFAULT_THRESHOLDS,
     CheckedFile,
@@ -98,11 +104,12 @@ def analyze_image(
     except ValueError as unsupported:
         failed = CheckResult("decode_failed", False, None, None, str(unsupported))
         return ImageReport(header.format, (*problems, failed, *bomb), metrics)
-    small = normalized(pixels)
-    gray = luminance(small)
+    # Luma first, then one area-averaged shrink of one channel instead of three.
+    gray = normalized(luminance(pixels))
     height, width = pixels.shape[:2]
     stored_colour = stored.ndim == 3 and header.channels not in (1, 2)
-    metrics.update(measure(small, gray, width, height, stored_colour))
+    colour = colour_sample(pixels) if stored_colour and pixels.ndim == 3 else None
+    metrics.update(measure(gray, colour, width, height))
     return ImageReport(
         header.format,
         (*problems, *judge_metrics(metrics, thresholds)),

@@ -109,6 +109,8 @@ class Staged:
     actor: str | None
     key: str | None = None
     event_id: str | None = None
+    # The trace the event continues; by default the span current when it is staged.
+    traceparent: str | None = None
 
 
 def _row(staged: Staged, traceparent: str | None) -> tuple[Envelope, dict[str, Any]]:
@@ -140,7 +142,7 @@ async def add_events(
     if not events:
         return []
     traceparent = current_traceparent()
-    built = [_row(staged, traceparent) for staged in events]
+    built = [_row(staged, staged.traceparent or traceparent) for staged in events]
     # A re-derived deterministic id (e.g. a reconcile) must not fail the transaction.
     await session.execute(
         insert(outbox).on_conflict_do_nothing(index_elements=["event_id"]),

@@ -11,12 +11,15 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from minio.error import S3Error
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clean import repository as repo
@@ -54,16 +57,26 @@ from shared.events import (
     QualityReason,
 )
 from shared.inbox import applied, claim_many
-from shared.outbox import Staged, add_events
+from shared.outbox import Staged, add_events, current_traceparent
 from shared.storage import DERIVED_BUCKET, ObjectStore
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("conveyor.clean")
 
 SOURCE = "/conveyor/clean"
 
 
 class MissingObject(Exception):
     """The event names an object the store does not have (a poison message)."""
+
+
+def _asset_span(
+    name: str, envelope: Envelope, asset: AssetIngestedV1
+) -> AbstractContextManager[Span]:
+    """A span for one asset's step, in the trace the asset's event carries."""
+    context = propagate.extract({"traceparent": envelope.traceparent or ""})
+    attributes = {"conveyor.asset_id": str(asset.asset_id), "messaging.message.id": envelope.id}
+    return tracer.start_as_current_span(name, context=context, attributes=attributes)
 
 
 def _reason(check: CheckResult) -> QualityReason:
@@ -155,7 +168,8 @@ class Clean:
 
         async def measured(envelope: Envelope, asset: AssetIngestedV1) -> Measured:
             async with gate:
-                return await self._measure(envelope, asset, rules[asset.dataset_id][0])
+                with _asset_span("clean measure", envelope, asset):
+                    return await self._measure(envelope, asset, rules[asset.dataset_id][0])
 
         outcomes = await asyncio.gather(*(measured(e, a) for e, a in todo), return_exceptions=True)
         # Judge what could be read; a failure (e.g. a missing object) is raised afterwards, so
@@ -194,21 +208,11 @@ class Clean:
                 reports: list[dict[str, Any]] = []
                 events: list[Staged] = []
                 for finding, arrival in zip(findings, arrivals, strict=True):
-                    asset, (rules_now, version) = finding.asset, rules[finding.asset.dataset_id]
-                    finding.arrival = arrival
-                    copy = copies[asset.dataset_id]
-                    duplicate = self._exact_duplicate(finding, originals[asset.dataset_id])
-                    if duplicate is None and finding.phash is not None:
-                        duplicate = self._near_duplicate(finding, copy, rules_now)
-                    if finding.phash is not None:  # later assets of the slice compare with it
-                        copy.extend(
-                            HashRows.one(arrival, asset.asset_id, finding.phash, finding.crops)
-                        )
-                    verdict = judge(finding.metrics, finding.structural, duplicate, rules_now)
-                    reports.append(self._report_row(finding, duplicate, verdict, version))
-                    events.append(self._verdict_event(reports[-1], asset.dataset_slug, verdict))
-                    if not verdict.rejected:
-                        events += finding.frame_events
+                    # each asset's verdict continues the trace of its upload
+                    with _asset_span("clean judge", finding.envelope, finding.asset):
+                        report, staged = self._judged(finding, arrival, copies, originals, rules)
+                    reports.append(report)
+                    events += staged
                 await repo.insert_reports(session, reports)
                 await add_events(session, outbox, events)
         except BaseException:
@@ -217,6 +221,31 @@ class Clean:
                 self.near_index.forget(ident)
             raise
         self.near_index.trim()
+
+    def _judged(
+        self,
+        finding: Measured,
+        arrival: int,
+        copies: dict[uuid.UUID, DatasetHashes],
+        originals: dict[uuid.UUID, dict[str, uuid.UUID]],
+        rules: dict[uuid.UUID, tuple[PolicyRules, int]],
+    ) -> tuple[dict[str, Any], list[Staged]]:
+        """One asset's report row and events (its hash joins the dataset's copy)."""
+        asset, (rules_now, version) = finding.asset, rules[finding.asset.dataset_id]
+        finding.arrival = arrival
+        copy = copies[asset.dataset_id]
+        duplicate = self._exact_duplicate(finding, originals[asset.dataset_id])
+        if duplicate is None and finding.phash is not None:
+            duplicate = self._near_duplicate(finding, copy, rules_now)
+        if finding.phash is not None:  # later assets of the slice compare with it
+            copy.extend(HashRows.one(arrival, asset.asset_id, finding.phash, finding.crops))
+        verdict = judge(finding.metrics, finding.structural, duplicate, rules_now)
+        report = self._report_row(finding, duplicate, verdict, version)
+        event = self._verdict_event(report, asset.dataset_slug, verdict)
+        events = [replace(event, traceparent=current_traceparent())]
+        if not verdict.rejected:
+            events += finding.frame_events
+        return report, events
 
     async def _hashes(self, session: AsyncSession, ident: uuid.UUID) -> DatasetHashes:
         """The dataset's in-memory hashes, brought up to date (the dataset lock is held)."""
@@ -299,6 +328,7 @@ class Clean:
                     subject=str(asset.asset_id),
                     actor="clean",
                     event_id=str(event_id),
+                    traceparent=current_traceparent(),
                 )
             )
         return events

@@ -70,6 +70,23 @@ def test_http_upload_lands_in_the_audit_history_in_the_same_trace(
     }
     assert "publish conveyor.ingest.events" in ingest_names
     assert any(n.startswith("PUT") for n in ingest_names), ingest_names  # the S3 write
+    # The clean verdict continues the same trace: clean's spans for this asset (its read of
+    # the object included) and the verdict's audit record carry the upload's trace id.
+    verdict = eventually(
+        lambda: [
+            r
+            for r in auditor.get(f"/v1/audit/assets/{asset_id}/timeline").json()["items"]
+            if r["type"] in ("conveyor.asset.cleaned.v1", "conveyor.asset.rejected.v1")
+        ]
+    )[0]
+    assert verdict["trace_id"] == record["trace_id"]
+    clean_names = {
+        s["name"]
+        for s in read_spans(run_dir / "clean-spans.jsonl")
+        if s["context"]["trace_id"] == trace_id
+    }
+    assert {"clean measure", "clean judge"} <= clean_names, clean_names
+    assert any(n.startswith("GET") for n in clean_names), clean_names  # the S3 read
 
 
 def test_bulk_drop_into_the_landing_bucket_becomes_assets(

@@ -17,10 +17,12 @@ sliding blocks of tests/media_video.py. Labels, one per clip:
   bytes: not one frame decodes), ``truncated`` (an MP4 with its index first, a Matroska or AVI
   file cut at 50-90 %), ``missing_index`` (an MP4 without its ``moov`` box: cut before it, or
   an interrupted recording whose ``mdat`` size was never written), ``decode_errors`` (a few
-  hundred bytes of payload overwritten), ``too_short`` (0.3-0.9 s), ``too_long`` (one frame
-  every 30-60 s for over an hour), ``frame_count_mismatch`` (an MP4 ``stts`` or AVI ``strh``
-  that declares more or fewer frames than are stored), ``duration_mismatch`` (a Matroska
-  ``Duration`` rewritten, or an audio track twice as long as the video),
+  hundred bytes of payload overwritten; in three H.264 Matroska clips 300 bytes over a block
+  header at 50-90 % of the frames, so the demuxer ends the stream early without an error),
+  ``too_short`` (0.3-0.9 s), ``too_long`` (one frame every 30-60 s for over an hour),
+  ``frame_count_mismatch`` (an MP4 ``stts`` or AVI ``strh`` that declares more or fewer frames
+  than are stored), ``duration_mismatch`` (a Matroska ``Duration`` rewritten, or an audio track
+  twice as long as the video),
   ``variable_frame_rate`` (irregular frame intervals), ``non_increasing_timestamps`` (packets
   repeating their predecessor's time), ``duplicate_frames`` (every picture twice or three
   times, one in three repeated), ``frozen`` (a still picture held 2.2-3 s), ``black_frames``
@@ -62,6 +64,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -86,7 +89,7 @@ from tests.media_video import (  # noqa: E402
 )
 
 CORPUS = ROOT / "bench" / "out" / "clean-corpus" / "videos"
-VERSION = 1
+VERSION = 2
 SEED = 20240611
 TARGET = 0.95
 
@@ -116,7 +119,7 @@ COUNTS: dict[str, int] = {
     "decode_failed": 4,
     "truncated": 5,
     "missing_index": 4,
-    "decode_errors": 5,
+    "decode_errors": 8,
     "too_short": 4,
     "too_long": 4,
     "frame_count_mismatch": 5,
@@ -375,6 +378,8 @@ def make_missing_index(rng: np.random.Generator, index: int, path: Path) -> dict
 
 
 def make_decode_errors(rng: np.random.Generator, index: int, path: Path) -> dict[str, Any]:
+    if index >= 5:
+        return _damaged_block_header(rng, index, path)
     ext = ("mp4", "avi", "mp4", "mkv", "avi")[index % 5]
     source, detail = _moving_clip(rng, index, path, 3.0, ext=ext, codec="mpeg4")
     data = bytearray(source.read_bytes())
@@ -387,6 +392,20 @@ def make_decode_errors(rng: np.random.Generator, index: int, path: Path) -> dict
         damaged.append(round((at - start) / (end - start), 2))
     source.write_bytes(bytes(data))
     return {**detail, "damaged_at": damaged}
+
+
+def _damaged_block_header(rng: np.random.Generator, index: int, path: Path) -> dict[str, Any]:
+    """H.264 in Matroska with 300 random bytes over a block header at 50-90 % of the frames: the
+    demuxer skips the rest of the cluster (here, of the file) without raising an error."""
+    source, detail = _moving_clip(rng, index, path, 3.0, ext="mkv", codec="libx264")
+    with av.open(str(source)) as container:
+        positions = [packet.pos for packet in container.demux() if packet.size and packet.pos]
+    frame = int(len(positions) * rng.uniform(0.5, 0.9))
+    at = positions[frame] - 8  # the SimpleBlock's ID, size, track, time and flags
+    data = bytearray(source.read_bytes())
+    data[at : at + 300] = rng.bytes(300)
+    source.write_bytes(bytes(data))
+    return {**detail, "damaged_block_of_frame": frame}
 
 
 def make_too_short(rng: np.random.Generator, index: int, path: Path) -> dict[str, Any]:

@@ -186,3 +186,13 @@ def write_repeated_timestamp(
                 packet.pts = packet.dts = packet.pts - 1
             container.mux(packet)
     return path
+
+
+def overwrite(source: Path, target: Path, at: float, length: int, seed: int = 0) -> Path:
+    """A copy of ``source`` at ``target`` with ``length`` random bytes (from ``seed``) written
+    over it at ``at`` (a fraction of its size): damage in the middle of an encoded file."""
+    data = bytearray(source.read_bytes())
+    start = int(len(data) * at)
+    data[start : start + length] = np.random.default_rng(seed).bytes(length)
+    target.write_bytes(bytes(data))
+    return target

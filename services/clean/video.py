@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -108,6 +108,13 @@ BLACK_PIXEL_SHARE = 0.98
 # Blank frame: a flat picture of any other colour (a "no signal" screen, a solid test card).
 # Real content, even fog or a white wall, keeps a luma spread of several levels on the thumbnail.
 BLANK_LUMA_SPREAD = 3.0
+
+# Unread frame bytes: inside a Matroska cluster, the bytes between one packet and the next are
+# element headers (cluster, block group, block: 20-25 bytes in the files FFmpeg writes, about 120
+# at most without block additions). A damaged block header makes the demuxer give up on the rest
+# of its cluster, or on the rest of the file, without an error reaching the caller; a stretch of
+# more than this many cluster bytes that no packet covers is such a skip.
+MIN_UNREAD_BYTES = 512
 
 # Sampling for labeling. A cut between scenes moves the thumbnail by tens of levels while
 # continuous motion between consecutive frames rarely moves it by more than ten (PySceneDetect's
@@ -230,6 +237,10 @@ class VideoScan:
     the frozen minimum are listed in ``frozen_segments``.
     Black and blank frames are reported as such and take no part in runs (a fade to black is
     not a stalled camera); black frames are not counted again as blank.
+
+    Damage: ``decode_errors`` counts packets the decoder refused, frames it flagged corrupt, a
+    demuxer failure, and each stretch of frame bytes the demuxer skipped without an error
+    (``unread_stretches``, byte ranges of a Matroska file's clusters that no packet came from).
     """
 
     decoded_frames: int
@@ -249,6 +260,7 @@ class VideoScan:
     frozen_segments: tuple[FrozenSegment, ...]
     black_frames: int
     blank_frames: int
+    unread_stretches: tuple[tuple[int, int], ...] = ()
 
     @property
     def decoded_duration(self) -> float:
@@ -317,11 +329,15 @@ def scan_frames(
     """Decode every frame once and measure timing, repeated pictures and black or blank frames.
 
     A damaged stretch is counted in ``decode_errors`` and skipped, so a truncated file is scanned
-    up to where it ends. Raises :class:`UnreadableVideo` when the file cannot be opened, has no
-    video stream, or not one frame decodes.
+    up to where it ends; so is a stretch of a Matroska file the demuxer skipped without saying
+    (:class:`PacketCoverage`). Raises :class:`UnreadableVideo` when the file cannot be opened, has
+    no video stream, or not one frame decodes.
     """
+    clusters = matroska_clusters(source)
     with _opened(source) as (container, stream):
-        return _scan(container, stream, duplicate_tolerance, frozen_tolerance, min_frozen_seconds)
+        return _scan(
+            container, stream, clusters, duplicate_tolerance, frozen_tolerance, min_frozen_seconds
+        )
 
 
 def analyze_video(
@@ -339,12 +355,18 @@ def analyze_video(
     defect and the metrics of what remains.
     """
     problems = container_problems(source)
+    clusters = matroska_clusters(source)
     try:
         with _opened(source) as (container, stream):
             probe = _probe(container, stream)
             try:
                 scan = _scan(
-                    container, stream, duplicate_tolerance, frozen_tolerance, min_frozen_seconds
+                    container,
+                    stream,
+                    clusters,
+                    duplicate_tolerance,
+                    frozen_tolerance,
+                    min_frozen_seconds,
                 )
             except UnreadableVideo as undecodable:
                 return VideoReport(probe, None, (*problems, undecodable.as_result()), {})
@@ -500,6 +522,58 @@ def video_metrics(probe: VideoProbe, scan: VideoScan) -> dict[str, float]:
             abs(scan.decoded_frames - probe.frame_count) / probe.frame_count
         )
     return metrics
+
+
+class PacketCoverage:
+    """Which bytes of a file's frame area (Matroska clusters) the demuxer delivered as packets.
+
+    Folds packets one at a time, in the order the demuxer reads them, from their byte position
+    and size; laced packets (several frames in one block) share a position and are summed. Keeps
+    only the stretches longer than ``min_bytes``, so memory does not grow with the file.
+    """
+
+    def __init__(
+        self, clusters: Sequence[tuple[int, int]], min_bytes: int = MIN_UNREAD_BYTES
+    ) -> None:
+        self.clusters = tuple(clusters)
+        self.min_bytes = min_bytes
+        self.known = bool(self.clusters)
+        self._covered_to = self.clusters[0][0] if self.clusters else 0
+        self._block: tuple[int, int] = (-1, 0)
+        self._gaps: list[tuple[int, int]] = []
+
+    def add(self, position: int | None, size: int) -> None:
+        """A packet of ``size`` bytes read at ``position`` (None or -1: the demuxer did not say)."""
+        if size <= 0:
+            return
+        if position is None or position < 0:
+            self.known = False  # a gap could no longer be told from a packet
+            return
+        start, length = self._block
+        if position == start:
+            length += size
+        else:
+            self._gap_until(position)
+            start, length = position, size
+        self._block = (start, length)
+        self._covered_to = max(self._covered_to, start + length)
+
+    def unread(self) -> list[tuple[int, int]]:
+        """The stretches (start, end) of cluster bytes longer than ``min_bytes`` that no packet
+        covers, the end of the last cluster included; none when a position was unknown."""
+        if not self.known:
+            return []
+        stretches = [*self._gaps]
+        if self.clusters[-1][1] - self._covered_to > self.min_bytes:
+            stretches.append((self._covered_to, self.clusters[-1][1]))
+        return [gap for gap in stretches if self._cluster_bytes(*gap) > self.min_bytes]
+
+    def _gap_until(self, position: int) -> None:
+        if position - self._covered_to > self.min_bytes:
+            self._gaps.append((self._covered_to, position))
+
+    def _cluster_bytes(self, start: int, end: int) -> int:
+        return sum(max(0, min(end, last) - max(start, first)) for first, last in self.clusters)
 
 
 class SamplingSchedule:
@@ -659,6 +733,7 @@ class _PictureRuns:
 _MP4_FIRST_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 _MATROSKA_SEGMENT = b"\x18\x53\x80\x67"
+_MATROSKA_CLUSTER = b"\x1f\x43\xb6\x75"
 
 ReadAt = Callable[[int, int], bytes]
 
@@ -742,8 +817,50 @@ def _matroska_problems(read_at: ReadAt, size: int) -> list[CheckResult]:
     return []
 
 
+def matroska_clusters(source: VideoSource) -> tuple[tuple[int, int], ...] | None:
+    """The byte ranges (start, end) of a Matroska/WebM file's clusters, where its frames are.
+
+    Walks the segment's top-level elements by their size fields. Where the walk meets bytes that
+    are not an element, or an element running past the segment, the structure is damaged and the
+    rest of the segment is taken as cluster bytes (frames the demuxer should have read). None
+    for other formats and for elements of unknown size (live recordings), whose layout only a
+    full parse would give.
+    """
+    with _byte_reader(source) as (read_at, size):
+        if read_at(0, 4) != _EBML_MAGIC:
+            return None
+        header_end = _ebml_element_end(read_at, 0)
+        segment = None if header_end is None else _ebml_element(read_at, header_end)
+        if segment is None or segment[0] != _MATROSKA_SEGMENT:
+            return None
+        _, position, segment_end = segment
+        if segment_end is None:
+            return None
+        end = min(segment_end, size)
+        clusters: list[tuple[int, int]] = []
+        while position < end:
+            element = _ebml_element(read_at, position)
+            if element is None or (element[2] is not None and element[2] > end):
+                clusters.append((position, end))
+                break
+            kind, _, element_end = element
+            if element_end is None:
+                return None
+            if kind == _MATROSKA_CLUSTER:
+                clusters.append((position, element_end))
+            position = element_end
+        return tuple(clusters)
+
+
 def _ebml_element_end(read_at: ReadAt, position: int) -> int | None:
     """Where the EBML element at ``position`` ends; None for an unknown size or bad header."""
+    element = _ebml_element(read_at, position)
+    return None if element is None else element[2]
+
+
+def _ebml_element(read_at: ReadAt, position: int) -> tuple[bytes, int, int | None] | None:
+    """The EBML element at ``position``: its ID, where its data starts and where it ends (None
+    for an unknown size); None when the bytes there are not an element header."""
     head = read_at(position, 12)
     if not head:
         return None
@@ -753,11 +870,12 @@ def _ebml_element_end(read_at: ReadAt, position: int) -> int | None:
     size_length = _vint_length(head[id_length])
     if size_length is None or len(head) < id_length + size_length:
         return None
+    data_start = position + id_length + size_length
     raw = int.from_bytes(head[id_length : id_length + size_length], "big")
     value = raw & ((1 << (7 * size_length)) - 1)
     if value == (1 << (7 * size_length)) - 1:  # all ones: size unknown (live streams)
-        return None
-    return position + id_length + size_length + value
+        return head[:id_length], data_start, None
+    return head[:id_length], data_start, data_start + value
 
 
 def _vint_length(first_byte: int) -> int | None:
@@ -857,36 +975,47 @@ def _probe(container: InputContainer, stream: VideoStream) -> VideoProbe:
 def _scan(
     container: InputContainer,
     stream: VideoStream,
+    clusters: Sequence[tuple[int, int]] | None,
     duplicate_tolerance: PictureTolerance,
     frozen_tolerance: PictureTolerance,
     min_frozen_seconds: float,
 ) -> VideoScan:
     errors: list[str] = []
+    coverage = PacketCoverage(clusters or ())
     reformatter = VideoReformatter()
     scan = summarize_frames(
         (
             _observed(index, frame, reformatter)
-            for index, frame in enumerate(_decoded(container, stream, errors))
+            for index, frame in enumerate(_decoded(container, stream, errors, coverage))
         ),
         duplicate_tolerance,
         frozen_tolerance,
         min_frozen_seconds,
     )
+    unread = coverage.unread()
+    errors += [
+        f"bytes {start}-{end} of the frames were never read (the demuxer skipped them)"
+        for start, end in unread
+    ]
     if scan.decoded_frames == 0:
         detail = f": {errors[0]}" if errors else ""
         raise UnreadableVideo("decode_failed", f"no frame of the video decodes{detail}")
-    return replace(scan, decode_errors=len(errors))
+    return replace(scan, decode_errors=len(errors), unread_stretches=tuple(unread))
 
 
 def _decoded(
-    container: InputContainer, stream: VideoStream, errors: list[str]
+    container: InputContainer,
+    stream: VideoStream,
+    errors: list[str],
+    coverage: PacketCoverage | None = None,
 ) -> Iterator[VideoFrame]:
     """Every decodable frame in presentation order; each failure is appended to ``errors``.
 
     A packet the decoder refuses is skipped and decoding carries on; a demuxer failure ends the
-    stream, since nothing after it can be located.
+    stream, since nothing after it can be located. Every packet read, of any stream, is added to
+    ``coverage``.
     """
-    packets = container.demux(stream)
+    packets = container.demux()
     while True:
         try:
             packet = next(packets)
@@ -895,6 +1024,11 @@ def _decoded(
         except av.error.FFmpegError as error:
             errors.append(f"demuxing stopped: {error.strerror}")
             break
+        if coverage is not None:
+            coverage.add(packet.pos, packet.size)
+        # not ``stream_index``: the empty packets that flush each stream at the end all read 0
+        if packet.stream is not stream:
+            continue
         try:
             frames = stream.decode(packet)  # an empty packet at the end flushes the decoder
         except av.error.FFmpegError as error:

@@ -24,10 +24,12 @@ from services.clean.video import (
     SCENE_CHANGE_DIFFERENCE,
     THUMBNAIL_SIDE,
     DecodedFrame,
+    PacketCoverage,
     SamplingSchedule,
     UnreadableVideo,
     analyze_video,
     container_problems,
+    matroska_clusters,
     probe_video,
     sample_frames,
     scan_frames,
@@ -40,6 +42,7 @@ from tests.media_video import (
     landscape,
     marked,
     moving,
+    overwrite,
     pan,
     scene,
     walker,
@@ -128,6 +131,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         damaged[start : start + 400] = noise.bytes(400)
     made["damaged"] = folder / "damaged.mp4"
     made["damaged"].write_bytes(bytes(damaged))
+    # H.264 in Matroska, 300 bytes overwritten half-way: a block header now claims more bytes
+    # than its cluster holds, and the demuxer ends the stream there without an error
+    made["clean_h264_mkv"] = write_clip(folder / "clean_h264.mkv", moving(3), codec="libx264")
+    made["damaged_mkv"] = overwrite(made["clean_h264_mkv"], folder / "damaged.mkv", 0.5, 300)
     made["random"] = folder / "random.bin"
     made["random"].write_bytes(np.random.default_rng(0).bytes(20_000))
     made["empty"] = folder / "empty.mp4"
@@ -212,6 +219,66 @@ def test_damaged_packets_count_as_decode_errors(clips: dict[str, Path]) -> None:
 
     assert "decode_errors" in report.failed_codes
     assert report.metrics["decode_errors"] >= 1
+
+
+def test_matroska_demuxer_stopping_at_damage_counts_as_a_decode_error(
+    clips: dict[str, Path],
+) -> None:
+    report = analyze_video(clips["damaged_mkv"])
+
+    # the demuxer raised nothing and every frame it delivered decoded: only the bytes it never
+    # read show the 56 frames lost
+    assert report.metrics["decoded_frames"] == 19
+    assert report.scan is not None
+    [(start, end)] = report.scan.unread_stretches
+    assert end - start > 5_000
+    clusters = matroska_clusters(clips["damaged_mkv"])
+    assert clusters is not None and end == clusters[-1][1]  # the rest of the file went unread
+    assert report.metrics["decode_errors"] == 1
+    assert "decode_errors" in report.failed_codes
+    assert not {"truncated", "decode_failed"} & report.failed_codes
+
+
+@pytest.mark.parametrize(
+    "clip",
+    ["clean_mkv", "clean_h264_mkv", "walker_h264", "doubled_h264", "variable_rate", "clean"],
+)
+def test_clean_clips_leave_no_frame_bytes_unread(clips: dict[str, Path], clip: str) -> None:
+    report = analyze_video(clips[clip])
+
+    assert report.scan is not None and report.scan.unread_stretches == ()
+    assert report.metrics["decode_errors"] == 0
+
+
+def test_matroska_clusters_are_found_only_in_matroska(clips: dict[str, Path]) -> None:
+    clusters = matroska_clusters(clips["clean_mkv"])
+
+    assert clusters is not None and len(clusters) >= 1
+    assert clusters[-1][1] <= clips["clean_mkv"].stat().st_size
+    assert matroska_clusters(clips["clean"]) is None
+    assert matroska_clusters(clips["random"]) is None
+
+
+def test_packet_coverage_reports_skipped_cluster_bytes_only() -> None:
+    # two clusters, 100-5100 and 6000-9000, with 900 bytes of cues between them
+    coverage = PacketCoverage([(100, 5100), (6000, 9000)], min_bytes=512)
+    coverage.add(120, 1000)  # block headers (20 bytes) between packets are no gap
+    coverage.add(1140, 300)
+    coverage.add(1140, 400)  # laced: a second frame of the same block
+    coverage.add(1860, 0)  # an empty packet (a flush) covers nothing
+    coverage.add(3000, 2000)  # 1140 bytes skipped
+    coverage.add(6020, 1000)  # the 900 bytes of cues in between are not frames
+    coverage.add(7030, 1000)
+
+    assert coverage.unread() == [(1840, 3000), (8030, 9000)]
+
+
+def test_packet_coverage_without_positions_reports_nothing() -> None:
+    coverage = PacketCoverage([(0, 10_000)])
+    coverage.add(None, 1000)
+
+    assert coverage.unread() == []
+    assert PacketCoverage([]).unread() == []
 
 
 @pytest.mark.parametrize(

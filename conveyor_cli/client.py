@@ -1,4 +1,4 @@
-"""Typed HTTP clients for the Conveyor ingest and audit services.
+"""Typed HTTP clients for the Conveyor ingest, clean and audit services.
 
 Every non-2xx answer becomes an :class:`ApiError` carrying the contract's error envelope
 (``{"error": {"code", "message", "details"}}``), and every transport failure becomes a
@@ -18,6 +18,7 @@ from conveyor_cli import __version__
 T = TypeVar("T")
 
 DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
+DEFAULT_CLEAN_URL = "http://127.0.0.1:8002"
 DEFAULT_AUDIT_URL = "http://127.0.0.1:8005"
 API_KEY_HEADER = "X-API-Key"
 USER_AGENT = f"conveyor-cli/{__version__}"
@@ -29,6 +30,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 UPLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None)
 # An export can legitimately pause between lines while the server walks the log.
 EXPORT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
+# A policy change re-judges every asset of the dataset before it answers.
+POLICY_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
 
 
 # --------------------------------------------------------------------------- wire types
@@ -134,6 +137,103 @@ class VerifyResult(TypedDict):
     first_broken: BrokenRecord | None
 
 
+class Finding(TypedDict):
+    """One failed quality check: what it means, the measured value and the limit it crossed."""
+
+    code: str
+    message: str
+    value: float | None
+    threshold: float | None
+
+
+class QualityReport(TypedDict):
+    """``GET /v1/assets/{id}/quality``: everything clean knows about one asset."""
+
+    asset_id: str
+    dataset_id: str
+    media_type: str
+    status: str
+    reasons: list[Finding]
+    flags: list[Finding]
+    metrics: dict[str, float]
+    duplicate_of: str | None
+    duplicate_kind: str | None
+    duplicate_distance: int | None
+    policy_version: int
+    created_at: str
+    updated_at: str
+
+
+class QualitySummary(TypedDict):
+    """``GET /v1/datasets/{slug}/quality``: counts per issue and metric distributions."""
+
+    dataset_slug: str
+    assets: int
+    cleaned: int
+    rejected: int
+    rejections_by_reason: dict[str, int]
+    flags_by_reason: dict[str, int]
+    # metric -> {"min", "p05", "p50", "p95", "max"}
+    metric_distributions: dict[str, dict[str, float]]
+
+
+class DuplicateCopy(TypedDict):
+    """A later asset that copies a group's original."""
+
+    asset_id: str
+    kind: str
+    distance: int
+
+
+class DuplicateGroup(TypedDict):
+    """An original (first arrived, kept) and its later copies."""
+
+    original: str
+    copies: list[DuplicateCopy]
+
+
+class DuplicateGroups(TypedDict):
+    """``GET /v1/datasets/{slug}/duplicates``."""
+
+    dataset_slug: str
+    groups: list[DuplicateGroup]
+
+
+class CheckPolicy(TypedDict):
+    """How one check is applied in a dataset (threshold fields are None for structural checks)."""
+
+    action: str
+    metric: str | None
+    threshold: float | None
+    fails_when: str | None
+    default_threshold: float | None
+
+
+class Policy(TypedDict):
+    """``GET /v1/datasets/{slug}/policy``: every check with its action and threshold."""
+
+    dataset_slug: str
+    version: int
+    near_duplicate_radius: int
+    checks: dict[str, CheckPolicy]
+
+
+class PolicyRules(TypedDict, total=False):
+    """Body of ``PUT /v1/datasets/{slug}/policy``; anything left out takes its default."""
+
+    actions: dict[str, str]
+    thresholds: dict[str, float]
+    near_duplicate_radius: int
+
+
+class Reevaluation(TypedDict):
+    """What a policy change did to the dataset's existing assets."""
+
+    policy_version: int
+    assets_checked: int
+    assets_changed: int
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -143,6 +243,10 @@ class ConveyorError(Exception):
     def one_line(self) -> str:
         """Return the message printed after ``error:``."""
         return str(self)
+
+    def explanation(self) -> list[str]:
+        """Further lines printed under the error line (none by default)."""
+        return []
 
 
 class ApiError(ConveyorError):
@@ -163,6 +267,15 @@ class ApiError(ConveyorError):
         self.code = code
         self.message = message
         self.details: dict[str, Any] = dict(details or {})
+        # What to do about it, set by the command that knows the context.
+        self.hint: str | None = None
+
+    def explanation(self) -> list[str]:
+        """One line per invalid field of a 422 answer, then the hint if any."""
+        lines = validation_problems(self.details)
+        if self.hint:
+            lines.append(self.hint)
+        return lines
 
     @property
     def transient(self) -> bool:
@@ -228,6 +341,24 @@ def error_from_response(service: str, response: httpx.Response) -> ApiError:
         if text and "html" not in ctype and not text.startswith("<"):
             message = text[:200]
     return ApiError(service=service, status=status, code=code, message=message, details=details)
+
+
+def validation_problems(details: Mapping[str, Any]) -> list[str]:
+    """``field.path: message`` for each entry of a validation error's ``details.errors``."""
+    errors = details.get("errors")
+    if not isinstance(errors, list):
+        return []
+    lines = []
+    for err in errors:
+        if not isinstance(err, dict):
+            continue
+        loc = [str(part) for part in err.get("loc") or []]
+        if loc[:1] == ["body"]:  # every problem of a JSON body is under "body"
+            loc = loc[1:]
+        msg = str(err.get("msg") or "invalid")
+        msg = msg.removeprefix("Value error, ")  # pydantic's prefix for validator errors
+        lines.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+    return lines
 
 
 def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -308,9 +439,16 @@ class _ServiceClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        timeout: httpx.Timeout | None = None,
     ) -> Any:
         try:
-            response = self._http.request(method, path, params=_clean(params or {}), json=json)
+            response = self._http.request(
+                method,
+                path,
+                params=_clean(params or {}),
+                json=json,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
         except httpx.RequestError as exc:
             raise transport_failure(self.service, self.base_url, exc) from exc
         if response.is_error:
@@ -400,6 +538,37 @@ class IngestClient(_ServiceClient):
     def revoke_api_key(self, key_id: str) -> None:
         """``DELETE /v1/api-keys/{id}``."""
         self._request("DELETE", f"/v1/api-keys/{_seg(key_id)}")
+
+
+class CleanClient(_ServiceClient):
+    """Synchronous client for the clean service (quality reports, duplicates, policies)."""
+
+    service = "clean"
+
+    def __enter__(self) -> CleanClient:
+        return self
+
+    def quality_report(self, asset_id: str) -> QualityReport:
+        """``GET /v1/assets/{id}/quality``; ApiError ``report_not_found`` (404) until judged."""
+        return cast(QualityReport, self._request("GET", f"/v1/assets/{_seg(asset_id)}/quality"))
+
+    def quality_summary(self, slug: str) -> QualitySummary:
+        """``GET /v1/datasets/{slug}/quality``; ApiError ``dataset_not_found`` (404)."""
+        return cast(QualitySummary, self._request("GET", f"/v1/datasets/{_seg(slug)}/quality"))
+
+    def duplicates(self, slug: str) -> DuplicateGroups:
+        """``GET /v1/datasets/{slug}/duplicates``."""
+        return cast(DuplicateGroups, self._request("GET", f"/v1/datasets/{_seg(slug)}/duplicates"))
+
+    def get_policy(self, slug: str) -> Policy:
+        """``GET /v1/datasets/{slug}/policy``: the effective policy, defaults spelled out."""
+        return cast(Policy, self._request("GET", f"/v1/datasets/{_seg(slug)}/policy"))
+
+    def set_policy(self, slug: str, rules: PolicyRules) -> Reevaluation:
+        """``PUT /v1/datasets/{slug}/policy`` (admin): replace the policy, re-judge the assets."""
+        path = f"/v1/datasets/{_seg(slug)}/policy"
+        body = self._request("PUT", path, json=rules, timeout=POLICY_TIMEOUT)
+        return cast(Reevaluation, body)
 
 
 class AuditClient(_ServiceClient):

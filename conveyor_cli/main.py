@@ -1,4 +1,4 @@
-"""The ``conveyor`` command line: upload, datasets, assets, audit and API-key commands.
+"""The ``conveyor`` command line: upload, datasets, assets, quality, audit and API-key commands.
 
 Exit codes: 0 success, 1 a request or file failed (or the audit chain is broken),
 2 usage error (bad option, missing API key, unknown dataset for ``upload``).
@@ -9,7 +9,8 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -29,15 +30,28 @@ from rich.progress import (
 from conveyor_cli import __version__
 from conveyor_cli.client import (
     DEFAULT_AUDIT_URL,
+    DEFAULT_CLEAN_URL,
     DEFAULT_INGEST_URL,
     ApiError,
     AsyncIngestClient,
     AuditClient,
+    CleanClient,
     ConveyorError,
     IngestClient,
     collect_pages,
 )
 from conveyor_cli.output import Output, human_bytes
+from conveyor_cli.quality import (
+    STDIN,
+    PolicyInputError,
+    build_rules,
+    load_policy_file,
+    render_duplicates,
+    render_policy,
+    render_reevaluation,
+    render_report,
+    render_summary,
+)
 from conveyor_cli.upload import (
     Discovery,
     Failure,
@@ -68,7 +82,8 @@ MAIN_HELP = """\
 Command-line client for **Conveyor**, the data-ops platform for computer-vision datasets.
 
 Uploads images and videos into datasets on the ingest service, browses datasets and
-assets, manages API keys, and inspects or verifies the audit service's hash-chained log.
+assets, shows the clean service's quality reports, duplicates and cleaning policies,
+manages API keys, and inspects or verifies the audit service's hash-chained log.
 
 Every command needs an API key: pass `--api-key` or set `CONVEYOR_API_KEY`. Results go
 to stdout (tables, or raw JSON with `--json`); progress and errors go to stderr.
@@ -81,6 +96,7 @@ export CONVEYOR_API_KEY=cvk_...
 conveyor upload ./photos --dataset cars --create-dataset --tag batch-7
 conveyor --json datasets list
 conveyor --ingest-url https://ingest.example.com assets list --dataset cars --limit 20
+conveyor quality summary --dataset cars
 conveyor audit verify
 ```
 """
@@ -96,6 +112,7 @@ class Settings:
 
     ingest_url: str
     audit_url: str
+    clean_url: str
     api_key: str | None
     as_json: bool
 
@@ -120,6 +137,10 @@ class Settings:
     def audit(self) -> AuditClient:
         """A synchronous audit client (raises UsageProblem without an API key)."""
         return AuditClient(self.audit_url, self.key())
+
+    def clean(self) -> CleanClient:
+        """A synchronous clean client (raises UsageProblem without an API key)."""
+        return CleanClient(self.clean_url, self.key())
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -152,7 +173,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except UsageProblem as exc:
             _fail(Output(as_json=False), str(exc), EXIT_USAGE)
         except ConveyorError as exc:
-            _fail(Output(as_json=False), exc.one_line(), EXIT_FAILED)
+            out = Output(as_json=False)
+            out.error(exc.one_line())
+            for line in exc.explanation():
+                out.note(f"  {line}")
+            raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper
 
@@ -218,6 +243,16 @@ def main(
             metavar="URL",
         ),
     ] = DEFAULT_AUDIT_URL,
+    clean_url: Annotated[
+        str,
+        typer.Option(
+            "--clean-url",
+            callback=_check_url,
+            envvar="CONVEYOR_CLEAN_URL",
+            help="Base URL of the clean service (quality reports, duplicates, policies).",
+            metavar="URL",
+        ),
+    ] = DEFAULT_CLEAN_URL,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -247,7 +282,13 @@ def main(
     ] = False,
 ) -> None:
     """Global options; they go before the command name."""
-    ctx.obj = Settings(ingest_url=ingest_url, audit_url=audit_url, api_key=api_key, as_json=as_json)
+    ctx.obj = Settings(
+        ingest_url=ingest_url,
+        audit_url=audit_url,
+        clean_url=clean_url,
+        api_key=api_key,
+        as_json=as_json,
+    )
 
 
 # =========================================================================== upload
@@ -736,6 +777,288 @@ def assets_get(
     with settings.ingest() as ingest:
         asset = ingest.get_asset(asset_id)
     _show_record(settings, asset, f"Asset {asset_id}")
+
+
+# =========================================================================== quality
+
+quality_app = typer.Typer(
+    help="Quality reports, duplicate groups and cleaning policies from the clean service.\n\n"
+    "Clean checks every ingested asset shortly after upload (corruption, blur, exposure,"
+    " size, duplicates, ...) and judges the findings against the dataset's policy: each"
+    " failed check rejects the asset, only flags it, or is ignored.\n\n"
+    "**Examples:**\n\n```\n"
+    "conveyor quality report 7f0c2a9e-5b1d-4c1e-9d7a-0a4c2b9f1e11\n"
+    "conveyor quality summary --dataset cars\n"
+    "conveyor quality duplicates --dataset cars\n"
+    "conveyor quality policy get --dataset cars\n"
+    "conveyor quality policy set --dataset cars --action blurry=flag\n```\n",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(quality_app, name="quality")
+
+_UNKNOWN_DATASET_HINT = (
+    "clean knows a dataset once ingest has announced it: check the slug with"
+    " 'conveyor datasets list' (a dataset created a moment ago may take a second to appear)"
+)
+
+
+@contextlib.contextmanager
+def _clean_hints(settings: Settings, hints: Mapping[str, str]) -> Iterator[None]:
+    """Attach the hint for the error's code (if any) to an ApiError on its way out."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status == 404 and exc.code in ("not_found", "http_404"):
+            # The route itself is missing: the URL is probably not the clean service.
+            exc.hint = f"is --clean-url ({settings.clean_url}) the clean service?"
+        exc.hint = exc.hint or hints.get(exc.code)
+        raise
+
+
+def _asset_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise UsageProblem(
+            f"ASSET_ID must be an asset id (a UUID such as 7f0c2a9e-5b1d-4c1e-9d7a-0a4c2b9f1e11),"
+            f" got {value!r}"
+        ) from None
+
+
+def _missing_report_hint(settings: Settings, asset_id: str) -> str:
+    """Tell "unknown asset" from "not judged yet" by asking ingest whether the asset exists."""
+    try:
+        with settings.ingest() as ingest:
+            asset = ingest.get_asset(asset_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return "ingest has no asset with this id either: check the id"
+        return "the id is unknown, or the asset is still being checked: retry in a few seconds"
+    except ConveyorError:
+        return "the id is unknown, or the asset is still being checked: retry in a few seconds"
+    return (
+        f"the asset exists (dataset {asset['dataset_slug']}, uploaded {asset['created_at']}) but"
+        " has no verdict yet: clean checks assets moments after upload, so retry in a few"
+        " seconds (if it stays missing, see the clean service's log)"
+    )
+
+
+_DATASET_OPTION = typer.Option("--dataset", "-d", help="Dataset slug.", metavar="SLUG")
+
+
+@quality_app.command("report")
+@handle_errors
+def quality_report(
+    ctx: typer.Context,
+    asset_id: Annotated[
+        str, typer.Argument(metavar="ASSET_ID", help="Asset id (a UUID).", show_default=False)
+    ],
+) -> None:
+    """Show an asset's quality report: verdict, every finding with its value and threshold,
+    duplicate info and the measured metrics.
+
+    Findings with effect *reject* are why the asset was rejected; *flag* findings do not
+    block it. A 404 means clean has no report (yet); the CLI then asks ingest whether the
+    asset exists, to say which.
+
+    **Example:**
+
+    ```
+    conveyor quality report 7f0c2a9e-5b1d-4c1e-9d7a-0a4c2b9f1e11
+    ```
+    """
+    settings = _settings(ctx)
+    asset_id = _asset_id(asset_id)
+    try:
+        with settings.clean() as clean, _clean_hints(settings, {}):
+            report = clean.quality_report(asset_id)
+    except ApiError as exc:
+        if exc.code == "report_not_found":
+            exc.hint = _missing_report_hint(settings, asset_id)
+        raise
+    out = settings.output
+    if settings.as_json:
+        out.json(report)
+    else:
+        render_report(out, report)
+
+
+_View = TypeVar("_View")
+
+
+def _show_dataset_view(
+    ctx: typer.Context,
+    dataset: str,
+    fetch: Callable[[CleanClient, str], _View],
+    render: Callable[[Output, _View], None],
+) -> None:
+    """Fetch one of clean's views of a dataset and show it (raw JSON with ``--json``)."""
+    settings = _settings(ctx)
+    with (
+        settings.clean() as clean,
+        _clean_hints(settings, {"dataset_not_found": _UNKNOWN_DATASET_HINT}),
+    ):
+        view = fetch(clean, dataset)
+    if settings.as_json:
+        settings.output.json(view)
+    else:
+        render(settings.output, view)
+
+
+@quality_app.command("summary")
+@handle_errors
+def quality_summary(ctx: typer.Context, dataset: Annotated[str, _DATASET_OPTION]) -> None:
+    """Show a dataset's quality at a glance: cleaned/rejected counts, how often each issue
+    rejected or flagged an asset, and percentiles (min, p05, p50, p95, max) of every metric.
+
+    **Example:**
+
+    ```
+    conveyor quality summary --dataset cars
+    ```
+    """
+    _show_dataset_view(ctx, dataset, CleanClient.quality_summary, render_summary)
+
+
+@quality_app.command("duplicates")
+@handle_errors
+def quality_duplicates(ctx: typer.Context, dataset: Annotated[str, _DATASET_OPTION]) -> None:
+    """List a dataset's duplicate groups: each original (the first to arrive, kept) with its
+    later copies, whether each is an exact or near duplicate, and the pHash distance.
+
+    **Example:**
+
+    ```
+    conveyor quality duplicates --dataset cars
+    ```
+    """
+    _show_dataset_view(ctx, dataset, CleanClient.duplicates, render_duplicates)
+
+
+policy_app = typer.Typer(
+    help="Show or replace a dataset's cleaning policy (per check: reject, flag or ignore, and"
+    " its threshold).\n\n"
+    "**Examples:**\n\n```\n"
+    "conveyor quality policy get --dataset cars\n"
+    "conveyor quality policy set --dataset cars --file policy.json\n```\n",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+quality_app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("get")
+@handle_errors
+def policy_get(ctx: typer.Context, dataset: Annotated[str, _DATASET_OPTION]) -> None:
+    """Show a dataset's effective policy: every check, its action, and for measured checks
+    the metric, the direction that fails, the threshold and the default threshold.
+
+    **Example:**
+
+    ```
+    conveyor quality policy get --dataset cars
+    ```
+    """
+    _show_dataset_view(ctx, dataset, CleanClient.get_policy, render_policy)
+
+
+@policy_app.command("set")
+@handle_errors
+def policy_set(
+    ctx: typer.Context,
+    dataset: Annotated[str, _DATASET_OPTION],
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help='JSON policy: {"actions": {CODE: "reject"|"flag"|"ignore"}, "thresholds":'
+            ' {CODE: number}, "near_duplicate_radius": N}, every key optional; - reads stdin.',
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    action: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--action",
+            help="CODE=reject|flag|ignore, e.g. blurry=flag; repeat for several checks."
+            " Applied on top of --file.",
+            metavar="CODE=ACTION",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="CODE=NUMBER, e.g. blurry=0.3; repeat for several checks. Applied on top of"
+            " --file.",
+            metavar="CODE=NUMBER",
+            show_default=False,
+        ),
+    ] = None,
+    near_duplicate_radius: Annotated[
+        int | None,
+        typer.Option(
+            "--near-duplicate-radius",
+            min=0,
+            help="Largest pHash distance that counts as a near duplicate.",
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Replace a dataset's cleaning policy (admin key) and re-judge its assets.
+
+    The new policy is exactly what `--file` and the options give: **checks not mentioned go
+    back to their defaults**, so include every change you want to keep (`policy get` shows
+    the current actions and thresholds). Existing assets are re-judged from their stored
+    metrics (nothing is downloaded again); the answer says how many changed verdict. A policy
+    the service refuses (unknown check code, bad action or threshold) is reported field by
+    field and changes nothing.
+
+    **Examples:**
+
+    ```
+    conveyor quality policy set --dataset cars --file policy.json
+    conveyor quality policy set --dataset cars --action blurry=flag --threshold dark=30
+    echo '{}' | conveyor quality policy set --dataset cars --file -   # all defaults
+    ```
+    """
+    settings = _settings(ctx)
+    settings.key()  # a missing key is reported before the file is read
+    actions, thresholds = list(action or []), list(threshold or [])
+    if file is None and not actions and not thresholds and near_duplicate_radius is None:
+        raise UsageProblem(
+            "nothing to set: give --file FILE and/or --action CODE=ACTION,"
+            " --threshold CODE=NUMBER, --near-duplicate-radius N"
+        )
+    try:
+        base = load_policy_file(file) if file is not None else None
+        rules = build_rules(
+            base,
+            actions=actions,
+            thresholds=thresholds,
+            near_duplicate_radius=near_duplicate_radius,
+        )
+    except PolicyInputError as exc:
+        raise UsageProblem(str(exc)) from None
+    source = "stdin" if file == STDIN else file
+    hints = {
+        "dataset_not_found": _UNKNOWN_DATASET_HINT,
+        "validation_error": "the policy was not changed; 'conveyor quality policy get"
+        f" --dataset {dataset}' lists the check codes"
+        + (f" (policy read from {source})" if source else ""),
+    }
+    with settings.clean() as clean, _clean_hints(settings, hints):
+        result = clean.set_policy(dataset, rules)
+    out = settings.output
+    if settings.as_json:
+        out.json(result)
+    else:
+        render_reevaluation(out, dataset, result)
 
 
 # =========================================================================== audit

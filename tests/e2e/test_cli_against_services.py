@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -12,12 +14,17 @@ import pytest
 
 from tests.conftest import ADMIN_KEY
 from tests.media import image, video
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("services")
 
 
-def conveyor(*args: str, ingest_url: str, audit_url: str) -> subprocess.CompletedProcess[str]:
+def conveyor(
+    *args: str, ingest_url: str, audit_url: str, clean_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CONVEYOR_API_KEY": ADMIN_KEY}
+    if clean_url is not None:
+        env["CONVEYOR_CLEAN_URL"] = clean_url
     return subprocess.run(
         [
             sys.executable,
@@ -73,6 +80,28 @@ def test_cli_uploads_a_folder_then_skips_everything_on_a_second_run(
 
     verify = conveyor("audit", "verify", ingest_url=ingest_url, audit_url=audit_url)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_cli_shows_the_quality_report_and_summary_of_an_upload(
+    tmp_path: Path, ingest_url: str, clean_url: str, audit_url: str
+):
+    urls = {"ingest_url": ingest_url, "audit_url": audit_url, "clean_url": clean_url}
+    (tmp_path / "a.jpg").write_bytes(image())
+    slug = f"cli-quality-{uuid.uuid4().hex[:8]}"
+    up = conveyor("--json", "upload", str(tmp_path), "--dataset", slug, "--create-dataset", **urls)
+    assert up.returncode == 0, up.stdout + up.stderr
+    asset_id = json.loads(up.stdout)["uploaded"][0]["asset_id"]
+
+    def report() -> dict | None:
+        result = conveyor("--json", "quality", "report", asset_id, **urls)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    assert eventually(report, timeout=60, interval=1.0)["asset_id"] == asset_id
+    table = conveyor("quality", "report", asset_id, **urls)
+    assert table.returncode == 0 and f"Quality report of asset {asset_id}" in table.stdout
+    summary = conveyor("quality", "summary", "--dataset", slug, **urls)
+    assert summary.returncode == 0, summary.stdout + summary.stderr
+    assert f"Quality of dataset {slug}" in summary.stdout
 
 
 def test_cli_reports_a_bad_key_in_one_line(ingest_url: str, audit_url: str):

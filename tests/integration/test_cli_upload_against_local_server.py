@@ -11,8 +11,6 @@ import asyncio
 import hashlib
 import json
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,24 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from typer.testing import CliRunner, Result
 
 from conveyor_cli import main as cli_main
 from conveyor_cli.upload import RetryPolicy
+from tests.integration.fake_api import ApiFailure, LocalServer, fake_app
 
 KEYS = {"admin-key": "admin", "uploader-key": "uploader", "viewer-key": "viewer"}
 NOW = "2026-01-01T00:00:00Z"
 
 
 # =========================================================================== fake server
-
-
-class ApiFailure(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        self.status, self.code, self.message, self.details = status, code, message, details
 
 
 @dataclass
@@ -113,18 +106,7 @@ def _page(items: list[Any], request: Request, cap: int) -> dict[str, Any]:
 
 
 def build_app(state: State) -> FastAPI:
-    app = FastAPI()
-
-    @app.exception_handler(ApiFailure)
-    async def _failure(request: Request, exc: ApiFailure) -> JSONResponse:
-        body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-        return JSONResponse(body, status_code=exc.status)
-
-    @app.middleware("http")
-    async def _record(request: Request, call_next: Any) -> Response:
-        state.requests.append((request.method, request.url.path))
-        response: Response = await call_next(request)
-        return response
+    app = fake_app(lambda method, path: state.requests.append((method, path)))
 
     def role(request: Request, *allowed: str) -> str:
         key = request.headers.get("x-api-key")
@@ -294,35 +276,6 @@ def build_app(state: State) -> FastAPI:
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app
-
-
-class LocalServer:
-    """uvicorn serving ``app`` on a free 127.0.0.1 port, in a background thread."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LocalServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("local test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,11 @@ EXPECTED = {
     "datasets get",
     "assets list",
     "assets get",
+    "quality report",
+    "quality summary",
+    "quality duplicates",
+    "quality policy get",
+    "quality policy set",
     "audit history",
     "audit records",
     "audit verify",
@@ -77,5 +82,12 @@ def test_help_renders_without_an_api_key(path: str, monkeypatch: pytest.MonkeyPa
 
 def test_global_options_are_listed_in_main_help() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
-    for option in ("--ingest-url", "--audit-url", "--api-key", "--json", "CONVEYOR_API_KEY"):
+    for option in (
+        "--ingest-url",
+        "--audit-url",
+        "--clean-url",
+        "--api-key",
+        "--json",
+        "CONVEYOR_API_KEY",
+    ):
         assert option in result.output

@@ -80,7 +80,12 @@ class Output:
         empty: str = "(none)",
     ) -> None:
         """Print a table; an empty result prints ``empty`` instead of a bare header."""
-        table = Table(title=escape(title) if title else None, title_justify="left")
+        # at least as wide as its title, so the title (often naming an id) is never wrapped
+        table = Table(
+            title=escape(title) if title else None,
+            title_justify="left",
+            min_width=len(title) if title else None,
+        )
         for name in columns:
             table.add_column(name, overflow="fold")
         count = 0

@@ -98,7 +98,8 @@ def test_cli_shows_the_quality_report_and_summary_of_an_upload(
 
     assert eventually(report, timeout=60, interval=1.0)["asset_id"] == asset_id
     table = conveyor("quality", "report", asset_id, **urls)
-    assert table.returncode == 0 and f"Quality report of asset {asset_id}" in table.stdout
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert f"Quality report of asset {asset_id}" in table.stdout
     summary = conveyor("quality", "summary", "--dataset", slug, **urls)
     assert summary.returncode == 0, summary.stdout + summary.stderr
     assert f"Quality of dataset {slug}" in summary.stdout

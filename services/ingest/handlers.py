@@ -48,7 +48,7 @@ from shared.events import (
     ObjectCreatedV1,
 )
 from shared.inbox import claim
-from shared.outbox import add_event
+from shared.outbox import Staged, add_event, add_events
 from shared.storage import LANDING_BUCKET, RAW_BUCKET, ObjectStore, content_address
 
 log = logging.getLogger(__name__)
@@ -228,27 +228,125 @@ class Ingest:
                     f"{f.filename}: {exc.message}; nothing from this request was stored",
                     {"filename": f.filename},
                 ) from exc
-        results = []
+        known = await self._existing_many(dataset.id, [info.sha256 for info in inspected])
+        fresh: dict[str, tuple[IncomingFile, Inspected]] = {}  # first file with those bytes
         for f, info in zip(files, inspected, strict=True):
-            existing = await self._existing(dataset.id, info.sha256)
-            if existing is not None:
-                results.append(asset_out(existing, dataset.slug, duplicate=True))
-                continue
+            if info.sha256 not in known:
+                fresh.setdefault(info.sha256, (f, info))
+        gate = asyncio.Semaphore(4)
+
+        async def store(f: IncomingFile, info: Inspected) -> None:
             key = content_address(info.sha256)
-            # Small blobs are just (re)written: cheaper than asking the store first.
-            if info.size <= STAT_BEFORE_PUT_BYTES or await self.store.stat(RAW_BUCKET, key) is None:
-                f.stream.seek(0)
-                await self.store.put_stream(RAW_BUCKET, key, f.stream, info.size, info.media_type)
-            results.append(
-                await self._register(
-                    dataset, info, f.filename, principal.name, "upload", tags, envelope=None
-                )
-            )
+            async with gate:
+                # Small blobs are just (re)written: cheaper than asking the store first.
+                if (
+                    info.size <= STAT_BEFORE_PUT_BYTES
+                    or await self.store.stat(RAW_BUCKET, key) is None
+                ):
+                    f.stream.seek(0)
+                    await self.store.put_stream(
+                        RAW_BUCKET, key, f.stream, info.size, info.media_type
+                    )
+
+        await asyncio.gather(*(store(f, info) for f, info in fresh.values()))
+        new = [(info, f.filename) for f, info in fresh.values()]
+        created = await self._register_uploads(dataset, new, principal.name, tags)
+        results = []
+        for info in inspected:
+            if info.sha256 in known:
+                results.append(asset_out(known[info.sha256], dataset.slug, duplicate=True))
+            else:
+                out = created[info.sha256]
+                first = fresh[info.sha256][1] is info  # a repeat within the request is a copy
+                results.append(out if first else out.model_copy(update={"duplicate": True}))
         return results
+
+    async def _existing_many(self, dataset_id: uuid.UUID, hashes: list[str]) -> dict[str, Asset]:
+        async with self.sessions() as session:
+            return await repo.assets_by_hashes(session, dataset_id, hashes)
+
+    async def _register_uploads(
+        self,
+        dataset: Dataset,
+        new: list[tuple[Inspected, str]],
+        uploaded_by: str,
+        tags: list[str],
+    ) -> dict[str, AssetOut]:
+        """Register a request's new files in one transaction; by sha256."""
+        if not new:
+            return {}
+        try:
+            async with self.sessions() as session, session.begin():
+                assets = [
+                    self._new_asset(dataset, info, name, uploaded_by, "upload", tags)
+                    for info, name in new
+                ]
+                session.add_all(assets)
+                await session.flush()
+                await add_events(session, outbox, [self._ingested(a, dataset) for a in assets])
+            return {a.sha256: asset_out(a, dataset.slug) for a in assets}
+        except IntegrityError:
+            # Some of the bytes arrived concurrently: register one by one (each may be a copy).
+            outs = {}
+            for info, name in new:
+                outs[info.sha256] = await self._register(
+                    dataset, info, name, uploaded_by, "upload", tags, envelope=None
+                )
+            return outs
 
     async def _existing(self, dataset_id: uuid.UUID, sha256: str) -> Asset | None:
         async with self.sessions() as session:
             return await repo.asset_by_hash(session, dataset_id, sha256)
+
+    @staticmethod
+    def _new_asset(
+        dataset: Dataset,
+        info: Inspected,
+        filename: str,
+        uploaded_by: str,
+        source: Literal["upload", "objectstore", "frame"],
+        tags: list[str],
+        location: tuple[str, str] | None = None,
+        frame_of: tuple[uuid.UUID, float] | None = None,
+    ) -> Asset:
+        bucket, object_key = location or (RAW_BUCKET, content_address(info.sha256))
+        return Asset(
+            id=uuid.uuid4(),
+            created_at=datetime.now(UTC),
+            dataset_id=dataset.id,
+            filename=filename,
+            media_type=info.media_type,
+            size_bytes=info.size,
+            sha256=info.sha256,
+            source=source,
+            uploaded_by=uploaded_by,
+            tags=tags,
+            bucket=bucket,
+            object_key=object_key,
+            parent_asset_id=frame_of[0] if frame_of else None,
+            frame_time_seconds=frame_of[1] if frame_of else None,
+        )
+
+    @staticmethod
+    def _ingested(asset: Asset, dataset: Dataset) -> Staged:
+        """The ``asset.ingested`` event of a new asset."""
+        payload = AssetIngestedV1(
+            asset_id=asset.id,
+            dataset_id=dataset.id,
+            dataset_slug=dataset.slug,
+            sha256=asset.sha256,
+            size_bytes=asset.size_bytes,
+            media_type=asset.media_type,
+            filename=asset.filename,
+            source=asset.source,
+            uploaded_by=asset.uploaded_by,
+            tags=asset.tags,
+            bucket=asset.bucket,
+            object_key=asset.object_key,
+            parent_asset_id=asset.parent_asset_id,
+            frame_time_seconds=asset.frame_time_seconds,
+        )
+        return Staged(ASSET_INGESTED, payload, SOURCE, str(asset.id), actor=asset.uploaded_by)
 
     async def _register(
         self,
@@ -263,55 +361,18 @@ class Ingest:
         frame_of: tuple[uuid.UUID, float] | None = None,
     ) -> AssetOut:
         """Insert the asset and its ``asset.ingested`` event in one transaction."""
-        bucket, object_key = location or (RAW_BUCKET, content_address(info.sha256))
         try:
             async with self.sessions() as session, session.begin():
                 if envelope is not None and not await claim(
                     session, inbox, envelope.id, self.settings.consumer_group
                 ):
                     raise _AlreadyApplied
-                asset = Asset(
-                    id=uuid.uuid4(),
-                    created_at=datetime.now(UTC),
-                    dataset_id=dataset.id,
-                    filename=filename,
-                    media_type=info.media_type,
-                    size_bytes=info.size,
-                    sha256=info.sha256,
-                    source=source,
-                    uploaded_by=uploaded_by,
-                    tags=tags,
-                    bucket=bucket,
-                    object_key=object_key,
-                    parent_asset_id=frame_of[0] if frame_of else None,
-                    frame_time_seconds=frame_of[1] if frame_of else None,
+                asset = self._new_asset(
+                    dataset, info, filename, uploaded_by, source, tags, location, frame_of
                 )
                 session.add(asset)
                 await session.flush()
-                await add_event(
-                    session,
-                    outbox,
-                    ASSET_INGESTED,
-                    AssetIngestedV1(
-                        asset_id=asset.id,
-                        dataset_id=dataset.id,
-                        dataset_slug=dataset.slug,
-                        sha256=info.sha256,
-                        size_bytes=info.size,
-                        media_type=info.media_type,
-                        filename=filename,
-                        source=source,
-                        uploaded_by=uploaded_by,
-                        tags=tags,
-                        bucket=bucket,
-                        object_key=object_key,
-                        parent_asset_id=asset.parent_asset_id,
-                        frame_time_seconds=asset.frame_time_seconds,
-                    ),
-                    source=SOURCE,
-                    subject=str(asset.id),
-                    actor=uploaded_by,
-                )
+                await add_events(session, outbox, [self._ingested(asset, dataset)])
             return asset_out(asset, dataset.slug)
         except IntegrityError:
             # The same bytes arrived concurrently and the other request won the unique index.

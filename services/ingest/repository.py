@@ -60,6 +60,16 @@ async def asset_by_hash(session: AsyncSession, dataset_id: uuid.UUID, sha256: st
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def assets_by_hashes(
+    session: AsyncSession, dataset_id: uuid.UUID, hashes: list[str]
+) -> dict[str, Asset]:
+    """The dataset's assets with any of these bytes, by sha256."""
+    if not hashes:
+        return {}
+    query = select(Asset).where(Asset.dataset_id == dataset_id, Asset.sha256.in_(set(hashes)))
+    return {asset.sha256: asset for asset in (await session.execute(query)).scalars()}
+
+
 async def asset_with_dataset(
     session: AsyncSession, asset_id: uuid.UUID
 ) -> tuple[Asset, str] | None:

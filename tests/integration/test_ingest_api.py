@@ -94,6 +94,26 @@ def test_same_bytes_uploaded_again_return_the_existing_asset_marked_duplicate(
     assert [a["id"] for a in listed] == [first["id"]]
 
 
+def test_a_request_mixing_new_known_and_repeated_files_stores_each_once(
+    uploader: httpx.Client, dataset: str
+):
+    known, new = image(), image()
+    first = upload(uploader, dataset, ("known.jpg", known)).json()["items"][0]
+    response = upload(
+        uploader, dataset, ("new.jpg", new), ("known-again.jpg", known), ("new-again.jpg", new)
+    )
+    assert response.status_code == 201, response.text
+    fresh, known_again, repeated = response.json()["items"]
+    assert (fresh["duplicate"], known_again["duplicate"], repeated["duplicate"]) == (
+        False,
+        True,
+        True,
+    )
+    assert known_again["id"] == first["id"] and repeated["id"] == fresh["id"]
+    listed = uploader.get(f"/v1/datasets/{dataset}/assets").json()["items"]
+    assert sorted(a["id"] for a in listed) == sorted([first["id"], fresh["id"]])
+
+
 def test_many_files_in_one_request_come_back_in_order_with_detected_types(
     uploader: httpx.Client, dataset: str
 ):

@@ -350,8 +350,11 @@ class Clean:
             check = CheckResult("file_too_large", False, float(asset.size_bytes), limit, message)
             finding.structural = [check]
             return finding
-        data = await asyncio.to_thread(lambda: b"".join(self._chunks(asset)))
-        report = await asyncio.to_thread(analyze_image, data, rules.threshold_set())
+        thresholds = rules.threshold_set()
+        # read and analyse in one worker-thread hop
+        report = await asyncio.to_thread(
+            lambda: analyze_image(b"".join(self._chunks(asset)), thresholds)
+        )
         finding.structural, finding.metrics = list(report.structural), dict(report.metrics)
         finding.pixels = report.pixel_sha256
         if report.phash is not None and near_duplicate_comparable(report.metrics, rules):

@@ -172,7 +172,7 @@ def normal_exposure(rng: np.random.Generator, image: Pixels) -> Pixels:
     mean = luma(out.astype(np.uint8))
     if mean < 60 or mean > 185:
         out = np.clip(out * (np.clip(mean, 60, 185) / max(mean, 1.0)), 0, 255)
-    return out.astype(np.uint8)
+    return np.asarray(out, dtype=np.uint8)
 
 
 def encode(image: NDArray[Any], ext: str, *params: int) -> bytes:
@@ -225,10 +225,8 @@ def make_blurry(rng: np.random.Generator, index: int) -> Item:
 
 def make_dark(rng: np.random.Generator, index: int) -> Item:
     gain = float(rng.uniform(0.04, 0.15))
-    image = np.clip(
-        photo(rng).astype(np.float32) * gain + rng.normal(0, 1.0, (480, 640, 3)), 0, 255
-    )
-    image = image.astype(np.uint8)
+    noisy = photo(rng).astype(np.float32) * gain + rng.normal(0, 1.0, (480, 640, 3))
+    image = np.clip(noisy, 0, 255).astype(np.uint8)
     return Item("dark", jpeg(image, 90), ".jpg", {"gain": round(gain, 3), "luma": luma(image)})
 
 
@@ -412,6 +410,7 @@ def accuracy_items(seed: int) -> list[Item]:
         group = f"exact-{i:03d}"
         items.append(Item("clean", original, ".jpg", {"width": 640, "height": 480}, group))
         pixels = cv2.imdecode(np.frombuffer(original, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert pixels is not None
         copy = Item("exact_duplicate", png(pixels), ".png", {}, group, "lossless_png")
         items.append(copy)
     for i in range(COUNTS["near_duplicate"]):

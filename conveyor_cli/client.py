@@ -7,7 +7,8 @@ Every non-2xx answer becomes an :class:`ApiError` carrying the contract's error 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import IO, Any, Generic, NotRequired, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
@@ -659,8 +660,17 @@ class AuditClient(_ServiceClient):
 # --------------------------------------------------------------------------- async upload
 
 
+@dataclass(frozen=True, slots=True)
+class UploadPart:
+    """One ``files`` part of an upload request."""
+
+    filename: str
+    stream: IO[bytes]
+    media_type: str
+
+
 class AsyncIngestClient:
-    """Async client used by the concurrent upload engine (one file per request)."""
+    """Async client used by the concurrent upload engine (several files per request)."""
 
     service = "ingest"
 
@@ -695,22 +705,16 @@ class AsyncIngestClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def upload_asset(
-        self,
-        slug: str,
-        *,
-        filename: str,
-        stream: IO[bytes],
-        media_type: str,
-        tags: list[str],
-    ) -> Asset:
-        """``POST /v1/datasets/{slug}/assets`` with one ``files`` part streamed from ``stream``.
+    async def upload_assets(
+        self, slug: str, *, parts: Sequence[UploadPart], tags: list[str]
+    ) -> list[Asset]:
+        """``POST /v1/datasets/{slug}/assets`` with one streamed ``files`` part per file.
 
-        httpx reads ``stream`` in 64 KiB chunks while sending, so the file is never held in
-        memory; its length comes from ``fstat`` so the request has a Content-Length.
+        httpx reads each stream in 64 KiB chunks while sending, so no file is held in memory;
+        lengths come from ``fstat`` so the request has a Content-Length.
         """
         path = f"/v1/datasets/{_seg(slug)}/assets"
-        files = {"files": (filename, stream, media_type)}
+        files = [("files", (p.filename, p.stream, p.media_type)) for p in parts]
         data = {"tags": tags} if tags else None
         try:
             response = await self._http.post(path, files=files, data=data)
@@ -721,11 +725,13 @@ class AsyncIngestClient:
         try:
             body: Any = response.json()
             items = body["items"]
-            return cast(Asset, items[0])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            if not isinstance(items, list) or len(items) != len(parts):
+                raise ValueError("one item per file expected")
+            return cast(list[Asset], items)
+        except (ValueError, KeyError, TypeError) as exc:
             raise ApiError(
                 service=self.service,
                 status=response.status_code,
                 code="invalid_response",
-                message="upload answer has no items[0] asset",
+                message=f"upload answer does not have {len(parts)} items",
             ) from exc

@@ -53,6 +53,8 @@ from conveyor_cli.quality import (
     render_summary,
 )
 from conveyor_cli.upload import (
+    FILES_PER_REQUEST,
+    REQUEST_BYTES,
     Discovery,
     Failure,
     HashedFile,
@@ -386,6 +388,7 @@ def _upload_with_progress(
     files: list[HashedFile],
     tags: list[str],
     concurrency: int,
+    files_per_request: int,
     retry: RetryPolicy,
 ) -> UploadResult:
     if not files:
@@ -403,6 +406,7 @@ def _upload_with_progress(
                     files,
                     tags=tags,
                     concurrency=concurrency,
+                    files_per_request=files_per_request,
                     retry=retry,
                     on_bytes=progress.add_bytes,
                     on_done=progress.file_done,
@@ -510,9 +514,20 @@ def upload(
             "-c",
             min=1,
             max=64,
-            help="Number of files uploaded in parallel (one HTTP request per file).",
+            help="Number of upload requests in flight at once.",
         ),
     ] = 8,
+    files_per_request: Annotated[
+        int,
+        typer.Option(
+            "--files-per-request",
+            min=1,
+            max=64,
+            help="Most files sent in one request (small files only: a request carries at"
+            f" most {REQUEST_BYTES // 2**20} MiB, a bigger file goes alone). 1 sends one"
+            " file per request.",
+        ),
+    ] = FILES_PER_REQUEST,
     create_dataset: Annotated[
         bool,
         typer.Option(
@@ -525,9 +540,12 @@ def upload(
 
     Steps: find the files (folders recursively), hash each one (SHA-256, streamed in
     1 MiB chunks), ask the service which hashes the dataset already stores and skip
-    those, then upload the rest in parallel, one file per request. Connection errors
-    and 502/503/504 answers are retried (3 tries with backoff); any other error answer
-    fails that file only.
+    those, then upload the rest in parallel, up to `--files-per-request` small files per
+    request (16 MiB at most per request; a bigger file goes alone). Connection errors and
+    502/503/504 answers retry the request (3 tries with backoff). A file the service
+    refuses (413 too large, 415 unsupported type) fails alone: the other files of its
+    request are sent again without it. Any other error answer fails the files of that
+    request.
 
     Progress goes to stderr; the summary (uploaded, duplicates, already uploaded,
     skipped, failed with each path and error) goes to stdout.
@@ -541,6 +559,7 @@ def upload(
     conveyor upload ./photos --dataset cars
     conveyor upload a.jpg b.mp4 clips/ --dataset cars --tag night --tag rain
     conveyor upload /mnt/export --dataset trucks --create-dataset --concurrency 16
+    conveyor upload ./frames --dataset cars --files-per-request 16 --concurrency 4
     conveyor --json upload ./photos --dataset cars > summary.json
     ```
     """
@@ -571,7 +590,9 @@ def upload(
     if already:
         out.note(f"{_n(len(already), 'file')} already in dataset {dataset!r}; not sending them")
 
-    result = _upload_with_progress(settings, out, dataset, to_send, tags, concurrency, UPLOAD_RETRY)
+    result = _upload_with_progress(
+        settings, out, dataset, to_send, tags, concurrency, files_per_request, UPLOAD_RETRY
+    )
     summary = _Summary(dataset, discovery, already, result, hash_failures)
     if result.retries:
         out.note(f"retried {_n(result.retries, 'transient failure')}")

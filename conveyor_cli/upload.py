@@ -7,6 +7,7 @@ driven by a rich progress bar in the CLI and by simple counters in tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import mimetypes
@@ -19,11 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from conveyor_cli.client import ApiError, Asset, ServiceUnreachable
+from conveyor_cli.client import (
+    ApiError,
+    Asset,
+    ServiceUnreachable,
+    UploadPart,
+)
 
 CHUNK_SIZE = 1024 * 1024  # 1 MiB: hashing never holds more than this of a file in memory
 LOOKUP_BATCH = 1000  # the lookup endpoint's documented maximum per request
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
+# Small files share a request (much cheaper per file for ingest); the byte budget keeps one
+# request short enough that a retry or a refusal re-sends little. Bigger files go alone.
+FILES_PER_REQUEST = 8
+REQUEST_BYTES = 16 * 1024 * 1024
 
 ByteCallback = Callable[[int], None]
 
@@ -342,6 +352,43 @@ def _abort_reason(exc: Exception) -> str | None:
     return None
 
 
+def refused_filename(exc: Exception) -> str | None:
+    """The file a 4xx answer blames (``details.filename``, e.g. on 413/415), if it names one.
+
+    The service refuses a whole multi-file request for one bad file, so this is what lets
+    the engine fail that file alone and send the others again.
+    """
+    if isinstance(exc, ApiError) and 400 <= exc.status < 500:
+        name = exc.details.get("filename")
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def group_files(
+    files: Sequence[HashedFile], *, max_files: int, max_bytes: int
+) -> list[list[HashedFile]]:
+    """Split ``files`` into consecutive request groups, keeping their order.
+
+    A group holds at most ``max_files`` files and at most ``max_bytes`` bytes in total; a file
+    bigger than ``max_bytes`` travels alone.
+    """
+    if max_files < 1 or max_bytes < 1:
+        raise ValueError("max_files and max_bytes must be at least 1")
+    groups: list[list[HashedFile]] = []
+    current: list[HashedFile] = []
+    current_bytes = 0
+    for item in files:
+        if current and (len(current) == max_files or current_bytes + item.size > max_bytes):
+            groups.append(current)
+            current, current_bytes = [], 0
+        current.append(item)
+        current_bytes += item.size
+    if current:
+        groups.append(current)
+    return groups
+
+
 def guess_media_type(path: Path) -> str:
     """Best-effort media type from the extension; the service makes the final call (415)."""
     return mimetypes.guess_type(path.name, strict=False)[0] or DEFAULT_MEDIA_TYPE
@@ -361,19 +408,24 @@ class _ProgressFile(io.FileIO):
         return data
 
 
-class Uploader(Protocol):
-    """What the engine needs from a client (``AsyncIngestClient`` satisfies it)."""
+def _open_all(items: Sequence[HashedFile], on_read: ByteCallback) -> list[_ProgressFile | str]:
+    """Open every file of a request (one thread hop for the group): a stream or an error."""
+    opened: list[_ProgressFile | str] = []
+    for item in items:
+        try:
+            opened.append(_ProgressFile(item.path, on_read))
+        except OSError as exc:
+            opened.append(f"cannot read file: {exc.strerror or exc}")
+    return opened
 
-    def upload_asset(
-        self,
-        slug: str,
-        *,
-        filename: str,
-        stream: io.FileIO,
-        media_type: str,
-        tags: list[str],
-    ) -> Awaitable[Asset]:
-        """Upload one file and return the asset the service answered."""
+
+class Uploader(Protocol):
+    """What the engine needs from a client (:class:`AsyncIngestClient` satisfies it)."""
+
+    def upload_assets(
+        self, slug: str, *, parts: Sequence[UploadPart], tags: list[str]
+    ) -> Awaitable[list[Asset]]:
+        """Upload ``parts`` in one request; return the assets answered, in the same order."""
         ...
 
 
@@ -384,7 +436,7 @@ class UploadResult:
     uploaded: list[Uploaded] = field(default_factory=list)
     duplicates: list[Uploaded] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
-    retries: int = 0
+    retries: int = 0  # requests sent again after a transient failure
     aborted: str | None = None
 
 
@@ -395,82 +447,117 @@ async def upload_files(
     *,
     tags: Sequence[str] = (),
     concurrency: int = 8,
+    files_per_request: int = FILES_PER_REQUEST,
+    request_bytes: int = REQUEST_BYTES,
     retry: RetryPolicy | None = None,
     on_bytes: ByteCallback | None = None,
     on_done: Callable[[HashedFile], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> UploadResult:
-    """Upload ``files`` to dataset ``slug`` with ``concurrency`` workers, one file per request.
+    """Upload ``files`` to dataset ``slug``, small files several to a request.
 
-    Each worker opens one file only while sending it, so memory and descriptors stay bounded
-    however many files there are. Transient failures are retried per :class:`RetryPolicy`;
-    4xx answers are final. After a failure that would repeat for every file (bad key,
-    missing dataset, service down) the remaining files are marked failed without being sent.
+    ``concurrency`` requests are in flight at once, each carrying up to ``files_per_request``
+    files and ``request_bytes`` bytes (see :func:`group_files`); a short run is spread so that
+    every worker gets a request. A worker opens a group's files only while sending them, so
+    memory and descriptors stay bounded however many files there are.
+
+    Transient failures retry the whole request per :class:`RetryPolicy`; other error answers
+    are final. The service refuses a whole request for one bad file: when the answer names
+    it, that file fails alone and the rest of the group is sent again without it. After a
+    failure that would repeat for every file (bad key, missing dataset, service down) the
+    remaining files are marked failed without being sent. ``on_done`` is called once per
+    file, when its outcome is known.
     """
     policy = retry or RetryPolicy()
     result = UploadResult()
-    pending = iter(files)  # shared by workers; next() is atomic between awaits
     tag_list = list(tags)
+    # Never fewer requests than workers: a short run keeps every worker busy.
+    spread = -(-len(files) // max(1, concurrency))
+    per_request = max(1, min(files_per_request, spread))
+    groups = group_files(files, max_files=per_request, max_bytes=request_bytes)
+    pending = iter(groups)  # shared by workers; next() is atomic between awaits
 
     def report(n: int) -> None:
         if on_bytes is not None and n:
             on_bytes(n)
 
-    async def send(item: HashedFile) -> Asset | Failure:
-        for attempt in range(1, policy.attempts + 1):
-            sent = 0
+    def finish(item: HashedFile, outcome: Asset | Failure) -> None:
+        if isinstance(outcome, Failure):
+            # Count the file's bytes as processed so the bar still reaches the end.
+            report(item.size)
+            result.failed.append(outcome)
+        elif outcome.get("duplicate"):
+            result.duplicates.append(Uploaded(item, outcome))
+        else:
+            result.uploaded.append(Uploaded(item, outcome))
+        if on_done is not None:
+            on_done(item)
 
-            def count(n: int) -> None:
-                nonlocal sent
-                sent += n
-                report(n)
-
+    async def send(group: list[HashedFile]) -> None:
+        """Send ``group`` as one request until every file of it has an outcome."""
+        remaining = list(group)
+        attempt = 1
+        while remaining:
+            tally = _SizeCounter(report)  # bytes this request read from its files
+            # Opening can block on slow/network filesystems: keep it off the event loop.
+            opened = await asyncio.to_thread(_open_all, remaining, tally)
+            streams: list[_ProgressFile] = []
+            for item, fh in zip(list(remaining), opened, strict=True):
+                if isinstance(fh, str):
+                    finish(item, Failure(item.path, fh))
+                    remaining.remove(item)
+                else:
+                    streams.append(fh)
+            if not remaining:
+                return
             try:
-                # Opening can block on slow/network filesystems: keep it off the event loop.
-                fh = await asyncio.to_thread(_ProgressFile, item.path, count)
-            except OSError as exc:
-                report(item.size)
-                return Failure(item.path, f"cannot read file: {exc.strerror or exc}")
-            try:
-                with fh:
-                    return await client.upload_asset(
-                        slug,
-                        filename=item.path.name,
-                        stream=fh,
-                        media_type=guess_media_type(item.path),
-                        tags=tag_list,
-                    )
+                with contextlib.ExitStack() as stack:
+                    for fh in streams:
+                        stack.enter_context(fh)
+                    parts = [
+                        UploadPart(f.path.name, fh, guess_media_type(f.path))
+                        for f, fh in zip(remaining, streams, strict=True)
+                    ]
+                    assets = await client.upload_assets(slug, parts=parts, tags=tag_list)
             except (ApiError, ServiceUnreachable) as exc:
-                final = not is_transient(exc) or attempt == policy.attempts
-                if final:
-                    # Count the file's bytes as processed so the bar still reaches the end.
-                    report(item.size - sent)
-                    reason = _abort_reason(exc)
-                    if reason is not None and result.aborted is None:
-                        result.aborted = reason
-                    suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
-                    return Failure(item.path, f"{exc}{suffix}")
-                report(-sent)  # this attempt's bytes will be sent again
-                result.retries += 1
-                await sleep(policy.delay(attempt))
-        raise AssertionError("unreachable: the last attempt always returns")
+                report(-tally.n)  # re-sent, or counted whole by finish() if the file failed
+                blamed = refused_filename(exc)
+                if blamed is not None and len(remaining) > 1:
+                    named = [f for f in remaining if f.path.name == blamed]
+                    if len(named) != 1:
+                        # Two files share the name (or the service changed it): one request
+                        # per file tells which one it refuses.
+                        for item in remaining:
+                            await send([item])
+                        return
+                    finish(named[0], Failure(named[0].path, str(exc)))
+                    remaining.remove(named[0])
+                    attempt = 1  # the rest is a new request with its own retries
+                    continue
+                if is_transient(exc) and attempt < policy.attempts:
+                    result.retries += 1
+                    await sleep(policy.delay(attempt))
+                    attempt += 1
+                    continue
+                reason = _abort_reason(exc)
+                if reason is not None and result.aborted is None:
+                    result.aborted = reason
+                suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                for item in remaining:
+                    finish(item, Failure(item.path, f"{exc}{suffix}"))
+                return
+            for item, asset in zip(remaining, assets, strict=True):
+                finish(item, asset)
+            return
 
     async def worker() -> None:
-        for item in pending:
-            if result.aborted is not None:
-                result.failed.append(Failure(item.path, f"not attempted: {result.aborted}"))
-                report(item.size)
-            else:
-                outcome = await send(item)
-                if isinstance(outcome, Failure):
-                    result.failed.append(outcome)
-                elif outcome.get("duplicate"):
-                    result.duplicates.append(Uploaded(item, outcome))
-                else:
-                    result.uploaded.append(Uploaded(item, outcome))
-            if on_done is not None:
-                on_done(item)
+        for group in pending:
+            if result.aborted is None:
+                await send(group)
+                continue
+            for item in group:
+                finish(item, Failure(item.path, f"not attempted: {result.aborted}"))
 
-    workers = max(1, min(concurrency, len(files)))
+    workers = max(1, min(concurrency, len(groups)))
     await asyncio.gather(*(worker() for _ in range(workers)))
     return result

@@ -1,8 +1,10 @@
 """``conveyor`` CLI against a real HTTP server on 127.0.0.1 implementing the contract in memory.
 
 The fake ingest/audit server below is a small FastAPI app served by uvicorn in a thread. It
-records what it received (files, bytes, tags, lookups, attempts) so the tests can assert on
-the wire behaviour, and it can be scripted to fail (503s, 415s) to exercise retries.
+records what it received (files, bytes, tags, lookups, attempts, the files of each upload
+request) so the tests can assert on the wire behaviour, and it can be scripted to fail (503s,
+413s, 415s) to exercise retries and refusals. Like ingest, an upload request may carry several
+files and is all-or-nothing: one refused file (named in ``details.filename``) stores nothing.
 """
 
 from __future__ import annotations
@@ -52,10 +54,14 @@ class State:
     by_hash: dict[str, dict[str, str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    # the filenames of every upload request, in order
+    batches: list[list[str]] = field(default_factory=list)
     lookups: list[list[str]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     # filename -> statuses to answer on the first attempts, before succeeding
     fail_first: dict[str, list[int]] = field(default_factory=dict)
+    # filename -> 413 or 415, refused on every attempt (as are *.txt files, with 415)
+    refuse: dict[str, int] = field(default_factory=dict)
     upload_delay: float = 0.0
     inflight: int = 0
     max_inflight: int = 0
@@ -158,39 +164,48 @@ def build_app(state: State) -> FastAPI:
         state.max_inflight = max(state.max_inflight, state.inflight)
         try:
             form = await request.form()
-            parts = form.getlist("files")
+            parts: list[Any] = list(form.getlist("files"))
             tags = [str(t) for t in form.getlist("tags")]
-            assert len(parts) == 1, "the CLI sends one file per request"
-            part: Any = parts[0]
-            name = str(part.filename)
-            data = await part.read()
-            state.attempts[name] = state.attempts.get(name, 0) + 1
+            names = [str(part.filename) for part in parts]
+            state.batches.append(names)
+            contents = [await part.read() for part in parts]
+            for name in names:
+                state.attempts[name] = state.attempts.get(name, 0) + 1
             await asyncio.sleep(state.upload_delay)
-            planned = state.fail_first.get(name)
-            if planned:
-                status = planned.pop(0)
-                raise ApiFailure(status, f"http_{status}", "temporarily unavailable")
-            if name.endswith(".txt"):
-                raise ApiFailure(
-                    415, "unsupported_media_type", "only images and videos", filename=name
+            for name in names:
+                planned = state.fail_first.get(name)
+                if planned:
+                    status = planned.pop(0)
+                    raise ApiFailure(status, f"http_{status}", "temporarily unavailable")
+            for name in names:  # the first refused file fails the request; nothing is stored
+                if name.endswith(".txt") or state.refuse.get(name) == 415:
+                    raise ApiFailure(
+                        415, "unsupported_media_type", "only images and videos", filename=name
+                    )
+                if state.refuse.get(name) == 413:
+                    raise ApiFailure(413, "file_too_large", "file is too large", filename=name)
+            items = []
+            for name, part, data in zip(names, parts, contents, strict=True):
+                digest = hashlib.sha256(data).hexdigest()
+                state.received.append(
+                    Received(
+                        slug,
+                        name,
+                        digest,
+                        len(data),
+                        str(part.content_type),
+                        tags,
+                        request.headers.get("content-length"),
+                    )
                 )
-            digest = hashlib.sha256(data).hexdigest()
-            state.received.append(
-                Received(
-                    slug,
-                    name,
-                    digest,
-                    len(data),
-                    str(part.content_type),
-                    tags,
-                    request.headers.get("content-length"),
-                )
-            )
-            existing = state.by_hash[slug].get(digest)
-            if existing is not None:
-                return {"items": [{**state.assets[existing], "duplicate": True}]}
-            asset = state.add_asset(slug, name, data, media_type=str(part.content_type), tags=tags)
-            return {"items": [{**asset, "duplicate": False}]}
+                existing = state.by_hash[slug].get(digest)
+                if existing is not None:
+                    items.append({**state.assets[existing], "duplicate": True})
+                    continue
+                media_type = str(part.content_type)
+                asset = state.add_asset(slug, name, data, media_type=media_type, tags=tags)
+                items.append({**asset, "duplicate": False})
+            return {"items": items}
         finally:
             state.inflight -= 1
 
@@ -361,6 +376,8 @@ def test_upload_folder_end_to_end(tmp_path: Path, url: str, state: State) -> Non
         "night",
         "--concurrency",
         "3",
+        "--files-per-request",  # one file per request: the behaviour from before grouping
+        "1",
     )
 
     assert result.exit_code == 0, result.output
@@ -409,6 +426,114 @@ def test_upload_folder_end_to_end(tmp_path: Path, url: str, state: State) -> Non
         [("GET", "/v1/datasets/cars"), ("POST", "/v1/datasets/cars/assets/lookup")]
         + [("POST", "/v1/datasets/cars/assets")] * 4
     )
+
+
+def test_small_files_share_requests(tmp_path: Path, url: str, state: State) -> None:
+    files = _tree(tmp_path)
+    state.add_dataset("cars")
+
+    result = run(
+        url,
+        "--json",
+        "upload",
+        str(tmp_path / "cars"),
+        "--dataset",
+        "cars",
+        "--tag",
+        "t",
+        "--concurrency",
+        "1",
+    )
+
+    assert result.exit_code == 0, result.output
+    got = summary(result)
+    assert got["counts"] == {
+        "discovered": 5,
+        "uploaded": 4,
+        "duplicates": 1,
+        "already_uploaded": 0,
+        "skipped": 2,
+        "failed": 0,
+        "retries": 0,
+    }
+    # One request with all five files, in discovery order, each byte-exact.
+    assert state.batches == [["blue.png", "red-again.jpg", "clip.mp4", "old.jpg", "red.jpg"]]
+    for rel, data in files.items():
+        if "/." not in rel:
+            got_file = next(r for r in state.received if r.filename == Path(rel).name)
+            assert got_file.sha256 == hashlib.sha256(data).hexdigest()
+            assert got_file.tags == ["t"] and got_file.content_length is not None
+    # The later copy of the same bytes within the request is the duplicate.
+    assert [Path(d["path"]).name for d in got["duplicates"]] == ["red.jpg"]
+
+
+def test_files_per_request_caps_each_request(tmp_path: Path, url: str, state: State) -> None:
+    for i in range(20):
+        (tmp_path / f"{i:02d}.jpg").write_bytes(f"frame {i}".encode())
+    state.add_dataset("cars")
+    state.upload_delay = 0.05  # long enough for requests to overlap
+
+    result = run(
+        url,
+        "--json",
+        "upload",
+        str(tmp_path),
+        "--dataset",
+        "cars",
+        "--concurrency",
+        "2",
+        "--files-per-request",
+        "8",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert summary(result)["counts"]["uploaded"] == 20
+    assert sorted(len(b) for b in state.batches) == [4, 8, 8]
+    assert sorted(n for b in state.batches for n in b) == [f"{i:02d}.jpg" for i in range(20)]
+    assert state.max_inflight == 2
+
+
+def test_a_refused_file_fails_alone_and_the_rest_of_its_request_is_stored(
+    tmp_path: Path, url: str, state: State
+) -> None:
+    for name in ("a.jpg", "b.txt", "c.jpg", "d.jpg", "e.jpg"):
+        (tmp_path / name).write_bytes(name.encode() * 10)
+    state.add_dataset("cars")
+    state.refuse = {"d.jpg": 413}
+
+    result = run(url, "--json", "upload", str(tmp_path), "--dataset", "cars", "--concurrency", "1")
+
+    assert result.exit_code == 1, result.output
+    got = summary(result)
+    # Each refusal names its file: the request is sent again without it.
+    assert state.batches == [
+        ["a.jpg", "b.txt", "c.jpg", "d.jpg", "e.jpg"],
+        ["a.jpg", "c.jpg", "d.jpg", "e.jpg"],
+        ["a.jpg", "c.jpg", "e.jpg"],
+    ]
+    assert sorted(r.filename for r in state.received) == ["a.jpg", "c.jpg", "e.jpg"]
+    assert got["counts"]["uploaded"] == 3 and got["counts"]["retries"] == 0
+    assert {Path(f["path"]).name: f["error"] for f in got["failed"]} == {
+        "b.txt": "unsupported_media_type: only images and videos",
+        "d.jpg": "file_too_large: file is too large",
+    }
+    assert got["aborted"] is None
+
+
+def test_a_transient_failure_retries_the_whole_request(
+    tmp_path: Path, url: str, state: State
+) -> None:
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(name.encode())
+    state.add_dataset("cars")
+    state.fail_first = {"b.jpg": [503]}
+
+    result = run(url, "--json", "upload", str(tmp_path), "--dataset", "cars", "--concurrency", "1")
+
+    assert result.exit_code == 0, result.output
+    assert state.batches == [["a.jpg", "b.jpg", "c.jpg"]] * 2
+    assert summary(result)["counts"]["retries"] == 1
+    assert sorted(r.filename for r in state.received) == ["a.jpg", "b.jpg", "c.jpg"]
 
 
 def test_second_run_uploads_nothing_and_table_summary(

@@ -71,8 +71,7 @@ sys.path.insert(0, str(ROOT))
 import clean_corpus  # noqa: E402  (bench/ is the script's folder)
 import clean_video  # noqa: E402
 
-from bench.ingest import audit_times  # noqa: E402
-from bench.ingest import upload_all as upload_steadily  # noqa: E402
+from bench.ingest import audit_times, upload_all  # noqa: E402
 from deploy.sandbox import recreate_database, reset  # noqa: E402
 from deploy.services import ServiceProcess, stop_running  # noqa: E402
 from services.clean import repository  # noqa: E402
@@ -678,34 +677,6 @@ def cpu_seconds(process: psutil.Process) -> float:
     return total
 
 
-async def upload_all(
-    url: str, slug: str, blobs: list[tuple[str, bytes]], concurrency: int, per_request: int = 1
-) -> list[tuple[str, float]]:
-    """Upload every file, ``per_request`` files per request; (asset id, send time) per file."""
-    results: list[tuple[str, float]] = []
-    queue: asyncio.Queue[list[tuple[str, bytes]]] = asyncio.Queue()
-    for start in range(0, len(blobs), per_request):
-        queue.put_nowait(blobs[start : start + per_request])
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"X-API-Key": ADMIN_KEY}, timeout=60, limits=limits
-    ) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                group = queue.get_nowait()
-                sent = time.time()
-                response = await client.post(
-                    f"/v1/datasets/{slug}/assets",
-                    files=[("files", (name, data)) for name, data in group],
-                )
-                response.raise_for_status()
-                results.extend((item["id"], sent) for item in response.json()["items"])
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return results
-
-
 async def reports_done(expected: int, timeout: float) -> int:
     """Wait until clean has stored ``expected`` reports (polling Postgres, not the service)."""
     deadline = time.monotonic() + timeout
@@ -757,7 +728,7 @@ def paced_latency(
     """
     images = [p.read_bytes() for p in paths]
     print(f"  uploading {len(images)} JPEGs at a steady {rate:.0f}/s...", flush=True)
-    sent = asyncio.run(upload_steadily(ingest, "bench", images, 8, rate))
+    sent = asyncio.run(upload_all(ingest, "bench", images, 8, rate))
     asyncio.run(reports_done(stored + len(images), 120))
     reports = asyncio.run(fetch_reports(clean, [a for a, _, _ in sent]))
     latencies = [
@@ -809,10 +780,10 @@ def end_to_end(
         with httpx.Client(base_url=ingest, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as c:
             c.post("/v1/datasets", json={"slug": "bench", "name": "Clean bench"}).raise_for_status()
         # one warm-up asset through the whole path, so consumer-group joins are not timed
-        asyncio.run(upload_all(ingest, "bench", [(warmup.name, warmup.read_bytes())], 1))
+        asyncio.run(upload_all(ingest, "bench", [warmup.read_bytes()], 1, None))
         if asyncio.run(reports_done(1, 120)) < 1:
             raise RuntimeError(f"no verdict for the warm-up asset:\n{procs['clean'].log_tail()}")
-        blobs = [(p.name, p.read_bytes()) for p in paths]
+        blobs = [p.read_bytes() for p in paths]
         assert procs["clean"].process is not None
         clean_process = psutil.Process(procs["clean"].process.pid)
         print(
@@ -823,7 +794,8 @@ def end_to_end(
         cpu_before = cpu_seconds(clean_process)
         stack_before = stack_cpu()
         first = time.time()
-        uploaded = asyncio.run(upload_all(ingest, "bench", blobs, concurrency, per_request))
+        sent_at = asyncio.run(upload_all(ingest, "bench", blobs, concurrency, None, per_request))
+        uploaded = [(asset, at) for asset, at, _ in sent_at]
         upload_wall = time.time() - first
         done = asyncio.run(reports_done(len(blobs) + 1, 600))
         cpu_after = cpu_seconds(clean_process)

@@ -413,27 +413,29 @@ class Ingest:
         """
         objects = await self.store.list_keys(LANDING_BUCKET)
         for start in range(0, len(objects), 500):
+            events = [
+                Staged(
+                    OBJECT_CREATED,
+                    ObjectCreatedV1(
+                        bucket=obj.bucket,
+                        key=obj.key,
+                        size_bytes=obj.size,
+                        etag=obj.etag,
+                        detected_by="reconcile",
+                    ),
+                    SOURCE,
+                    subject=f"s3://{obj.bucket}/{obj.key}",
+                    actor="objectstore",
+                    event_id=str(
+                        uuid.uuid5(
+                            uuid.NAMESPACE_URL, f"reconcile:s3://{obj.bucket}/{obj.key}#{obj.etag}"
+                        )
+                    ),
+                )
+                for obj in objects[start : start + 500]
+            ]
             async with self.sessions() as session, session.begin():
-                for obj in objects[start : start + 500]:
-                    event_id = uuid.uuid5(
-                        uuid.NAMESPACE_URL, f"reconcile:s3://{obj.bucket}/{obj.key}#{obj.etag}"
-                    )
-                    await add_event(
-                        session,
-                        outbox,
-                        OBJECT_CREATED,
-                        ObjectCreatedV1(
-                            bucket=obj.bucket,
-                            key=obj.key,
-                            size_bytes=obj.size,
-                            etag=obj.etag,
-                            detected_by="reconcile",
-                        ),
-                        source=SOURCE,
-                        subject=f"s3://{obj.bucket}/{obj.key}",
-                        actor="objectstore",
-                        event_id=str(event_id),
-                    )
+                await add_events(session, outbox, events)
         if objects:
             log.info("reconcile: %d object(s) waiting in %s", len(objects), LANDING_BUCKET)
         return len(objects)

@@ -113,7 +113,6 @@ class Measured:
     phash: int | None = None  # only when near-duplicate comparison makes sense
     crops: tuple[int, ...] = ()  # crop hashes, with the phash
     frame_events: list[Staged] = field(default_factory=list)  # a video's sampled frames
-    arrival: int = 0  # given when it is judged
 
 
 class Clean:
@@ -232,7 +231,6 @@ class Clean:
     ) -> tuple[dict[str, Any], list[Staged]]:
         """One asset's report row and events (its hash joins the dataset's copy)."""
         asset, (rules_now, version) = finding.asset, rules[finding.asset.dataset_id]
-        finding.arrival = arrival
         copy = copies[asset.dataset_id]
         duplicate = self._exact_duplicate(finding, originals[asset.dataset_id])
         if duplicate is None and finding.phash is not None:
@@ -240,7 +238,7 @@ class Clean:
         if finding.phash is not None:  # later assets of the slice compare with it
             copy.extend(HashRows.one(arrival, asset.asset_id, finding.phash, finding.crops))
         verdict = judge(finding.metrics, finding.structural, duplicate, rules_now)
-        report = self._report_row(finding, duplicate, verdict, version)
+        report = self._report_row(finding, arrival, duplicate, verdict, version)
         event = self._verdict_event(report, asset.dataset_slug, verdict)
         events = [replace(event, traceparent=current_traceparent())]
         if not verdict.rejected:
@@ -275,7 +273,7 @@ class Clean:
 
     @staticmethod
     def _report_row(
-        finding: Measured, duplicate: Duplicate | None, verdict: Verdict, version: int
+        finding: Measured, arrival: int, duplicate: Duplicate | None, verdict: Verdict, version: int
     ) -> dict[str, Any]:
         asset = finding.asset
         return {
@@ -293,7 +291,7 @@ class Clean:
             "duplicate_of": uuid.UUID(duplicate.of_asset) if duplicate else None,
             "duplicate_code": duplicate.code if duplicate else None,
             "duplicate_distance": duplicate.distance if duplicate else None,
-            "arrival": finding.arrival,
+            "arrival": arrival,
             "policy_version": version,
         }
 

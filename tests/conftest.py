@@ -8,6 +8,7 @@ and audit processes writing their spans to files the tests read.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -28,14 +29,23 @@ __all__ = ["KAFKA", "PG_SUPERUSER_DSN", "minio_client"]
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "cvk_test_bootstrap_admin"
 TEST_DB = "conveyor_test"
+STACK_SESSION_LOCK = "/tmp/conveyor-stack-session.lock"
 
 
 @pytest.fixture(scope="session")
-def stack() -> None:
-    """The local stack, started if it is not running."""
-    script = ROOT / "deploy" / "stack" / "stack.py"
-    if subprocess.run([sys.executable, script, "status"], capture_output=True).returncode != 0:
-        subprocess.run([sys.executable, script, "up"], check=True)
+def stack() -> Iterator[None]:
+    """The local stack, started if it is not running.
+
+    A session resets the shared test database and runs services on fixed ports, so two test
+    sessions on one machine take turns: the lock is held until this session ends.
+    """
+    with open(STACK_SESSION_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        script = ROOT / "deploy" / "stack" / "stack.py"
+        status = subprocess.run([sys.executable, script, "status"], capture_output=True)
+        if status.returncode != 0:
+            subprocess.run([sys.executable, script, "up"], check=True)
+        yield
 
 
 @pytest.fixture(scope="session")

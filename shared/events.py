@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -172,13 +172,16 @@ class DeadLetterV1(Payload):
     original_value: str
 
 
+P = TypeVar("P", bound=Payload)
+
+
 @dataclass(frozen=True)
-class EventType:
+class EventType(Generic[P]):
     """A versioned CloudEvents type, the topic it travels on and its payload model."""
 
     name: str
     topic: Topic
-    payload: type[Payload]
+    payload: type[P]
 
 
 OBJECT_CREATED = EventType(
@@ -194,7 +197,7 @@ API_KEY_CREATED = EventType("conveyor.api_key.created.v1", INGEST_EVENTS, ApiKey
 API_KEY_REVOKED = EventType("conveyor.api_key.revoked.v1", INGEST_EVENTS, ApiKeyRevokedV1)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
 
-EVENT_TYPES: dict[str, EventType] = {
+EVENT_TYPES: dict[str, EventType[Any]] = {
     t.name: t
     for t in (
         OBJECT_CREATED,
@@ -209,6 +212,23 @@ EVENT_TYPES: dict[str, EventType] = {
         DEAD_LETTER,
     )
 }
+
+
+_BY_PAYLOAD: dict[type[Payload], EventType[Any]] = {t.payload: t for t in EVENT_TYPES.values()}
+assert len(_BY_PAYLOAD) == len(EVENT_TYPES), "each payload model belongs to one event type"
+
+
+def event_type_of(payload: Payload) -> EventType[Any]:
+    """The event type a payload is sent as (each payload model belongs to exactly one)."""
+    try:
+        return _BY_PAYLOAD[type(payload)]
+    except KeyError:
+        raise TypeError(f"{type(payload).__name__} is not the payload of any event type") from None
+
+
+def types_on(topic: Topic) -> list[EventType[Any]]:
+    """Every event type that travels on ``topic``."""
+    return [t for t in EVENT_TYPES.values() if t.topic == topic]
 
 
 class Envelope(BaseModel):
@@ -234,7 +254,8 @@ class Envelope(BaseModel):
         event_type = EVENT_TYPES.get(self.type)
         if event_type is None:
             raise UnknownEventType(self.type)
-        return event_type.payload.model_validate(self.data)
+        payload: Payload = event_type.payload.model_validate(self.data)
+        return payload
 
 
 class UnknownEventType(ValueError):

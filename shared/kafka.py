@@ -28,8 +28,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from shared.events import DEAD_LETTER, DEAD_LETTERS, DeadLetterV1, Envelope, Topic
+from shared.events import DEAD_LETTER, DEAD_LETTERS, DeadLetterV1, Envelope, Topic, UnknownEventType
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, PARTITIONS_ASSIGNED
+from shared.routing import Router, RoutingError
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("conveyor.kafka")
@@ -40,6 +41,10 @@ _REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time
 
 class MalformedEvent(ValueError):
     """A Kafka message that is not a CloudEvent Conveyor can read. Never retried."""
+
+
+# Faults of the event itself that a retry cannot cure: straight to the dead-letter topic.
+_NOT_RETRIED = (ValidationError, UnknownEventType, RoutingError)
 
 
 def encode(envelope: Envelope) -> tuple[bytes, Headers]:
@@ -135,15 +140,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
-Handler = Callable[[Envelope, ConsumerRecord[bytes, bytes]], Awaitable[None]]
-BatchHandler = Callable[[list[tuple[Envelope, ConsumerRecord[bytes, bytes]]]], Awaitable[None]]
-
-
 class EventConsumer:
-    """Consumes topics in a consumer group and hands each event to ``handle``.
+    """Consumes a service's topics in its consumer group and hands each event to its router.
 
-    ``handle`` must run its effects and its inbox record in one database transaction.
-    Offsets are committed after each batch of handled messages.
+    Every route must apply its effects and its inbox claim in one database transaction.
+    Offsets are committed after each partition's poll was handled.
     """
 
     def __init__(
@@ -151,22 +152,15 @@ class EventConsumer:
         *,
         bootstrap_servers: str,
         group_id: str,
-        handle: Handler,
+        router: Router[Any],
         producer: AIOKafkaProducer,
-        topics: Sequence[str] = (),
-        pattern: str | None = None,
         max_attempts: int = 3,
         retry_wait_seconds: float = 0.2,
-        handle_batch: BatchHandler | None = None,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
-        self._handle = handle
-        # Optional: apply a partition's whole poll in one go (falls back to ``handle``).
-        self._handle_batch = handle_batch
+        self._router = router
         self._producer = producer
-        self._topics = list(topics)
-        self._pattern = pattern
         self._max_attempts = max_attempts
         self._retry_wait = retry_wait_seconds
         self._consumer: AIOKafkaConsumer | None = None
@@ -185,10 +179,10 @@ class EventConsumer:
         self._consumer = consumer
         await consumer.start()
         try:
-            if self._pattern:
-                consumer.subscribe(pattern=self._pattern)
+            if self._router.pattern:
+                consumer.subscribe(pattern=self._router.pattern)
             else:
-                consumer.subscribe(self._topics)
+                consumer.subscribe(self._router.topics)
             while True:
                 batch = await consumer.getmany(timeout_ms=500)
                 assigned = len(consumer.assignment())
@@ -213,7 +207,8 @@ class EventConsumer:
         tp: TopicPartition,
         records: list[ConsumerRecord[bytes, bytes]],
     ) -> None:
-        if self._handle_batch is not None:
+        if self._router.batches:
+            # A partition's whole poll at once: batched routes pay their statements per run.
             await self._process_batch(records)
         else:
             for record in records:
@@ -243,7 +238,6 @@ class EventConsumer:
             return None
 
     async def _process_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        assert self._handle_batch is not None
         items = []
         for record in records:
             envelope = await self._decode_or_dead_letter(record)
@@ -252,9 +246,8 @@ class EventConsumer:
         if not items:
             return
         spans = [tracer.start_span(**self._span_args(e, r)) for e, r in items]
-        handle_batch = self._handle_batch
         try:
-            await self._handle_with_retries(lambda: handle_batch(items), attempts=1)
+            await self._handle_with_retries(lambda: self._router.handle_batch(items), attempts=1)
             for envelope, _ in items:
                 EVENTS_CONSUMED.labels(self._group_id, envelope.type, "ok").inc()
         except Exception as exc:
@@ -276,7 +269,7 @@ class EventConsumer:
     ) -> None:
         with tracer.start_as_current_span(**self._span_args(envelope, record)) as span:
             try:
-                await self._handle_with_retries(lambda: self._handle(envelope, record))
+                await self._handle_with_retries(lambda: self._router.handle(envelope, record))
                 EVENTS_CONSUMED.labels(self._group_id, envelope.type, "ok").inc()
             except Exception as exc:
                 span.record_exception(exc)
@@ -294,7 +287,7 @@ class EventConsumer:
                     stop=stop_after_attempt(attempts or self._max_attempts),
                     wait=wait_exponential(multiplier=self._retry_wait, max=2),
                     retry=retry_if_exception(
-                        lambda e: not is_transient(e) and not isinstance(e, ValidationError)
+                        lambda e: not is_transient(e) and not isinstance(e, _NOT_RETRIED)
                     ),
                     reraise=True,
                 ):
@@ -361,7 +354,6 @@ class EventConsumer:
 
 __all__ = [
     "EventConsumer",
-    "Handler",
     "MalformedEvent",
     "TopicPartition",
     "decode",

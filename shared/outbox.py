@@ -102,7 +102,7 @@ def current_traceparent() -> str | None:
 class Staged:
     """An event to stage: what :func:`add_events` needs to write one outbox row."""
 
-    event_type: EventType
+    event_type: EventType[Any]
     payload: Payload
     source: str
     subject: str | None
@@ -154,7 +154,7 @@ async def add_events(
 async def add_event(
     session: AsyncSession,
     outbox: Table,
-    event_type: EventType,
+    event_type: EventType[Any],
     payload: Payload,
     *,
     source: str,

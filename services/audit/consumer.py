@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
 
 from services.audit.handlers import Audit
 from services.audit.settings import AuditSettings
-from shared.events import ALL_TOPICS_PATTERN, Envelope
+from shared.events import ALL_TOPICS_PATTERN
 from shared.kafka import EventConsumer
+from shared.routing import Delivered, Router
+
+
+async def append(audit: Audit, deliveries: Sequence[Delivered]) -> None:
+    """Every event, whatever its type (even one newer than this code), joins the chain."""
+    await audit.append([(d.envelope, d.topic) for d in deliveries])
 
 
 def build_consumer(
     audit: Audit, settings: AuditSettings, producer: AIOKafkaProducer
 ) -> EventConsumer:
     """The consumer that appends every event to the chain."""
-
-    async def handle(envelope: Envelope, record: ConsumerRecord[bytes, bytes]) -> None:
-        await audit.append([(envelope, record.topic)])
-
-    async def handle_batch(items: list[tuple[Envelope, ConsumerRecord[bytes, bytes]]]) -> None:
-        await audit.append([(envelope, record.topic) for envelope, record in items])
-
     return EventConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.consumer_group,
-        handle=handle,
-        handle_batch=handle_batch,
+        router=Router({}, audit, pattern=ALL_TOPICS_PATTERN, catch_all=append),
         producer=producer,
-        pattern=ALL_TOPICS_PATTERN,
     )

@@ -1,0 +1,156 @@
+"""The unit of work: one database transaction with the service's outbox and inbox.
+
+A use case opens a unit of work, reads and writes through its session (via the service's
+repository), stages the events it emits with :meth:`UnitOfWork.emit`, claims the events it
+handles with :meth:`UnitOfWork.claim`, and leaves the block: the staged events are written to
+the outbox in one statement and the transaction commits. That exit is the only place a service
+commits. An exception rolls everything back, events and inbox claims included.
+
+Keep object-store and other network I/O outside the block: a unit of work holds a pooled
+connection and row locks for as long as it is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared import inbox as inbox_records
+from shared.events import Envelope, EventType, Payload, event_type_of
+from shared.outbox import Staged, add_events, current_traceparent
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """An event a unit of work will write to the outbox when it commits."""
+
+    event_type: EventType[Any]
+    payload: Payload
+    subject: str | None
+    actor: str | None
+    key: str | None
+    event_id: str | None
+    traceparent: str | None
+
+
+class UnitOfWork:
+    """One open transaction: :attr:`session`, staged events and inbox claims. Not reusable."""
+
+    def __init__(
+        self, session: AsyncSession, *, outbox: Table, inbox: Table, source: str, consumer: str
+    ) -> None:
+        self.session = session
+        self._outbox = outbox
+        self._inbox = inbox
+        self._source = source
+        self._consumer = consumer
+        self._staged: list[Emitted] = []
+
+    def emit(
+        self,
+        payload: Payload,
+        *,
+        subject: str | None,
+        actor: str | None,
+        key: str | None = None,
+        event_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
+        """Stage an event; its type comes from the payload's class.
+
+        ``key`` defaults to ``subject`` (the aggregate id); ``event_id`` to a random UUID (pass a
+        deterministic one when a retry must yield the same event); ``traceparent`` to the span
+        current now, so each event continues the trace that caused it.
+        """
+        self._staged.append(
+            Emitted(
+                event_type_of(payload),
+                payload,
+                subject,
+                actor,
+                key,
+                event_id,
+                traceparent or current_traceparent(),
+            )
+        )
+
+    async def claim(self, envelope: Envelope) -> bool:
+        """Record that this consumer applies ``envelope``; False if an earlier delivery did."""
+        return await inbox_records.claim(self.session, self._inbox, envelope.id, self._consumer)
+
+    async def claim_all(self, envelopes: Sequence[Envelope]) -> set[str]:
+        """:meth:`claim` for many events in one statement: the ids not applied before."""
+        ids = [e.id for e in envelopes]
+        return await inbox_records.claim_many(self.session, self._inbox, ids, self._consumer)
+
+    async def flush_events(self) -> list[Envelope]:
+        """Write the staged events to the outbox now (the commit does it anyway)."""
+        staged, self._staged = self._staged, []
+        return await add_events(
+            self.session,
+            self._outbox,
+            [
+                Staged(
+                    e.event_type,
+                    e.payload,
+                    self._source,
+                    e.subject,
+                    e.actor,
+                    e.key,
+                    e.event_id,
+                    e.traceparent,
+                )
+                for e in staged
+            ],
+        )
+
+
+class UnitsOfWork:
+    """Opens units of work for one service; built once in the service's lifespan."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        outbox: Table,
+        inbox: Table,
+        source: str,
+        consumer: str,
+    ) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.inbox = inbox
+        self.source = source
+        self.consumer = consumer
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction that commits, with its staged events, when the block ends normally."""
+        async with self.sessions() as session, session.begin():
+            uow = UnitOfWork(
+                session,
+                outbox=self.outbox,
+                inbox=self.inbox,
+                source=self.source,
+                consumer=self.consumer,
+            )
+            yield uow
+            await uow.flush_events()
+            # leaving ``session.begin()`` commits: the one commit of every write
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries only: nothing it does is committed."""
+        async with self.sessions() as session:
+            yield session
+
+    async def applied(self, envelopes: Iterable[Envelope]) -> set[str]:
+        """Ids among ``envelopes`` this consumer has applied already (a read; claims nothing)."""
+        ids = [e.id for e in envelopes]
+        async with self.sessions() as session:
+            return await inbox_records.applied(session, self.inbox, ids, self.consumer)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clean import repository as repo
 from services.clean.checks import CheckResult, analyze_image
+from services.clean.checks.video import SampledFrame, VideoReport, analyze_video, sample_frames
 from services.clean.models import Policy, QualityReport, inbox, outbox
 from services.clean.near_index import DatasetHashes, HashRows, NearIndex
 from services.clean.policy import (
@@ -42,7 +43,6 @@ from services.clean.schemas import (
     Reevaluation,
 )
 from services.clean.settings import CleanSettings
-from services.clean.video import SampledFrame, VideoReport, analyze_video, sample_frames
 from shared.errors import ApiError
 from shared.events import (
     ASSET_CLEANED,

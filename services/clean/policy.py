@@ -21,7 +21,7 @@ from services.clean.checks import (
     Threshold,
     judge_metrics,
 )
-from services.clean.video import DEFAULT_VIDEO_THRESHOLDS, VIDEO_CORRUPTION_CODES
+from services.clean.checks.video import DEFAULT_VIDEO_THRESHOLDS, VIDEO_CORRUPTION_CODES
 
 Action = Literal["reject", "flag", "ignore"]
 

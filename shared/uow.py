@@ -42,7 +42,13 @@ class UnitOfWork:
     """One open transaction: :attr:`session`, staged events and inbox claims. Not reusable."""
 
     def __init__(
-        self, session: AsyncSession, *, outbox: Table, inbox: Table, source: str, consumer: str
+        self,
+        session: AsyncSession,
+        *,
+        outbox: Table | None,
+        inbox: Table | None,
+        source: str,
+        consumer: str,
     ) -> None:
         self.session = session
         self._outbox = outbox
@@ -67,6 +73,8 @@ class UnitOfWork:
         deterministic one when a retry must yield the same event); ``traceparent`` to the span
         current now, so each event continues the trace that caused it.
         """
+        if self._outbox is None:
+            raise TypeError(f"{self._source} has no outbox: it emits no events")
         self._staged.append(
             Emitted(
                 event_type_of(payload),
@@ -81,16 +89,23 @@ class UnitOfWork:
 
     async def claim(self, envelope: Envelope) -> bool:
         """Record that this consumer applies ``envelope``; False if an earlier delivery did."""
-        return await inbox_records.claim(self.session, self._inbox, envelope.id, self._consumer)
+        return await inbox_records.claim(self.session, self._table(), envelope.id, self._consumer)
 
     async def claim_all(self, envelopes: Sequence[Envelope]) -> set[str]:
         """:meth:`claim` for many events in one statement: the ids not applied before."""
         ids = [e.id for e in envelopes]
-        return await inbox_records.claim_many(self.session, self._inbox, ids, self._consumer)
+        return await inbox_records.claim_many(self.session, self._table(), ids, self._consumer)
+
+    def _table(self) -> Table:
+        if self._inbox is None:
+            raise TypeError(f"{self._source} has no inbox: it claims no events")
+        return self._inbox
 
     async def flush_events(self) -> list[Envelope]:
         """Write the staged events to the outbox now (the commit does it anyway)."""
         staged, self._staged = self._staged, []
+        if not staged or self._outbox is None:
+            return []
         return await add_events(
             self.session,
             self._outbox,
@@ -117,11 +132,12 @@ class UnitsOfWork:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        outbox: Table,
-        inbox: Table,
+        outbox: Table | None,
+        inbox: Table | None,
         source: str,
         consumer: str,
     ) -> None:
+        """``outbox``/``inbox`` are None for a service that emits/consumes no events."""
         self.sessions = sessions
         self.outbox = outbox
         self.inbox = inbox
@@ -152,5 +168,7 @@ class UnitsOfWork:
     async def applied(self, envelopes: Iterable[Envelope]) -> set[str]:
         """Ids among ``envelopes`` this consumer has applied already (a read; claims nothing)."""
         ids = [e.id for e in envelopes]
+        if self.inbox is None:
+            return set()
         async with self.sessions() as session:
             return await inbox_records.applied(session, self.inbox, ids, self.consumer)

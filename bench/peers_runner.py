@@ -36,8 +36,8 @@ from typing import Any
 
 def run_cleanvision(paths: list[str], prefilter: bool) -> dict[str, Any]:
     """cleanvision's per-file issue flags and duplicate sets."""
-    from cleanvision import Imagelab
-    from PIL import Image
+    from cleanvision import Imagelab  # type: ignore[import-not-found]  # peers venv only
+    from PIL import Image  # type: ignore[import-not-found]  # peers venv only
 
     unreadable: dict[str, str] = {}
     sizes: dict[str, list[int]] = {}
@@ -91,7 +91,7 @@ def run_imagededup(paths: list[str]) -> dict[str, Any]:
         stub = types.ModuleType(name)
         setattr(stub, attribute, None)
         sys.modules[name] = stub
-    from imagededup.methods import PHash
+    from imagededup.methods import PHash  # type: ignore[import-not-found]  # peers venv only
 
     folder = Path(paths[0]).parent
     if any(Path(p).parent != folder for p in paths):

@@ -1,0 +1,10 @@
+"""Where the benchmark finds the repository and the local stack it runs its services against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "cvk_bench_admin"
+DATABASE = "conveyor_bench_clean"
+PG = f"postgresql://conveyor:conveyor@127.0.0.1:55432/{DATABASE}"

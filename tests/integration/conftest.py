@@ -1,0 +1,50 @@
+"""Fixtures for in-process use-case tests on the real Postgres.
+
+The use cases of a service run in the test process against a database of their own
+(``conveyor_usecases``, migrated once per session). Each test gets sessions bound to one
+connection whose outer transaction is rolled back at the end: a use case's own commit only
+releases a savepoint, so tests cannot see each other's rows and need no clean-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from deploy.sandbox import recreate_database
+from shared.db import migrate
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+USECASE_DB = "conveyor_usecases"
+USECASE_DB_URL = f"postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/{USECASE_DB}"
+SCHEMAS = ("ingest", "clean", "audit")
+
+
+@pytest.fixture(scope="session")
+async def usecase_engine(stack: None) -> AsyncIterator[AsyncEngine]:
+    """An engine on a freshly migrated database holding every service's schema."""
+    await recreate_database(USECASE_DB)
+    for schema in SCHEMAS:
+        await migrate(ROOT / "services" / schema / "migrations", USECASE_DB_URL, schema)
+    engine = create_async_engine(USECASE_DB_URL, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(usecase_engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions whose every commit is undone when the test ends."""
+    async with usecase_engine.connect() as connection:
+        outer = await connection.begin()
+        yield async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        await outer.rollback()

@@ -11,7 +11,7 @@ sliding blocks of tests/media_video.py. Labels, one per clip:
 - ``clean``: motion throughout (pans, sliding blocks), one with a silent audio track of the
   same length, three from a static camera on a noisy scene that a person-sized subject walks
   across (static but not frozen);
-- one label per check code of ``services/clean/video.py``: ``empty`` (zero bytes),
+- one label per check code of ``services/clean/checks/video/``: ``empty`` (zero bytes),
   ``unrecognized_format`` (random bytes, text, a PDF or ZIP header), ``no_video_stream`` (audio
   files), ``decode_failed`` (an MP4 or Matroska container whose payload is random or zero
   bytes: not one frame decodes), ``truncated`` (an MP4 with its index first, a Matroska or AVI
@@ -29,7 +29,7 @@ sliding blocks of tests/media_video.py. Labels, one per clip:
   (15-35 % of the frames black, some with a small clock overlay), ``blank_frames`` (the same
   share of one flat colour).
 
-Scoring: :func:`services.clean.video.analyze_video` with the default policy's thresholds
+Scoring: :func:`services.clean.checks.video.analyze_video` with the default policy's thresholds
 (``PolicyRules().threshold_set()``, as the image part), one clip at a time; a clip *has* a code
 when it is among its failed checks. Precision and recall per code are strict, except for codes a
 defect implies (``IMPLIED``): a clip labeled ``truncated`` may also get ``decode_errors``,
@@ -74,12 +74,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.clean_corpus import emptied, kept_manifest, photo  # noqa: E402
-from services.clean.policy import PolicyRules  # noqa: E402
-from services.clean.video import (  # noqa: E402
+from services.clean.checks.video import (  # noqa: E402
     DEFAULT_VIDEO_THRESHOLDS,
     VIDEO_CORRUPTION_ORDER,
     analyze_video,
 )
+from services.clean.policy import PolicyRules  # noqa: E402
 from tests.media_video import (  # noqa: E402
     flat,
     scene,

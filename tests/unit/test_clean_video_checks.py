@@ -17,24 +17,25 @@ import numpy as np
 import pytest
 
 from services.clean.checks.thresholds import Threshold, judge_metrics
-from services.clean.video import (
+from services.clean.checks.video import (
     DEFAULT_VIDEO_THRESHOLDS,
-    DUPLICATE_TOLERANCE,
-    FROZEN_TOLERANCE,
-    SCENE_CHANGE_DIFFERENCE,
-    THUMBNAIL_SIDE,
-    DecodedFrame,
-    PacketCoverage,
-    SamplingSchedule,
     UnreadableVideo,
     analyze_video,
+    sample_frames,
+)
+from services.clean.checks.video.container import (
+    PacketCoverage,
     container_problems,
     matroska_clusters,
-    probe_video,
-    sample_frames,
-    scan_frames,
+)
+from services.clean.checks.video.frame_scan import (
+    DUPLICATE_TOLERANCE,
+    FROZEN_TOLERANCE,
+    THUMBNAIL_SIDE,
+    DecodedFrame,
     summarize_frames,
 )
+from services.clean.checks.video.sampling import SCENE_CHANGE_DIFFERENCE, SamplingSchedule
 from tests.media_video import (
     HEIGHT,
     WIDTH,
@@ -170,21 +171,17 @@ def test_clean_matroska_clip_passes_without_a_declared_frame_count(clips: dict[s
 
 
 def test_probe_reads_what_the_container_declares(clips: dict[str, Path]) -> None:
-    probe = probe_video(clips["clean"])
+    probe = analyze_video(clips["clean"]).probe
 
-    assert "mp4" in probe.container_format
-    assert probe.codec == "mpeg4"
+    assert probe is not None
     assert (probe.width, probe.height) == (WIDTH, HEIGHT)
     assert probe.duration_seconds == pytest.approx(3.0)
     assert probe.frame_count == 75
-    assert probe.frame_rate == probe.average_frame_rate == pytest.approx(25.0)
-    assert not probe.has_audio
+    assert probe.frame_rate == pytest.approx(25.0)
 
 
 def test_mp4_cut_in_half_has_lost_its_index(clips: dict[str, Path]) -> None:
-    with pytest.raises(UnreadableVideo) as raised:
-        probe_video(clips["half_mp4"])
-    assert raised.value.code == "missing_index"
+    assert container_problems(clips["half_mp4"])[0].code == "missing_index"
 
     report = analyze_video(clips["half_mp4"])
     assert report.failed_codes == {"missing_index", "truncated"}
@@ -194,9 +191,7 @@ def test_mp4_cut_in_half_has_lost_its_index(clips: dict[str, Path]) -> None:
 def test_mp4_with_index_first_cut_in_half_is_truncated_and_scanned_to_its_end(
     clips: dict[str, Path],
 ) -> None:
-    with pytest.raises(UnreadableVideo) as raised:
-        probe_video(clips["half_fs"])
-    assert raised.value.code == "truncated"
+    assert [problem.code for problem in container_problems(clips["half_fs"])] == ["truncated"]
 
     report = analyze_video(clips["half_fs"])
     assert {"truncated", "frame_count_mismatch", "duration_mismatch"} <= report.failed_codes
@@ -288,13 +283,11 @@ def test_packet_coverage_without_positions_reports_nothing() -> None:
 def test_files_without_a_readable_video_say_why(
     clips: dict[str, Path], clip: str, code: str
 ) -> None:
-    with pytest.raises(UnreadableVideo) as raised:
-        probe_video(clips[clip])
-    assert raised.value.code == code
-
     report = analyze_video(clips[clip])
+
     assert report.failed_codes == {code}
     assert report.corrupt and report.metrics == {}
+    assert report.probe is None
 
 
 def test_a_file_object_reads_like_its_path(clips: dict[str, Path]) -> None:
@@ -303,9 +296,10 @@ def test_a_file_object_reads_like_its_path(clips: dict[str, Path]) -> None:
     stream.seek(123)  # wherever the caller left it
 
     from_object = analyze_video(stream)
+    from_path = analyze_video(clips["frozen"])
 
-    assert from_object.metrics == analyze_video(clips["frozen"]).metrics
-    assert probe_video(stream) == probe_video(clips["frozen"])
+    assert from_object.metrics == from_path.metrics
+    assert from_object.probe == from_path.probe
     with clips["half_mp4"].open("rb") as file:
         assert [c.code for c in container_problems(file)] == ["missing_index", "truncated"]
 
@@ -325,11 +319,12 @@ def test_variable_frame_rate_is_measured_from_timestamp_deltas(clips: dict[str, 
 
 
 def test_repeated_timestamp_is_reported_with_its_position(clips: dict[str, Path]) -> None:
-    scan = scan_frames(clips["repeated_timestamp"])
+    report = analyze_video(clips["repeated_timestamp"])
 
-    assert scan.non_increasing_timestamps == 1
-    assert scan.first_non_increasing_frame == 20
-    assert "non_increasing_timestamps" in analyze_video(clips["repeated_timestamp"]).failed_codes
+    assert report.scan is not None
+    assert report.scan.non_increasing_timestamps == 1
+    assert report.scan.first_non_increasing_frame == 20
+    assert "non_increasing_timestamps" in report.failed_codes
 
 
 def test_decreasing_and_missing_timestamps_are_counted_apart() -> None:
@@ -514,6 +509,12 @@ def test_sampling_schedule_keeps_to_its_grid_across_a_gap() -> None:
     taken = [t for t, p in zip(times, pictures, strict=True) if schedule.takes(t, p)]
 
     assert taken == [0.0, 1.0, 3.7, 4.0]
+
+
+def test_sampling_a_file_without_video_says_why(clips: dict[str, Path]) -> None:
+    with pytest.raises(UnreadableVideo) as raised:
+        next(sample_frames(clips["audio_only"]))
+    assert raised.value.code == "no_video_stream"
 
 
 def test_sampling_needs_a_rule() -> None:

@@ -12,10 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import is_unavailable
 from shared.errors import ApiError
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -71,21 +71,20 @@ def create_app(
         err = ApiError(422, "validation_error", "request is invalid", {"errors": errors})
         return JSONResponse(err.body(), status_code=422)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    @app.exception_handler(ConnectionError)
-    async def _dependency_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("dependency unavailable: %s", exc)
-        err = ApiError(503, "unavailable", "a dependency is unavailable; retry shortly")
-        return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
-
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Postgres starting or stopping, a refused connection, a hung object store (they
+        # arrive as several unrelated types): the request was fine, the dependency was not.
+        if is_unavailable(exc):
+            log.warning("dependency unavailable: %s", exc)
+            err = ApiError(503, "unavailable", "a dependency is unavailable; retry shortly")
+            return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
         log.exception("unhandled error")
         err = ApiError(500, "internal_error", "unexpected server error; see the service log")
         return JSONResponse(err.body(), status_code=500)
 
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(_RefuseNulBytes)
     app.add_middleware(_RequestMetrics, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
@@ -148,6 +147,28 @@ class _RequestMetrics:
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
+
+
+class _RefuseNulBytes:
+    """Refuses a NUL byte in the path or query string with a 400 error body.
+
+    No identifier, slug, tag or filter of Conveyor can hold one, and Postgres text cannot
+    store one: without this check such a request reaches the database and fails there.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"]
+            or b"%00" in scope["query_string"]
+            or b"\x00" in scope["query_string"]
+        ):
+            error = ApiError(400, "bad_request", "the URL contains a NUL byte (%00)")
+            await JSONResponse(error.body(), status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class _BodyLimit:

@@ -25,9 +25,9 @@ from cloudevents.core.v1.event import CloudEvent
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from shared.db import is_unavailable
 from shared.events import DEAD_LETTER, DEAD_LETTERS, DeadLetterV1, Envelope, Topic, UnknownEventType
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, PARTITIONS_ASSIGNED
 from shared.routing import Router, RoutingError
@@ -133,11 +133,7 @@ async def ensure_topics(bootstrap_servers: str, topics: Sequence[Topic]) -> list
 
 def is_transient(exc: BaseException) -> bool:
     """Infrastructure errors worth retrying without limit (the event itself is fine)."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    if isinstance(exc, KafkaError):
-        return True
-    return isinstance(exc, ConnectionError | TimeoutError)
+    return isinstance(exc, KafkaError) or is_unavailable(exc)
 
 
 class EventConsumer:

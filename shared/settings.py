@@ -19,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared import endpoints
+
 DEV_ADMIN_KEY = "cvk_dev_admin_change_me"
 DEV_S3_SECRET = "conveyor-dev-secret"  # noqa: S105 - documented development default
 DEV_WEBHOOK_TOKEN = "dev-objectstore-token"  # noqa: S105 - documented development default
@@ -31,23 +33,27 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
-    host: str = "127.0.0.1"
+    host: str = endpoints.HOST
     port: int = 8000
     # HTTP worker processes; each also runs its own consumer and outbox relay.
     workers: int = 1
     log_level: str = "INFO"
 
-    database_url: str = "postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/conveyor"
+    database_url: str = endpoints.postgres_url(driver="asyncpg")
     database_pool_size: int = 20
 
-    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_bootstrap_servers: str = endpoints.KAFKA_BOOTSTRAP_SERVERS
 
-    s3_endpoint: str = "127.0.0.1:18333"
+    s3_endpoint: str = endpoints.S3_ENDPOINT
     s3_public_endpoint: str | None = None
     s3_access_key: str = "conveyor"
     s3_secret_key: str = DEV_S3_SECRET
     s3_secure: bool = False
     s3_region: str = "us-east-1"
+    # A store that accepts connections but does not answer (hung, overloaded) fails a call
+    # after this long instead of holding the request: the API answers 503, consumers retry.
+    s3_connect_timeout_seconds: float = 5.0
+    s3_read_timeout_seconds: float = 15.0
 
     bootstrap_admin_key: str = DEV_ADMIN_KEY
 

@@ -1,15 +1,20 @@
 """Object storage on any S3 endpoint through the ``minio`` SDK.
 
 The SDK is synchronous; every call runs in a worker thread so the event loop never blocks.
+Every call has connect and read timeouts; a store that cannot be reached or stops answering
+raises :class:`StoreUnavailable` (a ``ConnectionError``): the HTTP shell answers 503 with
+``Retry-After`` and consumers wait the outage out, as for Postgres and Kafka.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO
+from typing import BinaryIO, ParamSpec, TypeVar
 
 import urllib3
 from minio import Minio
@@ -26,6 +31,33 @@ ALL_BUCKETS = (LANDING_BUCKET, RAW_BUCKET, DERIVED_BUCKET, EXPORTS_BUCKET)
 
 PART_SIZE = 8 * 1024 * 1024  # multipart chunk: bounds memory per streamed upload
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StoreUnavailable(ConnectionError):
+    """The object store could not be reached or did not answer in time."""
+
+
+@contextlib.contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    try:
+        yield
+    except urllib3.exceptions.HTTPError as exc:  # timeouts, refused/reset connections, retries
+        raise StoreUnavailable(f"object store unavailable: {exc}") from exc
+
+
+async def _in_thread(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a blocking SDK call in a worker thread, its transport failures as StoreUnavailable."""
+
+    @functools.wraps(call)
+    def guarded() -> R:
+        with _unavailable_as_error():
+            return call(*args, **kwargs)
+
+    return await asyncio.to_thread(guarded)
 
 
 def content_address(sha256_hex: str) -> str:
@@ -47,10 +79,16 @@ class ObjectStore:
     """Async facade over a Minio client for the operations Conveyor needs."""
 
     def __init__(self, settings: ServiceSettings) -> None:
+        timeout = urllib3.Timeout(
+            connect=settings.s3_connect_timeout_seconds, read=settings.s3_read_timeout_seconds
+        )
         http = urllib3.PoolManager(
             maxsize=64,
-            timeout=urllib3.Timeout(connect=5, read=120),
-            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503]),
+            timeout=timeout,
+            # A timed-out read is not retried here: one hung call must not cost three timeouts.
+            retries=urllib3.Retry(
+                total=3, read=0, backoff_factor=0.2, status_forcelist=[500, 502, 503]
+            ),
         )
         self._client = Minio(
             settings.s3_endpoint,
@@ -81,11 +119,11 @@ class ObjectStore:
                         if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                             raise
 
-        await asyncio.to_thread(_ensure)
+        await _in_thread(_ensure)
 
     async def ping(self) -> None:
         """Raise if the store does not answer an authenticated request."""
-        await asyncio.to_thread(self._client.bucket_exists, RAW_BUCKET)
+        await _in_thread(self._client.bucket_exists, RAW_BUCKET)
 
     async def stat(self, bucket: str, key: str) -> ObjectInfo | None:
         """Size and etag of an object, or None if it does not exist."""
@@ -99,13 +137,13 @@ class ObjectStore:
                 raise
             return ObjectInfo(bucket, key, st.size or 0, st.etag)
 
-        return await asyncio.to_thread(_stat)
+        return await _in_thread(_stat)
 
     async def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str
     ) -> None:
         """Upload from a file object, in parts when large, never reading it whole."""
-        await asyncio.to_thread(
+        await _in_thread(
             self._client.put_object,
             bucket,
             key,
@@ -117,22 +155,23 @@ class ObjectStore:
 
     async def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Server-side copy (no bytes pass through this process)."""
-        await asyncio.to_thread(
+        await _in_thread(
             self._client.copy_object, dst_bucket, dst_key, CopySource(src_bucket, src_key)
         )
 
     async def remove(self, bucket: str, key: str) -> None:
         """Delete an object (missing objects are fine)."""
-        await asyncio.to_thread(self._client.remove_object, bucket, key)
+        await _in_thread(self._client.remove_object, bucket, key)
 
     def iter_chunks(self, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """Stream an object's bytes (blocking: call from a worker thread)."""
-        response = self._client.get_object(bucket, key)
-        try:
-            yield from response.stream(chunk_size)
-        finally:
-            response.close()
-            response.release_conn()
+        with _unavailable_as_error():
+            response = self._client.get_object(bucket, key)
+            try:
+                yield from response.stream(chunk_size)
+            finally:
+                response.close()
+                response.release_conn()
 
     async def list_keys(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
         """Every object under a prefix (used for one-off reconciles, not polling)."""
@@ -144,7 +183,7 @@ class ObjectStore:
                 if o.object_name and not o.is_dir
             ]
 
-        return await asyncio.to_thread(_list)
+        return await _in_thread(_list)
 
     def presigned_get(self, bucket: str, key: str, expires: timedelta) -> str:
         """A time-limited download URL."""

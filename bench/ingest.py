@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from deploy.sandbox import reset  # noqa: E402
 from deploy.services import ServiceProcess, stop_running  # noqa: E402
+from shared import endpoints  # noqa: E402
 
 ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench"
@@ -211,7 +212,7 @@ def main() -> None:
     reset(DATABASE)
     run_dir = ROOT / ".stack" / "bench"
     env = {
-        "CONVEYOR_DATABASE_URL": f"postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/{DATABASE}",
+        "CONVEYOR_DATABASE_URL": endpoints.postgres_url(DATABASE, driver="asyncpg"),
         "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         "CONVEYOR_INGEST_MAX_UPLOAD_BYTES": str(2 * GIB),
         "CONVEYOR_LOG_LEVEL": "WARNING",

@@ -15,12 +15,13 @@ from urllib.parse import quote
 import httpx
 
 from conveyor_cli import __version__
+from shared import endpoints
 
 T = TypeVar("T")
 
-DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
-DEFAULT_CLEAN_URL = "http://127.0.0.1:8002"
-DEFAULT_AUDIT_URL = "http://127.0.0.1:8005"
+DEFAULT_INGEST_URL = endpoints.INGEST_URL
+DEFAULT_CLEAN_URL = endpoints.CLEAN_URL
+DEFAULT_AUDIT_URL = endpoints.AUDIT_URL
 API_KEY_HEADER = "X-API-Key"
 USER_AGENT = f"conveyor-cli/{__version__}"
 

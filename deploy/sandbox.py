@@ -13,9 +13,14 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from minio import Minio
 
-PG_SUPERUSER_DSN = "postgresql://postgres:postgres@127.0.0.1:55432/postgres"
-KAFKA = "127.0.0.1:19092"
-S3 = ("127.0.0.1:18333", "conveyor", "conveyor-dev-secret")
+from shared import endpoints
+from shared.settings import DEV_S3_SECRET
+
+PG_SUPERUSER_DSN = endpoints.postgres_url(
+    "postgres", user=endpoints.SUPERUSER, password=endpoints.SUPERUSER_PASSWORD
+)
+KAFKA = endpoints.KAFKA_BOOTSTRAP_SERVERS
+S3 = (endpoints.S3_ENDPOINT, "conveyor", DEV_S3_SECRET)
 
 
 def minio_client() -> Minio:

@@ -17,14 +17,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared import endpoints
+
 ROOT = Path(__file__).resolve().parent.parent
 STACK = ROOT / ".stack"
 
 # name -> (module, port setting, default port)
 SERVICES: dict[str, tuple[str, str, int]] = {
-    "ingest": ("services.ingest", "CONVEYOR_INGEST_PORT", 8001),
-    "clean": ("services.clean", "CONVEYOR_CLEAN_PORT", 8002),
-    "audit": ("services.audit", "CONVEYOR_AUDIT_PORT", 8005),
+    "ingest": ("services.ingest", "CONVEYOR_INGEST_PORT", endpoints.INGEST_PORT),
+    "clean": ("services.clean", "CONVEYOR_CLEAN_PORT", endpoints.CLEAN_PORT),
+    "audit": ("services.audit", "CONVEYOR_AUDIT_PORT", endpoints.AUDIT_PORT),
 }
 
 
@@ -47,7 +49,7 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         """Base URL of the service's API."""
-        return f"http://127.0.0.1:{self.port}"
+        return endpoints.service_url(self.port)
 
     @property
     def pid_file(self) -> Path:

@@ -23,6 +23,7 @@ import pytest
 
 from deploy.sandbox import KAFKA, PG_SUPERUSER_DSN, minio_client, reset
 from deploy.services import ServiceProcess, stop_running
+from shared import endpoints
 
 __all__ = ["KAFKA", "PG_SUPERUSER_DSN", "minio_client"]
 
@@ -60,9 +61,7 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
     reset(TEST_DB)
     run_id = uuid.uuid4().hex[:8]
     return {
-        "CONVEYOR_DATABASE_URL": (
-            f"postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/{TEST_DB}"
-        ),
+        "CONVEYOR_DATABASE_URL": endpoints.postgres_url(TEST_DB, driver="asyncpg"),
         "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         "CONVEYOR_INGEST_CONSUMER_GROUP": f"conveyor-ingest-{run_id}",
         "CONVEYOR_AUDIT_CONSUMER_GROUP": f"conveyor-audit-{run_id}",

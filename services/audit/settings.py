@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
+from shared import endpoints
 from shared.settings import ServiceSettings
 
 
@@ -13,7 +14,7 @@ class AuditSettings(ServiceSettings):
     service_name: ClassVar[str] = "audit"
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_AUDIT_", extra="ignore")
 
-    port: int = 8005
+    port: int = endpoints.AUDIT_PORT
     # The ingest service owns API keys; audit asks it who a key belongs to.
-    ingest_url: str = "http://127.0.0.1:8001"
+    ingest_url: str = endpoints.INGEST_URL
     consumer_group: str = "conveyor-audit"

@@ -5,6 +5,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared import endpoints
 from shared.settings import ServiceSettings
 
 
@@ -14,8 +15,8 @@ class CleanSettings(ServiceSettings):
     service_name: ClassVar[str] = "clean"
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_CLEAN_", extra="ignore")
 
-    port: int = 8002
-    ingest_url: str = "http://127.0.0.1:8001"
+    port: int = endpoints.CLEAN_PORT
+    ingest_url: str = endpoints.INGEST_URL
     consumer_group: str = "conveyor-clean"
     # Images are read whole into memory for decoding; larger ones are rejected unread.
     max_image_bytes: int = 256 * 1024 * 1024

@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
+from shared import endpoints
 from shared.settings import DEV_WEBHOOK_TOKEN, ServiceSettings
 
 
@@ -13,7 +14,7 @@ class IngestSettings(ServiceSettings):
     service_name: ClassVar[str] = "ingest"
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_INGEST_", extra="ignore")
 
-    port: int = 8001
+    port: int = endpoints.INGEST_PORT
     max_upload_bytes: int = 5 * 1024**3
     # A whole upload request (all its files); bigger bodies are cut off with 413 mid-stream.
     max_request_bytes: int = 5 * 1024**3 + 64 * 1024**2

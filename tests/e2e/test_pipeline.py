@@ -13,6 +13,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared import endpoints
 from tests.conftest import KAFKA, PG_SUPERUSER_DSN, TEST_DB, minio_client, read_spans
 from tests.media import image
 from tests.waiting import eventually
@@ -206,7 +207,7 @@ async def _superuser(query: str, *args: object) -> object:
 
 def test_audit_log_refuses_update_and_delete(uploader: httpx.Client, dataset: str):
     async def attempt(statement: str) -> str:
-        conn = await asyncpg.connect(f"postgresql://conveyor:conveyor@127.0.0.1:55432/{TEST_DB}")
+        conn = await asyncpg.connect(endpoints.postgres_url(TEST_DB))
         try:
             await conn.execute(statement)
         except asyncpg.PostgresError as exc:

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from deploy.sandbox import recreate_database
+from shared import endpoints
 from shared.db import migrate
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 USECASE_DB = "conveyor_usecases"
-USECASE_DB_URL = f"postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/{USECASE_DB}"
+USECASE_DB_URL = endpoints.postgres_url(USECASE_DB, driver="asyncpg")
 SCHEMAS = ("ingest", "clean", "audit")
 
 

@@ -230,7 +230,7 @@ def test_forged_key_is_401_and_viewer_key_is_403_on_upload(
 
 
 def test_revoked_key_stops_working_and_only_admins_manage_keys(
-    admin: httpx.Client, uploader: httpx.Client, ingest_url: str
+    admin: httpx.Client, uploader: httpx.Client, ingest_url: str, audit_url: str
 ):
     created = admin.post("/v1/api-keys", json={"name": "temp", "role": "viewer"}).json()
     temp = httpx.Client(base_url=ingest_url, headers={"X-API-Key": created["key"]})
@@ -242,9 +242,7 @@ def test_revoked_key_stops_working_and_only_admins_manage_keys(
     listed = admin.get("/v1/api-keys").json()["items"]
     assert all("key" not in k and "key_hash" not in k for k in listed)
     # Issuing and revoking keys are audited events (without the key).
-    audit = httpx.Client(
-        base_url=ingest_url.replace(":8001", ":8005"), headers=admin.headers, timeout=30
-    )
+    audit = httpx.Client(base_url=audit_url, headers=admin.headers, timeout=30)
 
     def key_events() -> list[str] | None:
         items = audit.get("/v1/audit/records", params={"subject": created["id"]}).json()["items"]

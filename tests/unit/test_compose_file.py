@@ -25,6 +25,7 @@ import pytest
 import yaml
 from pydantic_settings import SettingsConfigDict
 
+from shared import endpoints
 from shared.settings import ServiceSettings
 from shared.storage import LANDING_BUCKET
 
@@ -40,11 +41,11 @@ INFRASTRUCTURE = ("postgres", "kafka", "seaweedfs")
 # is not written yet, as the design brief lists them. Once the module exists it is used.
 FALLBACK_SETTINGS: dict[str, dict[str, tuple[Any, Any]]] = {
     "ingest": {
-        "port": (int, 8001),
+        "port": (int, endpoints.INGEST_PORT),
         "objectstore_webhook_token": (str, "dev-objectstore-token"),
         "max_upload_bytes": (int, 5 * 1024**3),
     },
-    "audit": {"port": (int, 8005), "ingest_url": (str, "http://127.0.0.1:8001")},
+    "audit": {"port": (int, endpoints.AUDIT_PORT), "ingest_url": (str, endpoints.INGEST_URL)},
 }
 
 # Every key the webhook notifier of SeaweedFS 4.48 reads (`weed scaffold -config=notification`);
@@ -340,8 +341,9 @@ def test_services_listen_where_they_are_published(
         assert published_ports(service) == [(port, port)], (
             f"{name} publishes {published_ports(service)} but listens on {port}"
         )
-    assert published_ports(compose["services"]["ingest"]) == [(8001, 8001)]
-    assert published_ports(compose["services"]["audit"]) == [(8005, 8005)]
+    # The same ports as on a development machine without Docker.
+    for name, port in {"ingest": endpoints.INGEST_PORT, "audit": endpoints.AUDIT_PORT}.items():
+        assert published_ports(compose["services"][name]) == [(port, port)], name
 
 
 def test_connection_settings_point_at_the_compose_services(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ _STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -43,6 +45,7 @@ def create_app(
     description: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     max_body_bytes: int = 1024 * 1024,
+    body_idle_timeout_seconds: float = 60.0,
 ) -> FastAPI:
     """A FastAPI app with Conveyor's error bodies, /healthz, /readyz, /metrics and tracing.
 
@@ -83,7 +86,7 @@ def create_app(
         err = ApiError(500, "internal_error", "unexpected server error; see the service log")
         return JSONResponse(err.body(), status_code=500)
 
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes, idle_seconds=body_idle_timeout_seconds)
     app.add_middleware(_RefuseNulBytes)
     app.add_middleware(_RequestMetrics, service=service)
 
@@ -172,15 +175,18 @@ class _RefuseNulBytes:
 
 
 class _BodyLimit:
-    """Refuses request bodies over ``max_bytes`` with a 413 error body.
+    """Refuses request bodies over ``max_bytes`` (413) and bodies that stall (408).
 
     A declared Content-Length is checked before reading anything; a chunked body is counted
-    as it streams in and cut off at the limit, before the rest is spooled to disk.
+    as it streams in and cut off at the limit, before the rest is spooled to disk. A body
+    that sends nothing for ``idle_seconds`` (a stalled upload, or a Content-Length larger
+    than what is sent) is given up, so it cannot hold a connection and a spool file forever.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, idle_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.idle_seconds = idle_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -194,9 +200,19 @@ class _BodyLimit:
             return
         received = 0
 
+        body_done = False
+
         async def counting_receive() -> Message:
-            nonlocal received
-            event = await receive()
+            nonlocal received, body_done
+            if body_done:  # later reads wait for a disconnect, e.g. under a streamed answer
+                return await receive()
+            try:
+                event = await asyncio.wait_for(receive(), self.idle_seconds)
+            except TimeoutError:
+                raise StarletteHTTPException(
+                    408, f"no request body bytes arrived for {self.idle_seconds:g} s"
+                ) from None
+            body_done = event["type"] != "http.request" or not event.get("more_body", False)
             if event["type"] == "http.request":
                 received += len(event.get("body", b""))
                 if received > self.max_bytes:

@@ -26,6 +26,7 @@ from services.clean import repository
 from services.clean.checks import CROP_CANDIDATE_RADIUS, CROP_MATCH_RADIUS
 from services.clean.near_index import CROPS, DatasetHashes
 from services.clean.policy import PolicyRules
+from shared.endpoints import postgres_url
 
 from .stack import DATABASE, PG, ROOT
 from .stats import pct
@@ -84,7 +85,7 @@ async def lookup_bench(
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
     await recreate_database(LOOKUP_DATABASE)
-    url = f"postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/{LOOKUP_DATABASE}"
+    url = postgres_url(LOOKUP_DATABASE, driver="asyncpg")
     env = {**os.environ, "CONVEYOR_DATABASE_URL": url, "CONVEYOR_LOG_LEVEL": "WARNING"}
     migrate = [sys.executable, "-m", "services.clean", "migrate"]
     subprocess.run(migrate, cwd=ROOT, env=env, check=True, capture_output=True)

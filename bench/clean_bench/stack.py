@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.endpoints import postgres_url
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench_clean"
-PG = f"postgresql://conveyor:conveyor@127.0.0.1:55432/{DATABASE}"
+PG = postgres_url(DATABASE)

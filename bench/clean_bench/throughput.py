@@ -32,6 +32,7 @@ from bench.ingest import audit_times, upload_all
 from deploy.sandbox import reset
 from deploy.services import ServiceProcess, stop_running
 from services.clean.checks import analyze_image
+from shared.endpoints import postgres_url
 
 from .stack import ADMIN_KEY, DATABASE, PG, ROOT
 from .stats import pct
@@ -202,7 +203,7 @@ def end_to_end(
     run_dir = ROOT / ".stack" / "bench-clean"
     stamp = int(time.time())
     env = {
-        "CONVEYOR_DATABASE_URL": f"postgresql+asyncpg://conveyor:conveyor@127.0.0.1:55432/{DATABASE}",
+        "CONVEYOR_DATABASE_URL": postgres_url(DATABASE, driver="asyncpg"),
         "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         "CONVEYOR_LOG_LEVEL": "WARNING",
         "CONVEYOR_INGEST_CONSUMER_GROUP": f"bench-ingest-{stamp}",

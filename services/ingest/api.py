@@ -1,4 +1,4 @@
-"""Ingest's HTTP routes: validate, hand to :class:`~services.ingest.handlers.Ingest`, answer."""
+"""Ingest's HTTP routes: validate, call a use case (:mod:`services.ingest.use_cases`), answer."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from fastapi import (
     UploadFile,
 )
 
+from services.ingest.context import Ingest
 from services.ingest.domain import parse_filer_notification, sanitize_filename
-from services.ingest.handlers import IncomingFile, Ingest
 from services.ingest.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -35,6 +35,7 @@ from services.ingest.schemas import (
     Me,
     UploadResult,
 )
+from services.ingest.use_cases import api_keys, assets, datasets, drops, uploads
 from shared.auth import Principal, Role, authenticate, require
 from shared.errors import ApiError, error_responses
 
@@ -44,7 +45,7 @@ AUTH_ERRORS = error_responses(401, 403)
 
 
 def get_ingest(request: Request) -> Ingest:
-    """The service object built in the lifespan."""
+    """The use cases' context, built in the lifespan."""
     ingest: Ingest = request.app.state.ingest
     return ingest
 
@@ -65,14 +66,14 @@ CursorParam = Annotated[str | None, Query(description="next_cursor from the prev
     responses=error_responses(401, 403, 409, 422),
 )
 async def create_dataset(body: DatasetCreate, principal: Uploader, ingest: IngestDep) -> DatasetOut:
-    return await ingest.create_dataset(principal, body)
+    return await datasets.create_dataset(ingest, principal, body)
 
 
 @router.get("/v1/datasets", tags=["datasets"], summary="List datasets", responses=AUTH_ERRORS)
 async def list_datasets(
     _: Viewer, ingest: IngestDep, limit: Limit = 50, cursor: CursorParam = None
 ) -> DatasetPage:
-    return await ingest.list_datasets(limit, cursor)
+    return await datasets.list_datasets(ingest, limit, cursor)
 
 
 @router.get(
@@ -82,7 +83,7 @@ async def list_datasets(
     responses=error_responses(401, 403, 404),
 )
 async def get_dataset(slug: str, _: Viewer, ingest: IngestDep) -> DatasetOut:
-    return await ingest.get_dataset(slug)
+    return await datasets.get_dataset(ingest, slug)
 
 
 @router.post(
@@ -110,8 +111,8 @@ async def upload_assets(
     clean_tags = sorted({t.strip() for t in tags or [] if t.strip()})
     if any(len(t) > 64 for t in clean_tags):
         raise ApiError(422, "validation_error", "tags are at most 64 characters")
-    incoming = [IncomingFile(sanitize_filename(f.filename), f.file) for f in files]
-    items = await ingest.upload(principal, slug, incoming, clean_tags)
+    incoming = [uploads.IncomingFile(sanitize_filename(f.filename), f.file) for f in files]
+    items = await uploads.upload(ingest, principal, slug, incoming, clean_tags)
     return UploadResult(items=items)
 
 
@@ -124,7 +125,7 @@ async def upload_assets(
 async def lookup_hashes(
     slug: str, body: HashLookup, _: Viewer, ingest: IngestDep
 ) -> HashLookupResult:
-    return HashLookupResult(known=await ingest.lookup_hashes(slug, body.sha256))
+    return HashLookupResult(known=await assets.lookup_hashes(ingest, slug, body.sha256))
 
 
 @router.get(
@@ -144,7 +145,8 @@ async def list_assets(
     tag: str | None = None,
     sha256: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> AssetPage:
-    return await ingest.list_assets(
+    return await assets.list_assets(
+        ingest,
         slug,
         limit=limit,
         cursor=cursor,
@@ -162,7 +164,7 @@ async def list_assets(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_asset(asset_id: uuid.UUID, _: Viewer, ingest: IngestDep) -> AssetDetail:
-    return await ingest.get_asset(asset_id)
+    return await assets.get_asset(ingest, asset_id)
 
 
 @router.post(
@@ -173,14 +175,14 @@ async def get_asset(asset_id: uuid.UUID, _: Viewer, ingest: IngestDep) -> AssetD
     responses=error_responses(401, 403, 422),
 )
 async def create_api_key(body: ApiKeyCreate, principal: Admin, ingest: IngestDep) -> ApiKeyCreated:
-    return await ingest.create_api_key(principal, body)
+    return await api_keys.create_api_key(ingest, principal, body)
 
 
 @router.get(
     "/v1/api-keys", tags=["api keys"], summary="List API keys (admin)", responses=AUTH_ERRORS
 )
 async def list_api_keys(_: Admin, ingest: IngestDep) -> ApiKeyList:
-    return ApiKeyList(items=await ingest.list_api_keys())
+    return ApiKeyList(items=await api_keys.list_api_keys(ingest))
 
 
 @router.delete(
@@ -191,7 +193,7 @@ async def list_api_keys(_: Admin, ingest: IngestDep) -> ApiKeyList:
     responses=error_responses(401, 403, 404),
 )
 async def revoke_api_key(key_id: uuid.UUID, principal: Admin, ingest: IngestDep) -> Response:
-    await ingest.revoke_api_key(principal, key_id)
+    await api_keys.revoke_api_key(ingest, principal, key_id)
     return Response(status_code=204)
 
 
@@ -234,9 +236,9 @@ async def objectstore_event(
         obj = parse_filer_notification(doc)
         if obj is not None:
             try:
-                await ingest.record_store_notification(obj)
+                await drops.record_store_notification(ingest, obj)
             except Exception:
                 # The store does not retry a failed notification: list the bucket once we can.
-                ingest.request_reconcile()
+                drops.request_reconcile(ingest)
                 raise
     return Response(status_code=204)

@@ -10,13 +10,16 @@ from fastapi import FastAPI
 
 from services.ingest.api import router
 from services.ingest.consumer import build_consumer
-from services.ingest.handlers import Ingest
-from services.ingest.models import SCHEMA, outbox
+from services.ingest.context import SOURCE, Ingest
+from services.ingest.models import SCHEMA, inbox, outbox
 from services.ingest.settings import IngestSettings
+from services.ingest.use_cases import drops
+from services.ingest.use_cases.principals import StoredKeys
 from shared.db import ping
 from shared.http import create_app
 from shared.runtime import service_runtime
 from shared.telemetry import setup_logging, setup_tracing
+from shared.uow import UnitsOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,18 +33,25 @@ def create_ingest_app(settings: IngestSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(settings, schema=SCHEMA, migrations_dir=MIGRATIONS) as rt:
-            ingest = Ingest(settings, rt.sessions, rt.store)
+            units = UnitsOfWork(
+                rt.sessions,
+                outbox=outbox,
+                inbox=inbox,
+                source=SOURCE,
+                consumer=settings.consumer_group,
+            )
+            ingest = Ingest(settings, units, rt.store)
             app.state.settings = settings
             app.state.ingest = ingest
-            app.state.principal_resolver = ingest
+            app.state.principal_resolver = StoredKeys(ingest)
             app.state.readiness.update(
                 postgres=lambda: ping(rt.engine), kafka=rt.check_kafka, objectstore=rt.store.ping
             )
             rt.start_outbox_relay(outbox)
             rt.spawn("objectstore-consumer", build_consumer(ingest, rt.producer).run)
-            rt.spawn("landing-reconcile-on-request", ingest.reconcile_when_requested)
+            rt.spawn("landing-reconcile-on-request", lambda: drops.reconcile_when_requested(ingest))
             if settings.reconcile_landing_on_start:
-                ingest.request_reconcile()
+                drops.request_reconcile(ingest)
             yield
 
     app = create_app(

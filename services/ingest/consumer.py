@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
-from services.ingest.handlers import Ingest
+from services.ingest.context import Ingest
+from services.ingest.use_cases import drops, frames
 from shared.events import (
     ASSET_CLEANED,
     ASSET_REJECTED,
@@ -12,26 +13,15 @@ from shared.events import (
     FRAME_SAMPLED,
     OBJECT_CREATED,
     OBJECTSTORE_EVENTS,
-    FrameSampledV1,
-    ObjectCreatedV1,
 )
 from shared.kafka import EventConsumer
-from shared.routing import IGNORED, Event, Router, Routes
+from shared.routing import IGNORED, Router, Routes
 
 TOPICS = [OBJECTSTORE_EVENTS, CLEAN_EVENTS]
 
-
-async def ingest_landing_object(ingest: Ingest, event: Event[ObjectCreatedV1]) -> None:
-    await ingest.ingest_landing_object(event.envelope, event.payload)
-
-
-async def register_frame(ingest: Ingest, event: Event[FrameSampledV1]) -> None:
-    await ingest.register_frame(event.envelope, event.payload)
-
-
 ROUTES: Routes[Ingest] = {
-    OBJECT_CREATED: ingest_landing_object,
-    FRAME_SAMPLED: register_frame,
+    OBJECT_CREATED: drops.ingest_landing_object,
+    FRAME_SAMPLED: frames.register_frame,
     ASSET_CLEANED: IGNORED,
     ASSET_REJECTED: IGNORED,
 }

@@ -1,10 +1,10 @@
-"""Pure ingest rules: media-type sniffing, file names, slugs, landing keys, store notifications."""
+"""Pure ingest rules: media-type sniffing, file checks, file names, landing keys, notifications."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,6 @@ _MP4_VIDEO_BRANDS = {
 }
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-_SLUG = re.compile(SLUG_PATTERN)
 
 
 def detect_media_type(head: bytes) -> str | None:
@@ -86,11 +85,6 @@ def sanitize_filename(name: str | None) -> str:
     name = unicodedata.normalize("NFC", name)
     name = name.lstrip(".") or "unnamed"
     return name[:255]
-
-
-def is_valid_slug(slug: str) -> bool:
-    """Dataset slugs: lowercase letters, digits and dashes, up to 63 characters."""
-    return bool(_SLUG.fullmatch(slug))
 
 
 @dataclass(frozen=True)
@@ -174,3 +168,39 @@ class Digest:
     def media_type(self) -> str | None:
         """The sniffed media type (see :func:`detect_media_type`)."""
         return detect_media_type(self.head)
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """What one pass over a file told us."""
+
+    media_type: str
+    size: int
+    sha256: str
+
+
+class FileRejected(Exception):
+    """A file ingest refuses: the reason code and message end up in an error body or event."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def inspect_chunks(chunks: Iterable[bytes], max_bytes: int) -> Inspected:
+    """Sniff, size and hash a stream in one pass, stopping as soon as it is over the limit."""
+    digest = Digest()
+    for chunk in chunks:
+        digest.feed(chunk)
+        if digest.size > max_bytes:
+            raise FileRejected(413, "file_too_large", f"file is larger than {max_bytes} bytes")
+    media_type = digest.media_type
+    if media_type is None:
+        raise FileRejected(
+            415,
+            "unsupported_media_type",
+            "not a supported image or video (JPEG, PNG, WebP, TIFF, BMP, MP4/MOV, AVI, MKV/WebM)",
+        )
+    return Inspected(media_type, digest.size, digest.sha256)

@@ -1,4 +1,4 @@
-"""Pure ingest rules: media sniffing, file names, slugs, landing keys, filer notifications, digests.
+"""Pure ingest rules: media sniffing, file names, landing keys, filer notifications, digests.
 
 Media bytes are real files encoded by OpenCV (``tests.media``); where a container cannot be
 written on this machine, its minimal header is built by hand instead.
@@ -22,14 +22,14 @@ import pytest
 from services.ingest.domain import (
     SNIFF_BYTES,
     Digest,
+    FileRejected,
     LandingObject,
     dataset_of_landing_key,
     detect_media_type,
-    is_valid_slug,
+    inspect_chunks,
     parse_filer_notification,
     sanitize_filename,
 )
-from services.ingest.handlers import FileRejected, inspect_chunks
 from tests import media
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -239,24 +239,7 @@ def test_sanitize_filename_output_is_nfc_even_after_removing_a_control_character
     assert result == "\u00e9.jpg"
 
 
-# ---- slugs and landing keys -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("slug", ["cars", "a", "0day", "front-cam-2", "x" * 63, "a-"])
-def test_is_valid_slug_accepts_lowercase_digits_and_dashes_up_to_63_chars(slug: str) -> None:
-    assert is_valid_slug(slug) is True
-
-
-@pytest.mark.parametrize(
-    "slug",
-    ["", "-cars", "Cars", "cars_1", "x" * 64, "ca rs", "cars/x", "caf\u00e9", ".cars", "cars."],
-)
-def test_is_valid_slug_rejects_anything_else(slug: str) -> None:
-    assert is_valid_slug(slug) is False
-
-
-def test_is_valid_slug_rejects_a_trailing_newline() -> None:
-    assert is_valid_slug("cars\n") is False
+# ---- landing keys -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,76 @@
+"""Datasets: create, get, list; and the slug lookup other use cases start from."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest import repository as repo
+from services.ingest.context import Ingest
+from services.ingest.models import Dataset
+from services.ingest.schemas import DatasetCreate, DatasetOut, DatasetPage
+from shared.auth import Principal
+from shared.errors import ApiError
+from shared.events import DatasetCreatedV1
+
+# Remembered datasets at most: a bound on the cache, far above any real count.
+CACHED_DATASETS = 10_000
+
+
+async def create_dataset(ingest: Ingest, principal: Principal, body: DatasetCreate) -> DatasetOut:
+    """Create a dataset; 409 if the slug is taken."""
+    try:
+        async with ingest.units.begin() as uow:
+            dataset = Dataset(
+                id=uuid.uuid4(), slug=body.slug, name=body.name, created_by=principal.name
+            )
+            uow.session.add(dataset)
+            await uow.session.flush()
+            await uow.session.refresh(dataset)
+            uow.emit(
+                DatasetCreatedV1(
+                    dataset_id=dataset.id,
+                    slug=dataset.slug,
+                    name=dataset.name,
+                    created_by=principal.name,
+                ),
+                subject=str(dataset.id),
+                actor=principal.name,
+            )
+    except IntegrityError as exc:
+        raise ApiError(
+            409, "dataset_exists", f"a dataset with slug {body.slug!r} already exists"
+        ) from exc
+    return DatasetOut.model_validate(dataset, from_attributes=True)
+
+
+async def find_dataset(ingest: Ingest, session: AsyncSession, slug: str) -> Dataset:
+    """The dataset with this slug, from the cache if seen before; 404 if there is none."""
+    dataset = ingest.datasets.get(slug) or await repo.dataset_by_slug(session, slug)
+    if dataset is None:
+        raise ApiError(404, "dataset_not_found", f"no dataset with slug {slug!r}")
+    if len(ingest.datasets) < CACHED_DATASETS:
+        ingest.datasets[slug] = dataset
+    return dataset
+
+
+async def get_dataset(ingest: Ingest, slug: str) -> DatasetOut:
+    """A dataset by slug."""
+    async with ingest.units.read() as session:
+        return DatasetOut.model_validate(
+            await find_dataset(ingest, session, slug), from_attributes=True
+        )
+
+
+async def list_datasets(ingest: Ingest, limit: int, cursor: str | None) -> DatasetPage:
+    """A page of datasets."""
+    after = repo.Cursor.decode(cursor) if cursor else None
+    async with ingest.units.read() as session:
+        rows = await repo.list_datasets(session, limit + 1, after)
+    items = [DatasetOut.model_validate(d, from_attributes=True) for d in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = repo.Cursor(rows[limit - 1].created_at, rows[limit - 1].id).encode()
+    return DatasetPage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,113 @@
+"""A new asset and its ``asset.ingested`` event, in one unit of work.
+
+Uploads, landing drops and sampled video frames all end here; the two consumed ways in also
+claim the event that caused them, so a redelivery registers nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Literal, TypeAlias
+
+from sqlalchemy.exc import IntegrityError
+
+from services.ingest import repository as repo
+from services.ingest.context import Ingest
+from services.ingest.domain import Inspected
+from services.ingest.models import Asset, Dataset
+from services.ingest.schemas import AssetOut
+from services.ingest.use_cases.assets import asset_out
+from shared.events import AssetIngestedV1, Envelope
+from shared.storage import RAW_BUCKET, content_address
+from shared.uow import UnitOfWork
+
+AssetSource: TypeAlias = Literal["upload", "objectstore", "frame"]
+
+
+class AlreadyApplied(Exception):
+    """The event's effects were committed by an earlier delivery."""
+
+
+def new_asset(
+    dataset: Dataset,
+    info: Inspected,
+    filename: str,
+    *,
+    uploaded_by: str,
+    source: AssetSource,
+    tags: list[str],
+    location: tuple[str, str] | None = None,
+    frame_of: tuple[uuid.UUID, float] | None = None,
+) -> Asset:
+    """The row of a new asset; its bytes are content-addressed in the raw bucket unless located."""
+    bucket, object_key = location or (RAW_BUCKET, content_address(info.sha256))
+    return Asset(
+        id=uuid.uuid4(),
+        created_at=datetime.now(UTC),
+        dataset_id=dataset.id,
+        filename=filename,
+        media_type=info.media_type,
+        size_bytes=info.size,
+        sha256=info.sha256,
+        source=source,
+        uploaded_by=uploaded_by,
+        tags=tags,
+        bucket=bucket,
+        object_key=object_key,
+        parent_asset_id=frame_of[0] if frame_of else None,
+        frame_time_seconds=frame_of[1] if frame_of else None,
+    )
+
+
+def emit_ingested(uow: UnitOfWork, asset: Asset, dataset: Dataset) -> None:
+    """Stage the ``asset.ingested`` event of a new asset."""
+    uow.emit(
+        AssetIngestedV1(
+            asset_id=asset.id,
+            dataset_id=dataset.id,
+            dataset_slug=dataset.slug,
+            sha256=asset.sha256,
+            size_bytes=asset.size_bytes,
+            media_type=asset.media_type,
+            filename=asset.filename,
+            source=asset.source,
+            uploaded_by=asset.uploaded_by,
+            tags=asset.tags,
+            bucket=asset.bucket,
+            object_key=asset.object_key,
+            parent_asset_id=asset.parent_asset_id,
+            frame_time_seconds=asset.frame_time_seconds,
+        ),
+        subject=str(asset.id),
+        actor=asset.uploaded_by,
+    )
+
+
+async def existing_asset(ingest: Ingest, dataset_id: uuid.UUID, sha256: str) -> Asset | None:
+    """The dataset's asset with these bytes, if it has one."""
+    async with ingest.units.read() as session:
+        return await repo.asset_by_hash(session, dataset_id, sha256)
+
+
+async def register_asset(
+    ingest: Ingest, dataset: Dataset, asset: Asset, *, envelope: Envelope | None
+) -> AssetOut:
+    """Insert a :func:`new_asset` and its event, claiming ``envelope`` if an event caused it.
+
+    Raises :class:`AlreadyApplied` if an earlier delivery of ``envelope`` did it already.
+    """
+    try:
+        async with ingest.units.begin() as uow:
+            if envelope is not None and not await uow.claim(envelope):
+                raise AlreadyApplied
+            uow.session.add(asset)
+            await uow.session.flush()
+            emit_ingested(uow, asset, dataset)
+        return asset_out(asset, dataset.slug)
+    except IntegrityError:
+        # The same bytes arrived concurrently and the other request won the unique index.
+        existing = await existing_asset(ingest, dataset.id, asset.sha256)
+        if existing is None:
+            raise
+        return asset_out(existing, dataset.slug, duplicate=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from services.clean.checks.budget import DecodeBudget, decode_cost
 from services.clean.checks.container import (
     CORRUPTION_CODES,
+    ImageHeader,
     UnreadableImage,
     dimension_mismatch,
     read_header,
@@ -66,7 +68,9 @@ class ImageReport(CheckedFile):
 
 
 def analyze_image(
-    data: bytes, thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS
+    data: bytes,
+    thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS,
+    budget: DecodeBudget | None = None,
 ) -> ImageReport:
     """Run every image check on one file's bytes.
 
@@ -74,6 +78,7 @@ def analyze_image(
     pixels than the ``decompression_bomb`` threshold is refused without ever being decoded;
     structure defects are found from the bytes; then the image is decoded exactly once and
     every metric, the pixel digest and the perceptual hashes come from that one raster.
+    With a ``budget``, the decode and checks wait until their estimated memory fits in it.
     """
     try:
         header = read_header(data)
@@ -88,7 +93,21 @@ def analyze_image(
     bomb = judge_metrics(metrics, thresholds)
     if any(not check.passed for check in bomb):
         return ImageReport(header.format, (*problems, *bomb), metrics)
+    if budget is None:
+        return _decoded_report(data, header, problems, bomb, metrics, thresholds)
+    with budget.reserve(decode_cost(header)):
+        return _decoded_report(data, header, problems, bomb, metrics, thresholds)
 
+
+def _decoded_report(
+    data: bytes,
+    header: ImageHeader,
+    problems: list[CheckResult],
+    bomb: Sequence[CheckResult],
+    metrics: dict[str, float],
+    thresholds: Mapping[str, Threshold],
+) -> ImageReport:
+    """The rest of :func:`analyze_image`: one decode, then every check on that raster."""
     stored = _decode(data)
     if stored is None:
         message = f"the {header.format.upper()} could not be decoded"

@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.audit.handlers import Audit
+from services.audit.context import Audit
 from services.audit.repository import RecordFilter
 from services.audit.schemas import RecordPage, Timeline, VerifyResult
+from services.audit.use_cases import queries, verification
 from shared.auth import Principal, Role, require
 from shared.errors import error_responses
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["audit"])
 
 
 def get_audit(request: Request) -> Audit:
-    """The service object built in the lifespan."""
+    """The use cases' dependencies, built in the lifespan."""
     audit: Audit = request.app.state.audit
     return audit
 
@@ -56,7 +57,7 @@ async def search_records(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> RecordPage:
-    return await audit.find(flt, limit, cursor)
+    return await queries.find_records(audit, flt, limit, cursor)
 
 
 @router.get(
@@ -65,7 +66,9 @@ async def search_records(
     responses=error_responses(401, 403, 422),
 )
 async def asset_timeline(asset_id: uuid.UUID, _: Viewer, audit: AuditDep) -> Timeline:
-    return Timeline(asset_id=str(asset_id), items=await audit.timeline(str(asset_id)))
+    return Timeline(
+        asset_id=str(asset_id), items=await queries.asset_timeline(audit, str(asset_id))
+    )
 
 
 @router.post(
@@ -74,7 +77,7 @@ async def asset_timeline(asset_id: uuid.UUID, _: Viewer, audit: AuditDep) -> Tim
     responses=error_responses(401, 403),
 )
 async def verify_chain(_: Viewer, audit: AuditDep) -> VerifyResult:
-    return await audit.verify()
+    return await verification.verify_log(audit)
 
 
 @router.get(
@@ -84,4 +87,4 @@ async def verify_chain(_: Viewer, audit: AuditDep) -> VerifyResult:
     responses={200: {"content": {"application/x-ndjson": {}}}, **error_responses(401, 403, 422)},
 )
 async def export_records(flt: Filter, _: Viewer, audit: AuditDep) -> StreamingResponse:
-    return StreamingResponse(audit.export(flt), media_type="application/x-ndjson")
+    return StreamingResponse(queries.export_records(audit, flt), media_type="application/x-ndjson")

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.audit.api import router
 from services.audit.consumer import build_consumer
-from services.audit.handlers import Audit
+from services.audit.context import Audit
 from services.audit.models import SCHEMA
 from services.audit.settings import AuditSettings
 from shared.auth import RemotePrincipalResolver
@@ -18,6 +18,7 @@ from shared.db import ping
 from shared.http import create_app
 from shared.runtime import service_runtime
 from shared.telemetry import setup_logging, setup_tracing
+from shared.uow import UnitsOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -31,7 +32,15 @@ def create_audit_app(settings: AuditSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(settings, schema=SCHEMA, migrations_dir=MIGRATIONS) as rt:
-            audit = Audit(rt.sessions)
+            # Audit emits nothing and recognises redeliveries by event id in the log itself.
+            units = UnitsOfWork(
+                rt.sessions,
+                outbox=None,
+                inbox=None,
+                source="/conveyor/audit",
+                consumer=settings.consumer_group,
+            )
+            audit = Audit(units)
             resolver = RemotePrincipalResolver(settings.ingest_url)
             app.state.settings = settings
             app.state.audit = audit

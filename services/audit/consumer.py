@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiokafka import AIOKafkaProducer
 
-from services.audit.handlers import Audit
+from services.audit.context import Audit
 from services.audit.settings import AuditSettings
+from services.audit.use_cases.appending import append_events
 from shared.events import ALL_TOPICS_PATTERN
 from shared.kafka import EventConsumer
-from shared.routing import Delivered, Router
-
-
-async def append(audit: Audit, deliveries: Sequence[Delivered]) -> None:
-    """Every event, whatever its type (even one newer than this code), joins the chain."""
-    await audit.append([(d.envelope, d.topic) for d in deliveries])
+from shared.routing import Router
 
 
 def build_consumer(
     audit: Audit, settings: AuditSettings, producer: AIOKafkaProducer
 ) -> EventConsumer:
-    """The consumer that appends every event to the chain."""
+    """The consumer that appends every event, whatever its type, to the chain.
+
+    No routes table: audit records every type, even ones newer than this code, so a
+    pattern subscription hands each poll to one catch-all use case.
+    """
     return EventConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.consumer_group,
-        router=Router({}, audit, pattern=ALL_TOPICS_PATTERN, catch_all=append),
+        router=Router({}, audit, pattern=ALL_TOPICS_PATTERN, catch_all=append_events),
         producer=producer,
     )

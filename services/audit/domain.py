@@ -8,21 +8,24 @@ first record that no longer fits.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.events import Envelope
 
 GENESIS_HASH = "0" * 64
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @dataclass(frozen=True)
-class ChainedRecord:
-    """The hashed content of one audit record plus its chain links."""
+class RecordContent:
+    """What a record's hash covers: its fields are the hashed fields, and only these."""
 
     seq: int
     event_id: str
@@ -33,40 +36,50 @@ class ChainedRecord:
     time: datetime
     trace_id: str | None
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChainedRecord(RecordContent):
+    """A record's hashed content plus its chain links."""
+
     prev_hash: str
     hash: str
 
+    @classmethod
+    def of(cls, row: object) -> ChainedRecord:
+        """The chained record of anything with its attributes (e.g. a stored row)."""
+        return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
 
-def canonical_json(
-    *,
-    seq: int,
-    event_id: str,
-    type: str,
-    subject: str | None,
-    actor: str | None,
-    service: str,
-    time: datetime,
-    trace_id: str | None,
-    payload: dict[str, Any],
-) -> bytes:
-    """The bytes a record's hash covers."""
+
+def canonical_json(record: RecordContent) -> bytes:
+    """The bytes a record's hash covers (a :class:`ChainedRecord`'s links are not among them).
+
+    Existing chains were hashed over exactly these bytes: keep them identical.
+    """
     document = {
-        "seq": seq,
-        "event_id": event_id,
-        "type": type,
-        "subject": subject,
-        "actor": actor,
-        "service": service,
-        "time": time.astimezone(UTC).isoformat(timespec="microseconds"),
-        "trace_id": trace_id,
-        "payload": payload,
+        **_hashed(record),
+        "time": record.time.astimezone(UTC).isoformat(timespec="microseconds"),
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _hashed(record: RecordContent) -> dict[str, Any]:
+    """The hashed fields of ``record`` by name, as :class:`RecordContent` declares them."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(RecordContent)}
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:
     """Hash of a record given its predecessor's hash."""
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+def link(content: RecordContent, prev_hash: str) -> ChainedRecord:
+    """``content`` as the record that follows the one whose hash is ``prev_hash``."""
+    return ChainedRecord(
+        **_hashed(content),
+        prev_hash=prev_hash,
+        hash=chain_hash(prev_hash, canonical_json(content)),
+    )
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
@@ -77,6 +90,42 @@ def trace_id_of(traceparent: str | None) -> str | None:
     if match is None or match.group(1) == "0" * 32:
         return None
     return match.group(1)
+
+
+def content_of(envelope: Envelope, seq: int) -> RecordContent:
+    """What the log records of an event it files at position ``seq``."""
+    return RecordContent(
+        seq=seq,
+        event_id=envelope.id,
+        type=envelope.type,
+        subject=envelope.subject,
+        actor=envelope.actor,
+        service=envelope.source,
+        time=envelope.time,
+        trace_id=trace_id_of(envelope.traceparent),
+        payload=envelope.data,
+    )
+
+
+def extend_chain(
+    head_seq: int, head_hash: str, envelopes: Sequence[Envelope], known: set[str]
+) -> list[ChainedRecord]:
+    """The records that follow the head for ``envelopes``, in order.
+
+    Events in ``known`` (already in the log) and repeats within ``envelopes`` (a redelivery in
+    the same poll) get no record: each event id is filed once.
+    """
+    seen = set(known)
+    records = []
+    for envelope in envelopes:
+        if envelope.id in seen:
+            continue
+        seen.add(envelope.id)
+        head_seq += 1
+        record = link(content_of(envelope, head_seq), head_hash)
+        records.append(record)
+        head_hash = record.hash
+    return records
 
 
 @dataclass(frozen=True)
@@ -107,21 +156,7 @@ def verify_chain(
                 prev_hash,
                 0,
             )
-        expected = chain_hash(
-            prev_hash,
-            canonical_json(
-                seq=record.seq,
-                event_id=record.event_id,
-                type=record.type,
-                subject=record.subject,
-                actor=record.actor,
-                service=record.service,
-                time=record.time,
-                trace_id=record.trace_id,
-                payload=record.payload,
-            ),
-        )
-        if expected != record.hash:
+        if chain_hash(prev_hash, canonical_json(record)) != record.hash:
             return (
                 checked,
                 Break(record.seq, record.event_id, "content does not match its hash (altered)"),

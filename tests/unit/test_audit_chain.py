@@ -13,11 +13,16 @@ from services.audit.domain import (
     GENESIS_HASH,
     Break,
     ChainedRecord,
+    RecordContent,
     canonical_json,
     chain_hash,
+    content_of,
+    extend_chain,
+    link,
     trace_id_of,
     verify_chain,
 )
+from shared.events import Envelope
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 N = 10
@@ -29,37 +34,25 @@ def build_chain(
     """``n`` correctly chained records, as the audit service appends them."""
     records = []
     for seq in range(first_seq, first_seq + n):
-        fields: dict[str, Any] = {
-            "seq": seq,
-            "event_id": f"evt-{seq}",
-            "type": "conveyor.asset.ingested.v1",
-            "subject": f"asset-{seq % 3}",
-            "actor": "alice" if seq % 2 else None,
-            "service": "/conveyor/ingest",
-            "time": T0 + timedelta(seconds=seq),
-            "trace_id": f"{seq:032x}",
-            "payload": {"n": seq, "tags": ["a", "b"], "name": f"caf\u00e9-{seq}"},
-        }
-        digest = chain_hash(prev_hash, canonical_json(**fields))
-        records.append(ChainedRecord(**fields, prev_hash=prev_hash, hash=digest))
-        prev_hash = digest
+        content = RecordContent(
+            seq=seq,
+            event_id=f"evt-{seq}",
+            type="conveyor.asset.ingested.v1",
+            subject=f"asset-{seq % 3}",
+            actor="alice" if seq % 2 else None,
+            service="/conveyor/ingest",
+            time=T0 + timedelta(seconds=seq),
+            trace_id=f"{seq:032x}",
+            payload={"n": seq, "tags": ["a", "b"], "name": f"caf\u00e9-{seq}"},
+        )
+        records.append(link(content, prev_hash))
+        prev_hash = records[-1].hash
     return records
 
 
 def rehash(record: ChainedRecord) -> ChainedRecord:
     """The record with its hash recomputed over its current content (a careful forger)."""
-    canonical = canonical_json(
-        seq=record.seq,
-        event_id=record.event_id,
-        type=record.type,
-        subject=record.subject,
-        actor=record.actor,
-        service=record.service,
-        time=record.time,
-        trace_id=record.trace_id,
-        payload=record.payload,
-    )
-    return dataclasses.replace(record, hash=chain_hash(record.prev_hash, canonical))
+    return dataclasses.replace(record, hash=chain_hash(record.prev_hash, canonical_json(record)))
 
 
 # ---- canonical_json and chain_hash ------------------------------------------------------------
@@ -78,7 +71,7 @@ def canonical(**overrides: Any) -> bytes:
         "payload": {"b": 1, "a": [1, 2]},
     }
     fields.update(overrides)
-    return canonical_json(**fields)
+    return canonical_json(RecordContent(**fields))
 
 
 def test_canonical_json_is_sorted_compact_utf8_with_utc_microsecond_time() -> None:
@@ -123,6 +116,80 @@ def test_chain_hash_is_sha256_of_previous_hash_then_canonical_bytes() -> None:
     assert chain_hash(GENESIS_HASH, body) == hashlib.sha256(b"0" * 64 + body).hexdigest()
     assert chain_hash("f" * 64, body) != chain_hash(GENESIS_HASH, body)
     assert GENESIS_HASH == "0" * 64
+
+
+# Bytes and hashes computed by the code that built the chains of existing databases, before
+# the hashed fields were declared in one place. If these change, old chains stop verifying.
+PINNED_EVENT = Envelope(
+    id="3f1c2a9e-8b7d-4c6e-9a05-1d2e3f4a5b6c",
+    source="/conveyor/ingest",
+    type="conveyor.asset.ingested.v1",
+    time=datetime(2025, 3, 4, 7, 6, 7, 890123, tzinfo=timezone(timedelta(hours=2))),
+    subject="asset-7",
+    actor="alice",
+    data={
+        "sha256": "ab" * 32,
+        "size": 1024,
+        "name": "caf\u00e9 \u732b.jpg",
+        "tags": ["b", "a"],
+        "meta": {"w": 640, "h": 480, "ratio": 1.5, "ok": True, "none": None},
+    },
+    traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+)
+PINNED_BYTES = (
+    b'{"actor":"alice","event_id":"3f1c2a9e-8b7d-4c6e-9a05-1d2e3f4a5b6c","payload":{"meta":'
+    b'{"h":480,"none":null,"ok":true,"ratio":1.5,"w":640},"name":"caf\xc3\xa9 \xe7\x8c\xab.jpg",'
+    b'"sha256":"abababababababababababababababababababababababababababababababab","size":1024,'
+    b'"tags":["b","a"]},"seq":42,"service":"/conveyor/ingest","subject":"asset-7",'
+    b'"time":"2025-03-04T05:06:07.890123+00:00","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",'
+    b'"type":"conveyor.asset.ingested.v1"}'
+)
+
+
+def test_an_events_canonical_bytes_and_hash_are_those_existing_chains_hold() -> None:
+    content = content_of(PINNED_EVENT, 42)
+    assert canonical_json(content) == PINNED_BYTES
+    assert (
+        link(content, GENESIS_HASH).hash
+        == "82c3f7672d9359bdf79a6cc915f45a36b89b9d777d3e43081788a347e6ab3ffb"
+    )
+    assert (
+        link(content, "f" * 64).hash
+        == "6b8ecd86ec0d053a09fd539dd3c27528d6c2110678955364a2688a5f1cae8664"
+    )
+
+
+def test_a_record_with_empty_fields_hashes_as_existing_chains_hold() -> None:
+    assert (
+        chain_hash(GENESIS_HASH, canonical())
+        == "9dc1d67066a291b28395c8e6ce8674f422e7b0399fba1cea39532512bd201b77"
+    )
+
+
+def test_a_records_chain_links_are_not_part_of_its_canonical_bytes() -> None:
+    content = content_of(PINNED_EVENT, 42)
+    assert canonical_json(link(content, "a" * 64)) == canonical_json(content) == PINNED_BYTES
+
+
+def event(event_id: str) -> Envelope:
+    return PINNED_EVENT.model_copy(update={"id": event_id})
+
+
+# ---- extend_chain -----------------------------------------------------------------------------
+
+
+def test_extend_chain_numbers_and_links_new_events_after_the_head() -> None:
+    records = extend_chain(7, "c" * 64, [event("a"), event("b")], known=set())
+    assert [(r.seq, r.event_id) for r in records] == [(8, "a"), (9, "b")]
+    assert records[0].prev_hash == "c" * 64
+    assert verify_chain(records, "c" * 64, 8) == (2, None, records[-1].hash, 10)
+
+
+def test_extend_chain_files_each_event_id_once() -> None:
+    known = {"a"}
+    records = extend_chain(0, GENESIS_HASH, [event("a"), event("b"), event("b")], known)
+    assert [(r.seq, r.event_id) for r in records] == [(1, "b")]
+    assert known == {"a"}
 
 
 # ---- verify_chain -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from services.audit import consumer as audit_consumer
+from services.audit.use_cases.appending import append_events
 from services.clean import consumer as clean_consumer
 from services.ingest import consumer as ingest_consumer
 from shared.events import (
@@ -205,7 +205,7 @@ def test_every_type_on_every_subscribed_topic_is_routed_or_ignored(
 
 def test_audit_reads_every_topic_through_its_catch_all_route() -> None:
     assert all(re.match(ALL_TOPICS_PATTERN, t.name) for t in ALL_TOPICS)
-    router = Router({}, object(), pattern=ALL_TOPICS_PATTERN, catch_all=audit_consumer.append)
+    router = Router({}, object(), pattern=ALL_TOPICS_PATTERN, catch_all=append_events)
     assert router.batches
 
 

@@ -1,0 +1,1 @@
+"""The local stack (Kafka, SeaweedFS, Postgres as local processes); entry point: stack.py."""

@@ -24,7 +24,7 @@ def test_postgres_url_builds_the_plain_and_the_sqlalchemy_form() -> None:
 def test_service_urls_are_http_on_the_loopback_host() -> None:
     assert endpoints.INGEST_URL == "http://127.0.0.1:8001"
     assert endpoints.service_url(endpoints.AUDIT_PORT) == endpoints.AUDIT_URL
-    assert endpoints.S3_URL == f"http://{endpoints.S3_ENDPOINT}"
+    assert f"http://{endpoints.S3_ENDPOINT}" == endpoints.S3_URL
 
 
 def test_every_local_port_is_distinct() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.clean.handlers import Clean
+from services.clean.context import Clean
 from services.clean.policy import PolicyRules
 from services.clean.schemas import (
     DuplicateGroups,
@@ -16,6 +16,7 @@ from services.clean.schemas import (
     QualitySummary,
     Reevaluation,
 )
+from services.clean.use_cases import policy, reports
 from shared.auth import Principal, Role, require
 from shared.errors import error_responses
 
@@ -23,7 +24,7 @@ router = APIRouter(tags=["quality"])
 
 
 def get_clean(request: Request) -> Clean:
-    """The service object built in the lifespan."""
+    """The service's context built in the lifespan."""
     clean: Clean = request.app.state.clean
     return clean
 
@@ -39,7 +40,7 @@ Admin = Annotated[Principal, require(Role.admin)]
     responses=error_responses(401, 403, 404, 422),
 )
 async def quality_report(asset_id: uuid.UUID, _: Viewer, clean: CleanDep) -> QualityReportOut:
-    return await clean.report(asset_id)
+    return await reports.report(clean, asset_id)
 
 
 @router.get(
@@ -48,7 +49,7 @@ async def quality_report(asset_id: uuid.UUID, _: Viewer, clean: CleanDep) -> Qua
     responses=error_responses(401, 403, 404),
 )
 async def quality_summary(slug: str, _: Viewer, clean: CleanDep) -> QualitySummary:
-    return await clean.summary(slug)
+    return await reports.summary(clean, slug)
 
 
 @router.get(
@@ -57,7 +58,7 @@ async def quality_summary(slug: str, _: Viewer, clean: CleanDep) -> QualitySumma
     responses=error_responses(401, 403, 404),
 )
 async def duplicate_groups(slug: str, _: Viewer, clean: CleanDep) -> DuplicateGroups:
-    return await clean.duplicates(slug)
+    return await reports.duplicates(clean, slug)
 
 
 @router.get(
@@ -66,7 +67,7 @@ async def duplicate_groups(slug: str, _: Viewer, clean: CleanDep) -> DuplicateGr
     responses=error_responses(401, 403, 404),
 )
 async def get_policy(slug: str, _: Viewer, clean: CleanDep) -> PolicyOut:
-    return await clean.get_policy(slug)
+    return await policy.get_policy(clean, slug)
 
 
 @router.put(
@@ -79,4 +80,4 @@ async def get_policy(slug: str, _: Viewer, clean: CleanDep) -> PolicyOut:
 async def set_policy(
     slug: str, rules: PolicyRules, principal: Admin, clean: CleanDep
 ) -> Reevaluation:
-    return await clean.set_policy(slug, rules, principal.name)
+    return await policy.set_policy(clean, slug, rules, principal.name)

@@ -11,14 +11,16 @@ from fastapi import FastAPI
 
 from services.clean.api import router
 from services.clean.consumer import build_consumer
-from services.clean.handlers import Clean
-from services.clean.models import SCHEMA, outbox
+from services.clean.context import SOURCE, Clean
+from services.clean.models import SCHEMA, inbox, outbox
+from services.clean.near_index import NearIndex
 from services.clean.settings import CleanSettings
 from shared.auth import RemotePrincipalResolver
 from shared.db import ping
 from shared.http import create_app
 from shared.runtime import service_runtime
 from shared.telemetry import setup_logging, setup_tracing
+from shared.uow import UnitsOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,7 +37,14 @@ def create_clean_app(settings: CleanSettings | None = None) -> FastAPI:
         # only adds hand-off costs (about 0.9 ms of CPU per 640x480 image).
         cv2.setNumThreads(1)
         async with service_runtime(settings, schema=SCHEMA, migrations_dir=MIGRATIONS) as rt:
-            clean = Clean(settings, rt.sessions, rt.store)
+            units = UnitsOfWork(
+                rt.sessions,
+                outbox=outbox,
+                inbox=inbox,
+                source=SOURCE,
+                consumer=settings.consumer_group,
+            )
+            clean = Clean(settings, units, rt.store, NearIndex(settings.near_index_max_hashes))
             resolver = RemotePrincipalResolver(settings.ingest_url)
             app.state.settings = settings
             app.state.clean = clean

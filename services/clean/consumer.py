@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiokafka import AIOKafkaProducer
 
-from services.clean.handlers import Clean
+from services.clean.context import Clean
+from services.clean.use_cases import cleaning, datasets
 from shared.events import (
     API_KEY_CREATED,
     API_KEY_REVOKED,
@@ -14,26 +13,15 @@ from shared.events import (
     DATASET_CREATED,
     DROP_REJECTED,
     INGEST_EVENTS,
-    AssetIngestedV1,
-    DatasetCreatedV1,
 )
 from shared.kafka import EventConsumer
-from shared.routing import IGNORED, Batched, Event, Router, Routes
+from shared.routing import IGNORED, Batched, Router, Routes
 
 TOPICS = [INGEST_EVENTS]
 
-
-async def clean_assets(clean: Clean, events: Sequence[Event[AssetIngestedV1]]) -> None:
-    await clean.clean_assets([(e.envelope, e.payload) for e in events])
-
-
-async def remember_dataset(clean: Clean, event: Event[DatasetCreatedV1]) -> None:
-    await clean.remember_dataset(event.payload)
-
-
 ROUTES: Routes[Clean] = {
-    ASSET_INGESTED: Batched(clean_assets),
-    DATASET_CREATED: remember_dataset,
+    ASSET_INGESTED: Batched(cleaning.clean_assets, size=lambda clean: clean.settings.batch_size),
+    DATASET_CREATED: datasets.remember_dataset,
     DROP_REJECTED: IGNORED,
     API_KEY_CREATED: IGNORED,
     API_KEY_REVOKED: IGNORED,

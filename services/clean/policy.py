@@ -104,6 +104,8 @@ class Duplicate:
     code: Literal["exact_duplicate", "near_duplicate"]
     of_asset: str
     distance: int
+    # how a near duplicate matched: its full hash or a crop's (not stored; for diagnosis)
+    via: Literal["full", "crop"] | None = None
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Float, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.clean.domain import ReportRow
 from services.clean.models import KnownDataset, Policy, QualityReport
 from services.clean.near_index import CROPS, HashRows
 
@@ -73,10 +74,20 @@ async def first_with_pixels_among(
     return {digest: asset for digest, asset in (await session.execute(query)).all()}
 
 
-async def insert_reports(session: AsyncSession, reports: Sequence[dict[str, Any]]) -> None:
+async def insert_reports(session: AsyncSession, reports: Sequence[ReportRow]) -> None:
     """Store new quality reports (one statement for all)."""
     if reports:
-        await session.execute(insert(QualityReport), list(reports))
+        rows = [
+            {
+                **report,
+                "phash": None if report["phash"] is None else to_signed(report["phash"]),
+                "crop_hashes": None
+                if report["crop_hashes"] is None
+                else pack_crops(report["crop_hashes"]),
+            }
+            for report in reports
+        ]
+        await session.execute(insert(QualityReport), rows)
 
 
 _COPY_HEADER = 19  # signature, flags and header-extension length of a binary COPY
@@ -132,6 +143,11 @@ def pack_crops(crops: Sequence[int]) -> bytes:
     return np.array(crops, ">u8").tobytes()
 
 
+async def report(session: AsyncSession, asset_id: uuid.UUID) -> QualityReport | None:
+    """An asset's quality report."""
+    return await session.get(QualityReport, asset_id)
+
+
 async def reports_of(
     session: AsyncSession, ident: uuid.UUID, after_arrival: int, limit: int
 ) -> Sequence[QualityReport]:
@@ -158,3 +174,53 @@ async def duplicate_pairs(session: AsyncSession, ident: uuid.UUID) -> Sequence[A
         .order_by(QualityReport.arrival)
     )
     return (await session.execute(query)).all()
+
+
+async def status_counts(session: AsyncSession, ident: uuid.UUID) -> dict[str, int]:
+    """How many of a dataset's reports have each status."""
+    query = (
+        select(QualityReport.status, func.count())
+        .where(QualityReport.dataset_id == ident)
+        .group_by(QualityReport.status)
+    )
+    return {status: count for status, count in (await session.execute(query)).all()}
+
+
+_FINDING_COUNTS = """
+SELECT finding.value ->> 'code' AS code, count(*) AS n
+FROM clean.quality_reports AS report
+CROSS JOIN LATERAL jsonb_array_elements(report.{column}) WITH ORDINALITY AS finding(value, place)
+WHERE report.dataset_id = :dataset
+GROUP BY code
+ORDER BY n DESC, min(ARRAY[report.arrival, finding.place])
+"""
+
+
+async def finding_counts(
+    session: AsyncSession, ident: uuid.UUID, column: Literal["reasons", "flags"]
+) -> dict[str, int]:
+    """How many of a dataset's reports carry each reason (or flag) code: most frequent
+    first, ties in the order the codes first appeared (by arrival)."""
+    query = text(_FINDING_COUNTS.format(column=column))
+    return {code: n for code, n in (await session.execute(query, {"dataset": ident})).all()}
+
+
+_PERCENTILES = text(
+    """
+SELECT metric.key, percentile_cont(:fractions) WITHIN GROUP (ORDER BY metric.value::float8)
+FROM clean.quality_reports AS report
+CROSS JOIN LATERAL jsonb_each(report.metrics) AS metric(key, value)
+WHERE report.dataset_id = :dataset
+GROUP BY metric.key
+"""
+).bindparams(bindparam("fractions", type_=ARRAY(Float)))
+
+
+async def metric_percentiles(
+    session: AsyncSession, ident: uuid.UUID, fractions: Sequence[float]
+) -> dict[str, list[float]]:
+    """Each metric's values over a dataset's reports at ``fractions`` (0 = min, 1 = max),
+    interpolated linearly between the closest values; metrics by name."""
+    params = {"dataset": ident, "fractions": list(fractions)}
+    rows = (await session.execute(_PERCENTILES, params)).all()
+    return {metric: [float(v) for v in values] for metric, values in sorted(rows)}

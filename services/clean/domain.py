@@ -1,0 +1,259 @@
+"""Clean's decisions about one asset, as pure functions (no I/O, no SQL).
+
+What a check report counts as found, what an asset duplicates, the verdict, the report row
+that stores it and the event that announces it, and whether a stored report's verdict changes
+under a new policy. The use cases read and write around these; the accuracy benchmark calls
+the same functions, so its figures measure the service's own decisions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol, TypedDict
+
+from services.clean.checks import CheckResult, ImageReport
+from services.clean.checks.video import VideoReport
+from services.clean.near_index import DatasetHashes, HashRows
+from services.clean.policy import (
+    Duplicate,
+    PolicyRules,
+    Verdict,
+    judge,
+    near_duplicate_comparable,
+)
+from shared.events import AssetCleanedV1, AssetRejectedV1, QualityReason
+
+Status = Literal["cleaned", "rejected"]
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What reading and checking one file found, before it is judged."""
+
+    structural: list[CheckResult]
+    metrics: dict[str, float]
+    pixels: str | None = None  # digest of the decoded pixels
+    phash: int | None = None  # only when near-duplicate comparison makes sense
+    crops: tuple[int, ...] = ()  # crop hashes, with the phash
+
+
+def image_findings(report: ImageReport, rules: PolicyRules) -> Findings:
+    """An image's findings: its structural defects (threshold checks are re-derived from the
+    metrics when judged), and its perceptual hashes only if they are worth comparing."""
+    comparable = report.phash is not None and near_duplicate_comparable(report.metrics, rules)
+    return Findings(
+        list(report.structural),
+        dict(report.metrics),
+        report.pixel_sha256,
+        report.phash if comparable else None,
+        report.crop_hashes if comparable else (),
+    )
+
+
+def video_findings(report: VideoReport) -> Findings:
+    """A video's findings: structural defects and metrics (videos are not duplicate-checked)."""
+    return Findings(list(report.structural), dict(report.metrics))
+
+
+def unread_findings(size_bytes: int, max_bytes: int) -> Findings:
+    """The finding of an image too large to be read at all."""
+    message = f"{size_bytes} bytes is more than the {max_bytes} read"
+    return Findings(
+        [CheckResult("file_too_large", False, float(size_bytes), max_bytes, message)], {}
+    )
+
+
+def find_duplicate(
+    asset_id: uuid.UUID,
+    arrival: int,
+    findings: Findings,
+    originals: dict[str, uuid.UUID],
+    copy: DatasetHashes,
+    rules: PolicyRules,
+) -> Duplicate | None:
+    """The earlier asset this one duplicates, if any, and the asset joins the comparisons.
+
+    Exact first: the earliest asset with the same decoded pixels (``originals`` maps a pixel
+    digest to it: stored ones, then earlier in the same run). Else near: the closest hash in
+    the dataset's ``copy`` within the policy's radius (first arrived among equals), only for
+    an image whose hash is comparable. Afterwards the asset is in ``originals`` and its hash in
+    ``copy``, so the assets judged after it compare with it.
+    """
+    duplicate = exact_duplicate(asset_id, findings.pixels, originals)
+    if findings.phash is None:
+        return duplicate
+    if duplicate is None:
+        duplicate = near_duplicate(findings.phash, findings.crops, copy, rules)
+    copy.extend(HashRows.one(arrival, asset_id, findings.phash, findings.crops))
+    return duplicate
+
+
+def exact_duplicate(
+    asset_id: uuid.UUID, pixels: str | None, originals: dict[str, uuid.UUID]
+) -> Duplicate | None:
+    """Same decoded pixels as an earlier asset; else the asset becomes the original."""
+    if pixels is None:
+        return None
+    original = originals.setdefault(pixels, asset_id)
+    if original == asset_id:
+        return None
+    return Duplicate("exact_duplicate", str(original), 0)
+
+
+def near_duplicate(
+    phash: int, crops: Sequence[int], copy: DatasetHashes, rules: PolicyRules
+) -> Duplicate | None:
+    """The earlier asset an image nearly duplicates (closest, then first arrived)."""
+    found = copy.nearest(phash, crops, radius=rules.near_duplicate_radius)
+    if found is None:
+        return None
+    return Duplicate("near_duplicate", str(found.asset_id), found.distance, found.via)
+
+
+def verdict(findings: Findings, duplicate: Duplicate | None, rules: PolicyRules) -> Verdict:
+    """The verdict on fresh findings and the duplicate decision, under a dataset's policy."""
+    return judge(findings.metrics, findings.structural, duplicate, rules)
+
+
+def status(verdict: Verdict) -> Status:
+    """The stored status of a verdict."""
+    return "rejected" if verdict.rejected else "cleaned"
+
+
+def stored_checks(checks: Sequence[CheckResult]) -> list[dict[str, Any]]:
+    """Check results as a report stores them (JSON objects)."""
+    return [asdict(c) for c in checks]
+
+
+class ReportRow(TypedDict):
+    """A new quality report, as the repository inserts it."""
+
+    asset_id: uuid.UUID
+    dataset_id: uuid.UUID
+    media_type: str
+    status: Status
+    metrics: dict[str, float]
+    structural: list[dict[str, Any]]
+    reasons: list[dict[str, Any]]
+    flags: list[dict[str, Any]]
+    pixel_sha256: str | None
+    phash: int | None  # unsigned 64-bit; the repository stores it as bigint
+    crop_hashes: tuple[int, ...] | None  # with the phash only
+    duplicate_of: uuid.UUID | None
+    duplicate_code: str | None
+    duplicate_distance: int | None
+    arrival: int
+    policy_version: int
+
+
+def report_row(
+    asset_id: uuid.UUID,
+    dataset_id: uuid.UUID,
+    media_type: str,
+    findings: Findings,
+    arrival: int,
+    duplicate: Duplicate | None,
+    judged: Verdict,
+    policy_version: int,
+) -> ReportRow:
+    """The report of a freshly judged asset."""
+    hashed = findings.phash is not None
+    return ReportRow(
+        asset_id=asset_id,
+        dataset_id=dataset_id,
+        media_type=media_type,
+        status=status(judged),
+        metrics=findings.metrics,
+        structural=stored_checks(findings.structural),
+        reasons=stored_checks(judged.reasons),
+        flags=stored_checks(judged.flags),
+        pixel_sha256=findings.pixels,
+        phash=findings.phash,
+        crop_hashes=findings.crops if hashed else None,
+        duplicate_of=uuid.UUID(duplicate.of_asset) if duplicate else None,
+        duplicate_code=duplicate.code if duplicate else None,
+        duplicate_distance=duplicate.distance if duplicate else None,
+        arrival=arrival,
+        policy_version=policy_version,
+    )
+
+
+def verdict_event(
+    asset_id: uuid.UUID,
+    dataset_id: uuid.UUID,
+    dataset_slug: str,
+    media_type: str,
+    metrics: Mapping[str, float],
+    judged: Verdict,
+    policy_version: int,
+) -> AssetCleanedV1 | AssetRejectedV1:
+    """The asset.cleaned or asset.rejected payload that announces a verdict."""
+    common: dict[str, Any] = {
+        "asset_id": asset_id,
+        "dataset_id": dataset_id,
+        "dataset_slug": dataset_slug,
+        "media_type": media_type,
+        "metrics": metrics,
+        "flags": [_reason(c) for c in judged.flags],
+        "policy_version": policy_version,
+    }
+    if judged.rejected:
+        return AssetRejectedV1(**common, reasons=[_reason(c) for c in judged.reasons])
+    return AssetCleanedV1(**common)
+
+
+def _reason(check: CheckResult) -> QualityReason:
+    return QualityReason(
+        code=check.code, message=check.message, value=check.value, threshold=check.threshold
+    )
+
+
+class StoredReport(Protocol):
+    """What re-judging reads of a stored report."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def metrics(self) -> dict[str, float]: ...
+    @property
+    def structural(self) -> list[dict[str, Any]]: ...
+    @property
+    def reasons(self) -> list[dict[str, Any]]: ...
+    @property
+    def flags(self) -> list[dict[str, Any]]: ...
+    @property
+    def duplicate_of(self) -> uuid.UUID | None: ...
+    @property
+    def duplicate_code(self) -> str | None: ...
+    @property
+    def duplicate_distance(self) -> int | None: ...
+
+
+def changed_verdict(report: StoredReport, rules: PolicyRules) -> Verdict | None:
+    """The verdict a stored report gets under ``rules``, if it differs from the stored one
+    (status, reasons or flags); None when nothing changes."""
+    judged = judge(
+        report.metrics,
+        [
+            CheckResult(c["code"], c["passed"], c["value"], c["threshold"], c["message"])
+            for c in report.structural
+        ],
+        stored_duplicate(report),
+        rules,
+    )
+    before = (report.status, report.reasons, report.flags)
+    after = (status(judged), stored_checks(judged.reasons), stored_checks(judged.flags))
+    return judged if before != after else None
+
+
+def stored_duplicate(report: StoredReport) -> Duplicate | None:
+    """The duplicate finding a stored report keeps."""
+    if report.duplicate_of is None or report.duplicate_code is None:
+        return None
+    exact = report.duplicate_code == "exact_duplicate"
+    code: Literal["exact_duplicate", "near_duplicate"] = (
+        "exact_duplicate" if exact else "near_duplicate"
+    )
+    return Duplicate(code, str(report.duplicate_of), report.duplicate_distance or 0)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.audit.api import router
 from services.audit.consumer import build_consumer
-from services.audit.context import Audit
+from services.audit.context import SOURCE, Audit
 from services.audit.models import SCHEMA
 from services.audit.settings import AuditSettings
 from shared.auth import RemotePrincipalResolver
@@ -37,7 +37,7 @@ def create_audit_app(settings: AuditSettings | None = None) -> FastAPI:
                 rt.sessions,
                 outbox=None,
                 inbox=None,
-                source="/conveyor/audit",
+                source=SOURCE,
                 consumer=settings.consumer_group,
             )
             audit = Audit(units)

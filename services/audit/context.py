@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from shared.uow import UnitsOfWork
 
+# The CloudEvents source audit would stamp on an event (it emits none).
+SOURCE = "/conveyor/audit"
+
 
 @dataclass(frozen=True)
 class Audit:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import repository as repo
-from services.audit.context import Audit
+from services.audit.context import SOURCE, Audit
 from services.audit.use_cases.appending import append_events
 from services.audit.use_cases.queries import asset_timeline, export_records, find_records
 from services.audit.use_cases.verification import verify_log
@@ -27,9 +27,7 @@ T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 @pytest.fixture
 def audit(sessions: async_sessionmaker[AsyncSession]) -> Audit:
     """Audit as its lifespan builds it, on the test's rolled-back connection."""
-    units = UnitsOfWork(
-        sessions, outbox=None, inbox=None, source="/conveyor/audit", consumer="test-audit"
-    )
+    units = UnitsOfWork(sessions, outbox=None, inbox=None, source=SOURCE, consumer="test-audit")
     return Audit(units)
 
 

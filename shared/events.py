@@ -90,7 +90,9 @@ class DropRejectedV1(Payload):
 
     bucket: str
     key: str
-    reason: Literal["unknown_dataset", "missing_dataset", "unsupported_media_type", "too_large"]
+    reason: Literal[
+        "unknown_dataset", "missing_dataset", "unsupported_media_type", "too_large", "empty"
+    ]
     message: str
 
 

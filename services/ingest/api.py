@@ -20,7 +20,12 @@ from fastapi import (
 )
 
 from services.ingest.context import Ingest
-from services.ingest.domain import parse_filer_notification, sanitize_filename
+from services.ingest.domain import (
+    FileRejected,
+    clean_tags,
+    parse_filer_notification,
+    sanitize_filename,
+)
 from services.ingest.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -93,7 +98,8 @@ async def get_dataset(slug: str, _: Viewer, ingest: IngestDep) -> DatasetOut:
     summary="Upload one or more files",
     description=(
         "Multipart upload: repeat the `files` part for several files. Each file's type is "
-        "detected from its bytes. If any file is refused (415 unknown type, 413 too large) "
+        "detected from its bytes. If any file is refused (415 unknown type, 413 too large, "
+        "422 empty) "
         "nothing from the request is stored. Bytes the dataset already has are not stored "
         "again: the existing asset comes back with `duplicate: true`."
     ),
@@ -108,11 +114,12 @@ async def upload_assets(
         list[str] | None, Form(description="tags for every file of the request")
     ] = None,
 ) -> UploadResult:
-    clean_tags = sorted({t.strip() for t in tags or [] if t.strip()})
-    if any(len(t) > 64 for t in clean_tags):
-        raise ApiError(422, "validation_error", "tags are at most 64 characters")
+    try:
+        valid_tags = clean_tags(tags or [])
+    except FileRejected as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from refused
     incoming = [uploads.IncomingFile(sanitize_filename(f.filename), f.file) for f in files]
-    items = await uploads.upload(ingest, principal, slug, incoming, clean_tags)
+    items = await uploads.upload(ingest, principal, slug, incoming, valid_tags)
     return UploadResult(items=items)
 
 

@@ -196,6 +196,8 @@ def inspect_chunks(chunks: Iterable[bytes], max_bytes: int) -> Inspected:
         digest.feed(chunk)
         if digest.size > max_bytes:
             raise FileRejected(413, "file_too_large", f"file is larger than {max_bytes} bytes")
+    if digest.size == 0:
+        raise FileRejected(422, "empty", "the file is empty (0 bytes)")
     media_type = digest.media_type
     if media_type is None:
         raise FileRejected(
@@ -204,3 +206,26 @@ def inspect_chunks(chunks: Iterable[bytes], max_bytes: int) -> Inspected:
             "not a supported image or video (JPEG, PNG, WebP, TIFF, BMP, MP4/MOV, AVI, MKV/WebM)",
         )
     return Inspected(media_type, digest.size, digest.sha256)
+
+
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
+
+
+def clean_tags(tags: Iterable[str]) -> list[str]:
+    """The tags of an upload: trimmed, deduplicated, sorted; FileRejected (422) if unfit.
+
+    A tag is printable text of at most 64 characters (no NUL or other control characters,
+    which Postgres text refuses or a display would garble), and a request has at most 50.
+    """
+    cleaned = sorted({t.strip() for t in tags if t.strip()})
+    if len(cleaned) > MAX_TAGS:
+        raise FileRejected(422, "too_many_tags", f"at most {MAX_TAGS} tags per upload")
+    for tag in cleaned:
+        if len(tag) > MAX_TAG_LENGTH:
+            raise FileRejected(
+                422, "validation_error", f"tags are at most {MAX_TAG_LENGTH} characters"
+            )
+        if any(unicodedata.category(ch)[0] == "C" for ch in tag):
+            raise FileRejected(422, "validation_error", f"tag {tag!r} contains a control character")
+    return cleaned

@@ -151,6 +151,27 @@ def test_unknown_type_is_415_and_nothing_from_the_request_is_stored(
     assert not raw_object_exists(hashlib.sha256(good).hexdigest())
 
 
+@pytest.mark.parametrize(
+    ("tags", "code"),
+    [(["day", "bad\x00tag"], "validation_error"), ([f"t{i}" for i in range(51)], "too_many_tags")],
+    ids=["nul", "too-many"],
+)
+def test_unfit_tags_are_422_before_any_byte_is_stored(
+    uploader: httpx.Client, dataset: str, tags: list[str], code: str
+):
+    content = image()
+    response = upload(uploader, dataset, ("a.jpg", content), tags=tags)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == code
+    assert not raw_object_exists(hashlib.sha256(content).hexdigest())
+
+
+def test_an_empty_file_is_422_empty(uploader: httpx.Client, dataset: str):
+    response = upload(uploader, dataset, ("a.jpg", b""))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "empty"
+
+
 def test_file_over_the_size_limit_is_413(uploader: httpx.Client, dataset: str):
     too_big = b"\xff\xd8\xff\xe0" + b"\0" * (8 * 1024 * 1024 + 10)  # limit is 8 MiB in tests
     response = upload(uploader, dataset, ("big.jpg", too_big))

@@ -260,3 +260,19 @@ async def test_a_stored_key_resolves_to_its_principal_until_it_is_revoked(ingest
     assert await resolver.resolve("cvk_not_a_key_anyone_was_given") is None
     await api_keys.revoke_api_key(ingest, ALICE, created.id)
     assert await resolver.resolve(created.key) is None
+
+
+async def test_an_empty_drop_is_rejected_as_empty_and_stays_in_the_landing_bucket(
+    ingest: Ingest,
+) -> None:
+    dataset = await new_dataset(ingest)
+    key = f"{dataset.slug}/empty.jpg"
+    await ingest.store.put_stream(LANDING_BUCKET, key, io.BytesIO(b""), 0, "image/jpeg")
+    try:
+        event = delivered(ObjectCreatedV1(bucket=LANDING_BUCKET, key=key), OBJECT_CREATED)
+        await drops.ingest_landing_object(ingest, event)
+        (rejected,) = await emitted(ingest, DROP_REJECTED)
+        assert rejected["data"]["reason"] == "empty"
+        assert await ingest.store.stat(LANDING_BUCKET, key) is not None
+    finally:
+        await ingest.store.remove(LANDING_BUCKET, key)

@@ -24,6 +24,7 @@ from services.ingest.domain import (
     Digest,
     FileRejected,
     LandingObject,
+    clean_tags,
     dataset_of_landing_key,
     detect_media_type,
     inspect_chunks,
@@ -453,10 +454,36 @@ def test_inspect_chunks_stops_reading_an_endless_stream_once_over_the_limit() ->
 
 @pytest.mark.parametrize(
     "content",
-    [b"just some text, not an image\n" * 10, b"%PDF-1.4\n" + b"x" * 100, b""],
-    ids=["text", "pdf", "empty"],
+    [b"just some text, not an image\n" * 10, b"%PDF-1.4\n" + b"x" * 100],
+    ids=["text", "pdf"],
 )
 def test_inspect_chunks_refuses_unknown_content_with_415(content: bytes) -> None:
     with pytest.raises(FileRejected) as caught:
         inspect_chunks(chunked(content, 16), max_bytes=10**6)
     assert (caught.value.status, caught.value.code) == (415, "unsupported_media_type")
+
+
+def test_inspect_chunks_names_an_empty_file_as_such() -> None:
+    with pytest.raises(FileRejected) as caught:
+        inspect_chunks(iter([b"", b""]), max_bytes=10**6)
+    assert (caught.value.status, caught.value.code) == (422, "empty")
+
+
+def test_tags_are_trimmed_deduplicated_and_sorted() -> None:
+    assert clean_tags([" night", "day", "night ", "", "  "]) == ["day", "night"]
+
+
+@pytest.mark.parametrize(
+    ("tags", "code"),
+    [
+        (["ok", "bad\x00tag"], "validation_error"),
+        (["tab\tinside"], "validation_error"),
+        (["x" * 65], "validation_error"),
+        ([f"t{i}" for i in range(51)], "too_many_tags"),
+    ],
+    ids=["nul", "control", "too-long", "too-many"],
+)
+def test_unfit_tags_are_refused_before_anything_is_stored(tags: list[str], code: str) -> None:
+    with pytest.raises(FileRejected) as caught:
+        clean_tags(tags)
+    assert (caught.value.status, caught.value.code) == (422, code)

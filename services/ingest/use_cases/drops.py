@@ -137,7 +137,7 @@ async def ingest_landing_object(ingest: Ingest, event: Event[ObjectCreatedV1]) -
             ingest.settings.max_upload_bytes,
         )
     except FileRejected as exc:
-        reason = "too_large" if exc.status == 413 else "unsupported_media_type"
+        reason = {413: "too_large", 415: "unsupported_media_type"}.get(exc.status, exc.code)
         await _reject_drop(ingest, event, reason, exc.message)
         return
     if await existing_asset(ingest, dataset.id, inspected.sha256) is None:

@@ -1,15 +1,19 @@
 """Accuracy: Conveyor's checks and the peers' results scored against the corpus's labels.
 
-Conveyor's checks (``analyze_image``, then the duplicate logic of the clean service: pixel
-digest first, then ``DatasetHashes.nearest`` over the dataset's earlier full and crop hashes at
-the default radii (no Postgres here), and the verdict from ``policy.judge`` with the default
-policy) run directly on the files in arrival order. A defect counts as found when its code is
-among the verdict's reasons or flags. Precision and recall per defect are strict: a flag on a
-file labeled otherwise is a false positive, and where a row misses, the labels its false
-positives came from are listed. Near duplicates are scored per transform: a copy is found when
-it is flagged as a duplicate of a member of its own group (the original or another copy of it);
-precision for a transform is TP / (TP + copies matched to a wrong group + non-copies flagged as
-near duplicates), i.e. as if the dataset held only that kind of copy.
+Conveyor's checks run directly on the files in arrival order, through the clean service's own
+decisions (``services.clean.domain``, the functions its cleaning use case calls): the findings
+of ``analyze_image`` (structural defects, hashes only when comparable), the duplicate decision
+(pixel digest first, then the nearest of the dataset's earlier full and crop hashes at the
+policy's radius, held in memory here instead of mirrored from Postgres) and the verdict, all
+with the default policy. A change to those decisions in the service shows up in these figures.
+
+A defect counts as found when its code is among the verdict's reasons or flags. Precision and
+recall per defect are strict: a flag on a file labeled otherwise is a false positive, and where
+a row misses, the labels its false positives came from are listed. Near duplicates are scored
+per transform: a copy is found when it is flagged as a duplicate of a member of its own group
+(the original or another copy of it); precision for a transform is TP / (TP + copies matched to
+a wrong group + non-copies flagged as near duplicates), i.e. as if the dataset held only that
+kind of copy.
 
 The peers (see ``peers``) are scored on the same files: cleanvision with its defaults (its
 checks map onto ours as in ``CLEANVISION_ISSUE``; its duplicate *sets* become "every member but
@@ -34,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from bench import clean_corpus
+from services.clean import domain
 from services.clean.checks import DEFAULT_THRESHOLDS, analyze_image, hamming_distance
-from services.clean.near_index import DatasetHashes, HashRows
-from services.clean.policy import Duplicate, PolicyRules, judge, near_duplicate_comparable
+from services.clean.near_index import DatasetHashes
+from services.clean.policy import PolicyRules
 
 from .stats import pct, ratio
 
@@ -96,22 +101,15 @@ METRIC_OF = {
 
 
 def run_conveyor(files: list[dict[str, Any]], folder: Path) -> dict[str, dict[str, Any]]:
-    """Conveyor's verdict on each file, in arrival order.
-
-    Mirrors ``Clean.clean_assets``: analyze, exact duplicate by pixel digest (earliest file with
-    the same digest), else the nearest earlier hash within the radius (oldest first among
-    equals), keep the hash, judge with the default policy.
-    """
+    """Conveyor's verdict on each file, in arrival order, as one dataset under the default
+    policy (what the cleaning use case decides per asset)."""
     rules = PolicyRules()
-    thresholds = rules.threshold_set()
-    radius = rules.near_duplicate_radius
     state: dict[str, Any] = {
         "rules": rules,
-        "thresholds": thresholds,
-        "radius": radius,
+        "thresholds": rules.threshold_set(),
         "copy": DatasetHashes(),  # the service's in-memory hashes of the dataset
-        "names": {},  # arrival -> file name
-        "first_with_pixels": {},  # pixel digest -> name
+        "originals": {},  # pixel digest -> asset id of the first file with those pixels
+        "names": {},  # asset id -> file name
     }
     results: dict[str, dict[str, Any]] = {}
     with quiet_stderr():
@@ -137,45 +135,31 @@ def quiet_stderr() -> Iterator[None]:
 
 
 # ---- one file through Conveyor's checks, duplicate decision and verdict ------------------------
-# A re-implementation of what the clean service decides per asset, kept in this one function so
-# it can be swapped for the service's own decision logic without touching the scoring below.
 
 
 def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> dict[str, Any]:
-    """One file through the checks, the duplicate logic and the verdict."""
-    rules, thresholds, radius = state["rules"], state["thresholds"], state["radius"]
-    copy, names = state["copy"], state["names"]
-    first_with_pixels = state["first_with_pixels"]
+    """One file through the checks and the service's duplicate decision and verdict."""
+    rules: PolicyRules = state["rules"]
+    names: dict[str, str] = state["names"]
+    asset_id = uuid.UUID(int=arrival + 1)  # each file is an asset of its own
+    names[str(asset_id)] = name
     started = time.process_time()
-    report = analyze_image(data, thresholds)
-    structural = [c for c in report.failures if c.code not in DEFAULT_THRESHOLDS]
-    duplicate: Duplicate | None = None
-    if report.pixel_sha256 is not None:
-        original = first_with_pixels.setdefault(report.pixel_sha256, name)
-        if original != name:
-            duplicate = Duplicate("exact_duplicate", original, 0)
-    comparable = report.phash is not None and near_duplicate_comparable(report.metrics, rules)
-    near_via = None
-    if duplicate is None and comparable:
-        found = copy.nearest(report.phash, report.crop_hashes, radius=radius)
-        if found is not None:
-            duplicate = Duplicate("near_duplicate", names[found.arrival], found.distance)
-            near_via = found.via
-    if comparable:
-        names[arrival] = name
-        # comparable implies a phash (mypy cannot follow that through the flag)
-        copy.extend(HashRows.one(arrival, uuid.UUID(int=arrival), report.phash, report.crop_hashes))  # type: ignore[arg-type]
-    verdict = judge(report.metrics, structural, duplicate, rules)
+    report = analyze_image(data, state["thresholds"])
+    findings = domain.image_findings(report, rules)
+    duplicate = domain.find_duplicate(
+        asset_id, arrival, findings, state["originals"], state["copy"], rules
+    )
+    verdict = domain.verdict(findings, duplicate, rules)
     elapsed = time.process_time() - started
     return {
         "codes": sorted({c.code for c in (*verdict.reasons, *verdict.flags)}),
         "rejected": verdict.rejected,
-        "duplicate": [duplicate.code, duplicate.of_asset, duplicate.distance]
+        "duplicate": [duplicate.code, names[duplicate.of_asset], duplicate.distance]
         if duplicate
         else None,
         "metrics": dict(report.metrics),
         "phash": report.phash,
-        "near_via": near_via,  # "full" or "crop" hash match
+        "near_via": duplicate.via if duplicate else None,  # "full" or "crop" hash match
         "cpu_s": elapsed,
     }
 

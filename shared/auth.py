@@ -16,10 +16,11 @@ import logging
 import re
 import secrets
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -27,7 +28,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from shared.errors import ApiError
-from shared.events import API_KEY_REVOKED, INGEST_EVENTS
+from shared.events import API_KEY_REVOKED, API_KEY_SCOPE_CHANGED, INGEST_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,36 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling."""
+    """Who is calling, and which datasets they may touch.
+
+    ``datasets`` holds the ids (as strings) of the datasets the key is limited to; None
+    means every dataset. Anything of another dataset is answered as if it did not exist.
+    """
 
     key_id: str
     name: str
     role: Role
+    datasets: frozenset[str] | None = None
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the key is limited to some datasets."""
+        return self.datasets is not None
+
+    def sees(self, dataset_id: uuid.UUID | str) -> bool:
+        """Whether the key may touch the dataset ``dataset_id``."""
+        return self.datasets is None or str(dataset_id) in self.datasets
+
+
+def principal_from_me(body: dict[str, Any]) -> Principal:
+    """A principal from ingest's ``GET /v1/auth/me`` answer."""
+    scope = body.get("datasets")
+    return Principal(
+        str(body["key_id"]),
+        str(body["name"]),
+        Role(body["role"]),
+        None if scope is None else frozenset(str(d) for d in scope),
+    )
 
 
 def generate_api_key() -> str:
@@ -144,8 +170,7 @@ class RemotePrincipalResolver:
                     503, "auth_unavailable", f"cannot reach ingest to check key: {exc}"
                 ) from exc
         if response.status_code == 200:
-            body = response.json()
-            return Principal(body["key_id"], body["name"], Role(body["role"]))
+            return principal_from_me(response.json())
         if response.status_code != 401:
             raise ApiError(503, "auth_unavailable", f"ingest answered {response.status_code}")
         return None
@@ -178,8 +203,12 @@ def looks_like_api_key(key: str) -> bool:
     return _KEY_SHAPE.fullmatch(key) is not None
 
 
+# A revoked key must stop working, and a key whose datasets changed must see only its new ones.
+_KEY_CHANGES = {API_KEY_REVOKED.name.encode(), API_KEY_SCOPE_CHANGED.name.encode()}
+
+
 class RevocationListener:
-    """Drops revoked keys from a resolver's cache as soon as ingest announces the revocation.
+    """Drops revoked (or re-scoped) keys from a resolver's cache as soon as ingest says so.
 
     Every process reads ``conveyor.ingest.events`` on its own, outside any consumer group,
     from the newest offset: a consumer group would hand each revocation to one process only.
@@ -217,12 +246,12 @@ class RevocationListener:
             await consumer.stop()
 
     def _apply(self, headers: Sequence[tuple[str, bytes]]) -> None:
-        if dict(headers).get("ce_type") != API_KEY_REVOKED.name.encode():
+        if dict(headers).get("ce_type") not in _KEY_CHANGES:
             return
         subject = dict(headers).get("ce_subject")
         if subject:
             dropped = self._resolver.forget_key(subject.decode())
-            log.info("api key %s revoked; %d cached answers dropped", subject.decode(), dropped)
+            log.info("api key %s changed; %d cached answers dropped", subject.decode(), dropped)
 
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Conveyor API key")

@@ -151,6 +151,8 @@ class ApiKeyCreatedV1(Payload):
     name: str
     role: Literal["admin", "uploader", "viewer"]
     created_by: str
+    # The datasets the key is limited to; None (or absent, from older producers): all.
+    datasets: list[UUID] | None = None
 
 
 class ApiKeyRevokedV1(Payload):
@@ -158,6 +160,14 @@ class ApiKeyRevokedV1(Payload):
 
     key_id: UUID
     revoked_by: str
+
+
+class ApiKeyScopeChangedV1(Payload):
+    """The datasets an API key may touch were changed (None: every dataset)."""
+
+    key_id: UUID
+    datasets: list[UUID] | None
+    changed_by: str
 
 
 class DeadLetterV1(Payload):
@@ -197,6 +207,9 @@ ASSET_REJECTED = EventType("conveyor.asset.rejected.v1", CLEAN_EVENTS, AssetReje
 FRAME_SAMPLED = EventType("conveyor.video.frame_sampled.v1", CLEAN_EVENTS, FrameSampledV1)
 API_KEY_CREATED = EventType("conveyor.api_key.created.v1", INGEST_EVENTS, ApiKeyCreatedV1)
 API_KEY_REVOKED = EventType("conveyor.api_key.revoked.v1", INGEST_EVENTS, ApiKeyRevokedV1)
+API_KEY_SCOPE_CHANGED = EventType(
+    "conveyor.api_key.scope_changed.v1", INGEST_EVENTS, ApiKeyScopeChangedV1
+)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
 
 EVENT_TYPES: dict[str, EventType[Any]] = {
@@ -211,6 +224,7 @@ EVENT_TYPES: dict[str, EventType[Any]] = {
         FRAME_SAMPLED,
         API_KEY_CREATED,
         API_KEY_REVOKED,
+        API_KEY_SCOPE_CHANGED,
         DEAD_LETTER,
     )
 }

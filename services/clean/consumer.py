@@ -9,6 +9,7 @@ from services.clean.use_cases import cleaning, datasets
 from shared.events import (
     API_KEY_CREATED,
     API_KEY_REVOKED,
+    API_KEY_SCOPE_CHANGED,
     ASSET_INGESTED,
     DATASET_CREATED,
     DROP_REJECTED,
@@ -25,6 +26,7 @@ ROUTES: Routes[Clean] = {
     DROP_REJECTED: IGNORED,
     API_KEY_CREATED: IGNORED,
     API_KEY_REVOKED: IGNORED,
+    API_KEY_SCOPE_CHANGED: IGNORED,
 }
 
 

@@ -88,6 +88,9 @@ SAMPLES: dict[str, Payload] = {
     "conveyor.api_key.created.v1": EVENT_TYPES["conveyor.api_key.created.v1"].payload(
         key_id=uuid.UUID(int=7), name="alice", role="uploader", created_by="bootstrap-admin"
     ),
+    "conveyor.api_key.scope_changed.v1": EVENT_TYPES["conveyor.api_key.scope_changed.v1"].payload(
+        key_id=uuid.UUID(int=7), datasets=[uuid.UUID(int=3)], changed_by="bootstrap-admin"
+    ),
     "conveyor.api_key.revoked.v1": EVENT_TYPES["conveyor.api_key.revoked.v1"].payload(
         key_id=uuid.UUID(int=7), revoked_by="bootstrap-admin"
     ),

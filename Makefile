@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv stack-up stack-down stack-status run stop status test test-unit lint format \
-        bench bench-ingest bench-clean clean
+        bench bench-ingest bench-clean chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 Gi
 
 bench-clean: stack-up ## Clean accuracy vs cleanvision/imagededup, throughput, pHash lookup
 	$(PY) bench/clean.py
+
+chaos: stack-up ## Fault harness: uploads under each fault (kill -9, Kafka, Postgres, store, 2nd copy)
+	$(PY) -m deploy.chaos $(CHAOS_ARGS)
 
 clean: ## Remove the venv and all local stack data (stops everything first)
 	-$(MAKE) stop stack-down

@@ -66,6 +66,17 @@ class Server(abc.ABC):
     def provision(self) -> None:
         """Create what the project needs inside the healthy server (idempotent)."""
 
+    def stop(self) -> None:
+        """Stop this one server if it runs (polite signal, SIGKILL after STOP_GRACE)."""
+        pid = self.pid()
+        if pid is not None:
+            stop_pids([(self.name, pid, self.stop_signal)])
+
+    def start_healthy(self) -> None:
+        """Start the server and wait until its health check passes (the fault harness's restart)."""
+        self.start()
+        wait_healthy(self.name, self.health, self.pid, self.log)
+
 
 # --------------------------------------------------------------------------- logs
 

@@ -30,6 +30,8 @@ from services.ingest.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
+    ApiKeyOut,
+    ApiKeyScope,
     AssetDetail,
     AssetPage,
     DatasetCreate,
@@ -76,9 +78,9 @@ async def create_dataset(body: DatasetCreate, principal: Uploader, ingest: Inges
 
 @router.get("/v1/datasets", tags=["datasets"], summary="List datasets", responses=AUTH_ERRORS)
 async def list_datasets(
-    _: Viewer, ingest: IngestDep, limit: Limit = 50, cursor: CursorParam = None
+    principal: Viewer, ingest: IngestDep, limit: Limit = 50, cursor: CursorParam = None
 ) -> DatasetPage:
-    return await datasets.list_datasets(ingest, limit, cursor)
+    return await datasets.list_datasets(ingest, principal, limit, cursor)
 
 
 @router.get(
@@ -87,8 +89,8 @@ async def list_datasets(
     summary="Get a dataset",
     responses=error_responses(401, 403, 404),
 )
-async def get_dataset(slug: str, _: Viewer, ingest: IngestDep) -> DatasetOut:
-    return await datasets.get_dataset(ingest, slug)
+async def get_dataset(slug: str, principal: Viewer, ingest: IngestDep) -> DatasetOut:
+    return await datasets.get_dataset(ingest, principal, slug)
 
 
 @router.post(
@@ -130,9 +132,10 @@ async def upload_assets(
     responses=error_responses(401, 403, 404, 422),
 )
 async def lookup_hashes(
-    slug: str, body: HashLookup, _: Viewer, ingest: IngestDep
+    slug: str, body: HashLookup, principal: Viewer, ingest: IngestDep
 ) -> HashLookupResult:
-    return HashLookupResult(known=await assets.lookup_hashes(ingest, slug, body.sha256))
+    known = await assets.lookup_hashes(ingest, principal, slug, body.sha256)
+    return HashLookupResult(known=known)
 
 
 @router.get(
@@ -143,7 +146,7 @@ async def lookup_hashes(
 )
 async def list_assets(
     slug: str,
-    _: Viewer,
+    principal: Viewer,
     ingest: IngestDep,
     limit: Limit = 50,
     cursor: CursorParam = None,
@@ -154,6 +157,7 @@ async def list_assets(
 ) -> AssetPage:
     return await assets.list_assets(
         ingest,
+        principal,
         slug,
         limit=limit,
         cursor=cursor,
@@ -170,8 +174,8 @@ async def list_assets(
     summary="Get an asset with a time-limited download URL",
     responses=error_responses(401, 403, 404, 422),
 )
-async def get_asset(asset_id: uuid.UUID, _: Viewer, ingest: IngestDep) -> AssetDetail:
-    return await assets.get_asset(ingest, asset_id)
+async def get_asset(asset_id: uuid.UUID, principal: Viewer, ingest: IngestDep) -> AssetDetail:
+    return await assets.get_asset(ingest, principal, asset_id)
 
 
 @router.post(
@@ -192,6 +196,24 @@ async def list_api_keys(_: Admin, ingest: IngestDep) -> ApiKeyList:
     return ApiKeyList(items=await api_keys.list_api_keys(ingest))
 
 
+@router.put(
+    "/v1/api-keys/{key_id}/datasets",
+    tags=["api keys"],
+    summary="Limit an API key to some datasets, or lift the limit (admin)",
+    description=(
+        "`datasets`: slugs of the datasets the key may touch from now on, or null for every "
+        "dataset. Anything of another dataset then answers 404 to that key. The change is "
+        "audited (`conveyor.api_key.scope_changed.v1`) and every service applies it within "
+        "about a second. Admin keys cannot be limited."
+    ),
+    responses=error_responses(401, 403, 404, 422),
+)
+async def set_api_key_datasets(
+    key_id: uuid.UUID, body: ApiKeyScope, principal: Admin, ingest: IngestDep
+) -> ApiKeyOut:
+    return await api_keys.set_api_key_datasets(ingest, principal, key_id, body)
+
+
 @router.delete(
     "/v1/api-keys/{key_id}",
     status_code=204,
@@ -206,7 +228,8 @@ async def revoke_api_key(key_id: uuid.UUID, principal: Admin, ingest: IngestDep)
 
 @router.get("/v1/auth/me", tags=["api keys"], summary="Who am I?", responses=AUTH_ERRORS)
 async def me(principal: Annotated[Principal, Depends(authenticate)]) -> Me:
-    return Me(key_id=principal.key_id, name=principal.name, role=principal.role)
+    scope = None if principal.datasets is None else sorted(map(uuid.UUID, principal.datasets))
+    return Me(key_id=principal.key_id, name=principal.name, role=principal.role, datasets=scope)
 
 
 @router.post(

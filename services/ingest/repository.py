@@ -44,11 +44,32 @@ async def dataset_by_slug(session: AsyncSession, slug: str) -> Dataset | None:
     return (await session.execute(select(Dataset).where(Dataset.slug == slug))).scalar_one_or_none()
 
 
+async def datasets_by_slugs(session: AsyncSession, slugs: Sequence[str]) -> dict[str, Dataset]:
+    """The datasets with these slugs, by slug (unknown slugs are missing from the answer)."""
+    if not slugs:
+        return {}
+    query = select(Dataset).where(Dataset.slug.in_(set(slugs)))
+    return {d.slug: d for d in (await session.execute(query)).scalars()}
+
+
+async def dataset_slugs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The slugs of these datasets, by id."""
+    if not ids:
+        return {}
+    query = select(Dataset.id, Dataset.slug).where(Dataset.id.in_(set(ids)))
+    return {ident: slug for ident, slug in (await session.execute(query)).all()}
+
+
 async def list_datasets(
-    session: AsyncSession, limit: int, after: Cursor | None
+    session: AsyncSession,
+    limit: int,
+    after: Cursor | None,
+    only: Sequence[uuid.UUID] | None = None,
 ) -> Sequence[Dataset]:
-    """Datasets in creation order, ``limit`` of them after ``after``."""
+    """Datasets in creation order, ``limit`` of them after ``after`` (among ``only``, if given)."""
     query = select(Dataset).order_by(Dataset.created_at, Dataset.id).limit(limit)
+    if only is not None:
+        query = query.where(Dataset.id.in_(list(only)))
     if after:
         query = query.where(tuple_(Dataset.created_at, Dataset.id) > (after.created_at, after.id))
     return (await session.execute(query)).scalars().all()
@@ -132,11 +153,29 @@ async def api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def api_key_by_id(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
+    """A key by id, revoked or not."""
+    return await session.get(ApiKey, key_id)
+
+
 async def list_api_keys(session: AsyncSession) -> Sequence[ApiKey]:
     """Every key, newest first."""
     return (
         (await session.execute(select(ApiKey).order_by(ApiKey.created_at.desc()))).scalars().all()
     )
+
+
+async def set_api_key_datasets(
+    session: AsyncSession, key_id: uuid.UUID, datasets: list[uuid.UUID] | None
+) -> ApiKey | None:
+    """Change the datasets an unrevoked key may touch; None if no such key."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(datasets=datasets)
+        .returning(ApiKey)
+    )
+    return result.scalar_one_or_none()
 
 
 async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID, when: datetime) -> bool:

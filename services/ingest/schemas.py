@@ -104,6 +104,15 @@ class HashLookupResult(BaseModel):
     known: dict[str, uuid.UUID]
 
 
+DatasetScope = Annotated[
+    list[Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]] | None,
+    Field(
+        max_length=1000,
+        description="slugs of the datasets the key may touch; null (the default): every dataset",
+    ),
+]
+
+
 class ApiKeyCreate(BaseModel):
     """A new API key."""
 
@@ -111,6 +120,15 @@ class ApiKeyCreate(BaseModel):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     role: Role
+    datasets: DatasetScope = None
+
+
+class ApiKeyScope(BaseModel):
+    """The datasets a key may touch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: DatasetScope
 
 
 class ApiKeyOut(BaseModel):
@@ -121,6 +139,9 @@ class ApiKeyOut(BaseModel):
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    datasets: list[str] | None = Field(
+        default=None, description="slugs of the datasets the key is limited to; null: all"
+    )
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -141,3 +162,6 @@ class Me(BaseModel):
     key_id: str
     name: str
     role: Role
+    datasets: list[uuid.UUID] | None = Field(
+        default=None, description="ids of the datasets the key is limited to; null: all"
+    )

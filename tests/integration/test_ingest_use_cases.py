@@ -109,7 +109,7 @@ async def test_create_dataset_emits_dataset_created_and_a_taken_slug_is_409(
         await datasets.create_dataset(ingest, ALICE, DatasetCreate(slug=created.slug, name="x"))
     assert (caught.value.status, caught.value.code) == (409, "dataset_exists")
     assert len(await emitted(ingest, DATASET_CREATED)) == 1
-    assert (await datasets.get_dataset(ingest, created.slug)).id == created.id
+    assert (await datasets.get_dataset(ingest, ALICE, created.slug)).id == created.id
 
 
 async def test_an_upload_registers_the_asset_once_and_the_same_bytes_again_are_a_duplicate(

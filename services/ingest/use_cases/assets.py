@@ -10,6 +10,7 @@ from services.ingest.context import Ingest
 from services.ingest.models import Asset
 from services.ingest.schemas import AssetDetail, AssetOut, AssetPage
 from services.ingest.use_cases.datasets import find_dataset
+from shared.auth import Principal
 from shared.errors import ApiError
 
 
@@ -32,11 +33,11 @@ def asset_out(asset: Asset, dataset_slug: str, duplicate: bool = False) -> Asset
     )
 
 
-async def get_asset(ingest: Ingest, asset_id: uuid.UUID) -> AssetDetail:
-    """An asset with a fresh download URL."""
+async def get_asset(ingest: Ingest, principal: Principal, asset_id: uuid.UUID) -> AssetDetail:
+    """An asset with a fresh download URL (404 for an asset of a dataset the key may not see)."""
     async with ingest.units.read() as session:
         row = await repo.asset_with_dataset(session, asset_id)
-    if row is None:
+    if row is None or not principal.sees(row[0].dataset_id):
         raise ApiError(404, "asset_not_found", f"no asset {asset_id}")
     asset, slug = row
     ttl = timedelta(seconds=ingest.settings.download_url_ttl_seconds)
@@ -49,6 +50,7 @@ async def get_asset(ingest: Ingest, asset_id: uuid.UUID) -> AssetDetail:
 
 async def list_assets(
     ingest: Ingest,
+    principal: Principal,
     slug: str,
     *,
     limit: int,
@@ -61,7 +63,7 @@ async def list_assets(
     """A page of a dataset's assets."""
     after = repo.Cursor.decode(cursor) if cursor else None
     async with ingest.units.read() as session:
-        dataset = await find_dataset(ingest, session, slug)
+        dataset = await find_dataset(ingest, session, slug, principal)
         rows = await repo.list_assets(
             session,
             dataset.id,
@@ -79,8 +81,10 @@ async def list_assets(
     return AssetPage(items=items, next_cursor=next_cursor)
 
 
-async def lookup_hashes(ingest: Ingest, slug: str, hashes: list[str]) -> dict[str, uuid.UUID]:
+async def lookup_hashes(
+    ingest: Ingest, principal: Principal, slug: str, hashes: list[str]
+) -> dict[str, uuid.UUID]:
     """Which of these hashes the dataset already has."""
     async with ingest.units.read() as session:
-        dataset = await find_dataset(ingest, session, slug)
+        dataset = await find_dataset(ingest, session, slug, principal)
         return await repo.known_hashes(session, dataset.id, hashes)

@@ -20,7 +20,11 @@ CACHED_DATASETS = 10_000
 
 
 async def create_dataset(ingest: Ingest, principal: Principal, body: DatasetCreate) -> DatasetOut:
-    """Create a dataset; 409 if the slug is taken."""
+    """Create a dataset; 409 if the slug is taken, 403 for a key limited to some datasets."""
+    if principal.scoped:
+        raise ApiError(
+            403, "forbidden", "this key is limited to some datasets and cannot create datasets"
+        )
     try:
         async with ingest.units.begin() as uow:
             dataset = Dataset(
@@ -46,29 +50,38 @@ async def create_dataset(ingest: Ingest, principal: Principal, body: DatasetCrea
     return DatasetOut.model_validate(dataset, from_attributes=True)
 
 
-async def find_dataset(ingest: Ingest, session: AsyncSession, slug: str) -> Dataset:
-    """The dataset with this slug, from the cache if seen before; 404 if there is none."""
+async def find_dataset(
+    ingest: Ingest, session: AsyncSession, slug: str, principal: Principal | None = None
+) -> Dataset:
+    """The dataset with this slug, from the cache if seen before.
+
+    404 if there is none, or if ``principal`` may not touch it (another dataset must look
+    exactly like a missing one). Without a principal (the service itself) every dataset counts.
+    """
     dataset = ingest.datasets.get(slug) or await repo.dataset_by_slug(session, slug)
-    if dataset is None:
+    if dataset is None or (principal is not None and not principal.sees(dataset.id)):
         raise ApiError(404, "dataset_not_found", f"no dataset with slug {slug!r}")
     if len(ingest.datasets) < CACHED_DATASETS:
         ingest.datasets[slug] = dataset
     return dataset
 
 
-async def get_dataset(ingest: Ingest, slug: str) -> DatasetOut:
+async def get_dataset(ingest: Ingest, principal: Principal, slug: str) -> DatasetOut:
     """A dataset by slug."""
     async with ingest.units.read() as session:
         return DatasetOut.model_validate(
-            await find_dataset(ingest, session, slug), from_attributes=True
+            await find_dataset(ingest, session, slug, principal), from_attributes=True
         )
 
 
-async def list_datasets(ingest: Ingest, limit: int, cursor: str | None) -> DatasetPage:
-    """A page of datasets."""
+async def list_datasets(
+    ingest: Ingest, principal: Principal, limit: int, cursor: str | None
+) -> DatasetPage:
+    """A page of the datasets the caller may touch."""
     after = repo.Cursor.decode(cursor) if cursor else None
+    only = None if principal.datasets is None else [uuid.UUID(d) for d in principal.datasets]
     async with ingest.units.read() as session:
-        rows = await repo.list_datasets(session, limit + 1, after)
+        rows = await repo.list_datasets(session, limit + 1, after, only)
     items = [DatasetOut.model_validate(d, from_attributes=True) for d in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:

@@ -15,7 +15,10 @@ async def resolve_principal(ingest: Ingest, key: str) -> Principal | None:
         record = await repo.api_key_by_hash(session, hash_api_key(key))
     if record is None:
         return None
-    return Principal(key_id=str(record.id), name=record.name, role=Role(record.role))
+    scope = None if record.datasets is None else frozenset(str(d) for d in record.datasets)
+    return Principal(
+        key_id=str(record.id), name=record.name, role=Role(record.role), datasets=scope
+    )
 
 
 @dataclass(frozen=True)

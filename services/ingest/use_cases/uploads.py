@@ -51,7 +51,7 @@ async def upload(
 ) -> list[AssetOut]:
     """Store and register every file of one request, or none if any file is refused."""
     async with ingest.units.read() as session:
-        dataset = await find_dataset(ingest, session, slug)
+        dataset = await find_dataset(ingest, session, slug, principal)
     inspected: list[Inspected] = []
     for f in files:
         try:

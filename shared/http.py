@@ -7,17 +7,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import is_unavailable
-from shared.errors import ApiError
+from shared.errors import ApiError, ErrorBody
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,8 @@ def create_app(
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         err = ApiError(exc.status_code, code, str(exc.detail))
-        return JSONResponse(err.body(), status_code=exc.status_code)
+        # e.g. the Allow header of a 405, which RFC 9110 requires
+        return JSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -98,7 +101,10 @@ def create_app(
         "/readyz",
         tags=["operations"],
         summary="Readiness: Postgres, Kafka and the object store are reachable",
-        responses={503: {"description": "a dependency is unreachable"}},
+        responses={
+            200: {"model": Readiness},
+            503: {"model": Readiness, "description": "a dependency is unreachable"},
+        },
     )
     async def readyz() -> JSONResponse:
         results: dict[str, str] = {}
@@ -112,7 +118,13 @@ def create_app(
         body = {"status": "ready" if ready else "not_ready", "checks": results}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -120,7 +132,69 @@ def create_app(
     FastAPIInstrumentor.instrument_app(
         app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
     )
+    _document_shell_answers(app)
     return app
+
+
+class Readiness(BaseModel):
+    """What /readyz answers: ``ready`` only when every check says ``ok``."""
+
+    status: str = Field(description="ready | not_ready")
+    checks: dict[str, str] = Field(description="check name -> ok | error: <why>")
+
+
+_SHELL_PATHS = ("/healthz", "/readyz", "/metrics")
+_RETRY_AFTER = {"description": "seconds to wait", "schema": {"type": "string"}}
+_SHELL_ERRORS = {
+    400: "the URL holds a NUL byte, or the body cannot be read",
+    408: "the request body stalled",
+    413: "the request body is over the size limit",
+    422: "the request does not fit the operation's parameters or body",
+    503: "a dependency (Postgres, Kafka, the object store, ingest) is unavailable; retry",
+}
+
+
+def _document_shell_answers(app: FastAPI) -> None:
+    """Declares in the OpenAPI document what the shell answers for every route.
+
+    A NUL byte in the URL (400) and an oversized body (413) are refused before routing;
+    a body is read by the shell (400 unreadable, 408 stalled); FastAPI's own 422 schema is
+    replaced by the error body the shell really sends; an operation behind a key or a
+    database can meet an outage (503). Routes declare only their own statuses.
+    """
+    build_document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build_document()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, schema in {**error_schema.pop("$defs", {}), "ErrorBody": error_schema}.items():
+            schemas.setdefault(name, schema)
+        error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+        for path, item in document.get("paths", {}).items():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                shell = [400, 413]
+                if "requestBody" in operation:
+                    shell += [408, 422]
+                if operation.get("parameters"):
+                    shell.append(422)
+                for status in shell if path in _SHELL_PATHS else [*shell, 503]:
+                    entry = responses.setdefault(
+                        str(status), {"description": _SHELL_ERRORS[status]}
+                    )
+                    entry["content"] = {"application/json": {"schema": error_ref}}
+                    if status == 503:
+                        entry["headers"] = {"Retry-After": _RETRY_AFTER}
+        if "HTTPValidationError" not in str(document.get("paths")):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class _RequestMetrics:

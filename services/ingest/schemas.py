@@ -12,6 +12,9 @@ from services.ingest.domain import SLUG_PATTERN
 from shared.auth import Role
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+# Names are shown and stored as text: no NUL (Postgres text cannot hold one) nor other
+# control characters.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
 class DatasetCreate(BaseModel):
@@ -23,8 +26,8 @@ class DatasetCreate(BaseModel):
         description="URL-safe id: lowercase letters, digits, dashes (used as the landing folder)",
         examples=["cars"],
     )
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        examples=["Cars, front camera"]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE)] = (
+        Field(examples=["Cars, front camera"])
     )
 
 
@@ -118,7 +121,7 @@ class ApiKeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=PRINTABLE)]
     role: Role
     datasets: DatasetScope = None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from services.clean.checks import (
     CORRUPTION_CODES,
@@ -60,16 +61,26 @@ ALL_THRESHOLDS: Mapping[str, Threshold] = {**DEFAULT_THRESHOLDS, **DEFAULT_VIDEO
 KNOWN_CODES = frozenset(DEFAULT_ACTIONS)
 
 
+def _keys_among(codes: Iterable[str]) -> JsonDict:
+    """JSON Schema of an object whose keys are some of ``codes``."""
+    return {"propertyNames": {"enum": [code for code in sorted(codes)]}}
+
+
 class PolicyRules(BaseModel):
     """What a dataset's owner may set; anything left out keeps its default."""
 
     model_config = ConfigDict(extra="forbid")
 
+    # The codes are named in the schema too, so a client knows which keys are accepted.
     actions: dict[str, Action] = Field(
-        default_factory=dict, description="check code -> reject | flag | ignore"
+        default_factory=dict,
+        description="check code -> reject | flag | ignore",
+        json_schema_extra=_keys_among(KNOWN_CODES),
     )
     thresholds: dict[str, float] = Field(
-        default_factory=dict, description="check code -> limit (see GET .../policy for defaults)"
+        default_factory=dict,
+        description="check code -> limit (see GET .../policy for defaults)",
+        json_schema_extra=_keys_among(ALL_THRESHOLDS),
     )
     near_duplicate_radius: int = Field(
         default=NEAR_DUPLICATE_RADIUS,

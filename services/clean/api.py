@@ -39,8 +39,10 @@ Admin = Annotated[Principal, require(Role.admin)]
     summary="An asset's quality report",
     responses=error_responses(401, 403, 404, 422),
 )
-async def quality_report(asset_id: uuid.UUID, _: Viewer, clean: CleanDep) -> QualityReportOut:
-    return await reports.report(clean, asset_id)
+async def quality_report(
+    asset_id: uuid.UUID, principal: Viewer, clean: CleanDep
+) -> QualityReportOut:
+    return await reports.report(clean, principal, asset_id)
 
 
 @router.get(
@@ -48,8 +50,8 @@ async def quality_report(asset_id: uuid.UUID, _: Viewer, clean: CleanDep) -> Qua
     summary="A dataset's quality summary: counts per issue, metric distributions",
     responses=error_responses(401, 403, 404),
 )
-async def quality_summary(slug: str, _: Viewer, clean: CleanDep) -> QualitySummary:
-    return await reports.summary(clean, slug)
+async def quality_summary(slug: str, principal: Viewer, clean: CleanDep) -> QualitySummary:
+    return await reports.summary(clean, principal, slug)
 
 
 @router.get(
@@ -57,8 +59,8 @@ async def quality_summary(slug: str, _: Viewer, clean: CleanDep) -> QualitySumma
     summary="A dataset's duplicate groups (original kept, later copies listed)",
     responses=error_responses(401, 403, 404),
 )
-async def duplicate_groups(slug: str, _: Viewer, clean: CleanDep) -> DuplicateGroups:
-    return await reports.duplicates(clean, slug)
+async def duplicate_groups(slug: str, principal: Viewer, clean: CleanDep) -> DuplicateGroups:
+    return await reports.duplicates(clean, principal, slug)
 
 
 @router.get(
@@ -66,8 +68,8 @@ async def duplicate_groups(slug: str, _: Viewer, clean: CleanDep) -> DuplicateGr
     summary="A dataset's cleaning policy (every check, action and threshold)",
     responses=error_responses(401, 403, 404),
 )
-async def get_policy(slug: str, _: Viewer, clean: CleanDep) -> PolicyOut:
-    return await policy.get_policy(clean, slug)
+async def get_policy(slug: str, principal: Viewer, clean: CleanDep) -> PolicyOut:
+    return await policy.get_policy(clean, principal, slug)
 
 
 @router.put(
@@ -80,4 +82,4 @@ async def get_policy(slug: str, _: Viewer, clean: CleanDep) -> PolicyOut:
 async def set_policy(
     slug: str, rules: PolicyRules, principal: Admin, clean: CleanDep
 ) -> Reevaluation:
-    return await policy.set_policy(clean, slug, rules, principal.name)
+    return await policy.set_policy(clean, principal, slug, rules)

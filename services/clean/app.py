@@ -10,12 +10,13 @@ import cv2
 from fastapi import FastAPI
 
 from services.clean.api import router
+from services.clean.checks.budget import DecodeBudget
 from services.clean.consumer import build_consumer
 from services.clean.context import SOURCE, Clean
 from services.clean.models import SCHEMA, inbox, outbox
 from services.clean.near_index import NearIndex
 from services.clean.settings import CleanSettings
-from shared.auth import RemotePrincipalResolver
+from shared.auth import RemotePrincipalResolver, RevocationListener
 from shared.db import ping
 from shared.http import create_app
 from shared.runtime import service_runtime
@@ -44,7 +45,13 @@ def create_clean_app(settings: CleanSettings | None = None) -> FastAPI:
                 source=SOURCE,
                 consumer=settings.consumer_group,
             )
-            clean = Clean(settings, units, rt.store, NearIndex(settings.near_index_max_hashes))
+            clean = Clean(
+                settings,
+                units,
+                rt.store,
+                NearIndex(settings.near_index_max_hashes),
+                DecodeBudget(settings.decode_memory_mb * 1024 * 1024),
+            )
             resolver = RemotePrincipalResolver(settings.ingest_url)
             app.state.settings = settings
             app.state.clean = clean
@@ -54,6 +61,8 @@ def create_clean_app(settings: CleanSettings | None = None) -> FastAPI:
             )
             rt.start_outbox_relay(outbox)
             rt.spawn("ingest-events-consumer", build_consumer(clean, rt.producer).run)
+            revocations = RevocationListener(resolver, settings.kafka_bootstrap_servers)
+            rt.spawn("api-key-revocations", revocations.run)
             try:
                 yield
             finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from services.clean.checks.budget import DecodeBudget
 from services.clean.near_index import NearIndex
 from services.clean.settings import CleanSettings
 from shared.storage import ObjectStore
@@ -22,4 +23,5 @@ class Clean:
     units: UnitsOfWork
     store: ObjectStore
     near_index: NearIndex
+    decode_budget: DecodeBudget
     known_datasets: set[uuid.UUID] = field(default_factory=set)

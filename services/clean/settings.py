@@ -27,5 +27,8 @@ class CleanSettings(ServiceSettings):
     # Assets judged per transaction, and files read and analysed at the same time.
     batch_size: int = Field(default=32, ge=1, le=500)
     analysis_threads: int = Field(default=2, ge=1, le=32)
+    # Memory the image decodes of all analysis threads may hold at once (estimated from each
+    # header before decoding); a larger image is decoded alone. See bench/clean_memory.py.
+    decode_memory_mb: int = Field(default=768, ge=64)
     # Perceptual hashes kept in memory for near-duplicate lookups (176 bytes each), all datasets.
     near_index_max_hashes: int = Field(default=2_000_000, ge=1)

@@ -5,19 +5,9 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
-from typing import Annotated
+from typing import Annotated, BinaryIO, cast
 
-from fastapi import (
-    APIRouter,
-    Depends,
-    File,
-    Form,
-    Header,
-    Query,
-    Request,
-    Response,
-    UploadFile,
-)
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.ingest.context import Ingest
 from services.ingest.domain import (
@@ -42,6 +32,7 @@ from services.ingest.schemas import (
     Me,
     UploadResult,
 )
+from services.ingest.upload_stream import FileRefused, MalformedUpload, receive_upload
 from services.ingest.use_cases import api_keys, assets, datasets, drops, uploads
 from shared.auth import Principal, Role, authenticate, require
 from shared.errors import ApiError, error_responses
@@ -99,29 +90,74 @@ async def get_dataset(slug: str, principal: Viewer, ingest: IngestDep) -> Datase
     tags=["assets"],
     summary="Upload one or more files",
     description=(
-        "Multipart upload: repeat the `files` part for several files. Each file's type is "
-        "detected from its bytes. If any file is refused (415 unknown type, 413 too large, "
-        "422 empty) "
-        "nothing from the request is stored. Bytes the dataset already has are not stored "
-        "again: the existing asset comes back with `duplicate: true`."
+        "Multipart upload: repeat the `files` part for several files, and the `tags` field "
+        "for several tags (at most 50, 64 characters each). Each file's type is detected "
+        "from its bytes as they arrive: a file that is not a supported image or video is "
+        "refused (415) as soon as its first bytes show it, one over the size limit (413) as "
+        "soon as it passes it, an empty one with 422 `empty`; then nothing from the request "
+        "is stored. Bytes the dataset already has are not stored again: the existing asset "
+        "comes back with `duplicate: true`. File names are kept as display names, shortened "
+        "to 255 characters."
     ),
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 408, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["files"],
+                        "properties": {
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": "the files to upload",
+                            },
+                            "tags": {
+                                "type": "array",
+                                "items": {"type": "string", "maxLength": 64},
+                                "maxItems": 50,
+                                "description": "tags for every file of the request",
+                            },
+                        },
+                    },
+                    "encoding": {"files": {"contentType": "application/octet-stream"}},
+                }
+            },
+        }
+    },
 )
 async def upload_assets(
-    slug: str,
-    files: Annotated[list[UploadFile], File(description="the files to upload")],
-    principal: Uploader,
-    ingest: IngestDep,
-    tags: Annotated[
-        list[str] | None, Form(description="tags for every file of the request")
-    ] = None,
+    slug: str, request: Request, principal: Uploader, ingest: IngestDep
 ) -> UploadResult:
+    # Checked before the body is read: an unknown dataset or a foreign one costs no spooling.
+    await datasets.get_dataset(ingest, principal, slug)
     try:
-        valid_tags = clean_tags(tags or [])
+        received = await receive_upload(request, ingest.settings.max_upload_bytes)
+    except MalformedUpload as malformed:
+        raise ApiError(422, "validation_error", str(malformed)) from malformed
+    except FileRefused as refused:
+        name = sanitize_filename(refused.filename)
+        raise ApiError(
+            refused.reason.status,
+            refused.reason.code,
+            f"{name}: {refused.reason.message}; nothing from this request was stored",
+            {"filename": name},
+        ) from refused
+    try:
+        valid_tags = clean_tags(received.tags)
+        incoming = [
+            uploads.IncomingFile(
+                sanitize_filename(f.filename), cast(BinaryIO, f.spool), f.inspected
+            )
+            for f in received.files
+        ]
+        items = await uploads.upload(ingest, principal, slug, incoming, valid_tags)
     except FileRejected as refused:
         raise ApiError(refused.status, refused.code, refused.message) from refused
-    incoming = [uploads.IncomingFile(sanitize_filename(f.filename), f.file) for f in files]
-    items = await uploads.upload(ingest, principal, slug, incoming, valid_tags)
+    finally:
+        received.close()
     return UploadResult(items=items)
 
 

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.clean.checks.budget import DecodeBudget
 from services.clean.context import SOURCE, Clean
 from services.clean.models import QualityReport, inbox, outbox
 from services.clean.near_index import NearIndex
@@ -23,6 +24,8 @@ from services.clean.policy import PolicyRules
 from services.clean.settings import CleanSettings
 from services.clean.use_cases import cleaning, datasets, policy, reports
 from services.clean.use_cases.measuring import MissingObject
+from shared.auth import Principal, Role
+from shared.errors import ApiError
 from shared.events import (
     ASSET_INGESTED,
     DATASET_CREATED,
@@ -35,6 +38,8 @@ from shared.routing import Event
 from shared.storage import RAW_BUCKET, ObjectStore, content_address
 from shared.uow import UnitsOfWork
 
+BOB = Principal(key_id="k-bob", name="bob", role=Role.admin)
+
 
 @pytest.fixture
 async def clean(sessions: async_sessionmaker[AsyncSession]) -> Clean:
@@ -44,7 +49,8 @@ async def clean(sessions: async_sessionmaker[AsyncSession]) -> Clean:
     )
     store = ObjectStore(settings)
     await store.ensure_buckets((RAW_BUCKET,))
-    return Clean(settings, units, store, NearIndex(settings.near_index_max_hashes))
+    budget = DecodeBudget(settings.decode_memory_mb * 1024 * 1024)
+    return Clean(settings, units, store, NearIndex(settings.near_index_max_hashes), budget)
 
 
 @pytest.fixture
@@ -121,14 +127,14 @@ async def test_a_clean_image_gets_a_cleaned_report_and_one_asset_cleaned_event(
 ) -> None:
     event = await ingested(clean, dataset, png(photo(1)))
     await cleaning.clean_assets(clean, [event])
-    report = await reports.report(clean, event.payload.asset_id)
+    report = await reports.report(clean, BOB, event.payload.asset_id)
     assert report.status == "cleaned" and report.reasons == [] and report.duplicate_of is None
     (envelope,) = await announced(clean)
     assert envelope["type"] == "conveyor.asset.cleaned.v1"
     assert envelope["subject"] == str(event.payload.asset_id)
     assert envelope["data"]["dataset_slug"] == dataset[1]
     # the asset's dataset became addressable by slug before any dataset.created arrived
-    assert (await reports.summary(clean, dataset[1])).cleaned == 1
+    assert (await reports.summary(clean, BOB, dataset[1])).cleaned == 1
 
 
 async def test_the_same_pixels_again_are_rejected_as_an_exact_duplicate_of_the_first(
@@ -141,13 +147,13 @@ async def test_the_same_pixels_again_are_rejected_as_an_exact_duplicate_of_the_f
     await cleaning.clean_assets(clean, [later])
     original = first.payload.asset_id
     for copy in (in_run, later):
-        report = await reports.report(clean, copy.payload.asset_id)
+        report = await reports.report(clean, BOB, copy.payload.asset_id)
         assert report.status == "rejected"
         assert (report.duplicate_of, report.duplicate_kind) == (original, "exact_duplicate")
         assert [r.code for r in report.reasons] == ["exact_duplicate"]
     types = [e["type"] for e in await announced(clean)]
     assert types == ["conveyor.asset.cleaned.v1", *["conveyor.asset.rejected.v1"] * 2]
-    groups = (await reports.duplicates(clean, dataset[1])).groups
+    groups = (await reports.duplicates(clean, BOB, dataset[1])).groups
     assert [g.original for g in groups] == [str(original)]
     assert [c["asset_id"] for c in groups[0].copies] == [
         str(in_run.payload.asset_id),
@@ -165,7 +171,7 @@ async def test_a_redelivered_event_is_not_judged_twice(
     await cleaning.clean_assets(clean, [event])
     subjects = [e["subject"] for e in await announced(clean)]
     assert subjects == [str(event.payload.asset_id), str(fresh.payload.asset_id)]
-    assert (await reports.summary(clean, dataset[1])).assets == 2
+    assert (await reports.summary(clean, BOB, dataset[1])).assets == 2
 
 
 async def test_a_missing_file_fails_its_event_after_the_others_are_judged(
@@ -187,12 +193,10 @@ async def test_a_policy_change_re_judges_and_announces_only_the_changed_verdicts
     good = await ingested(clean, dataset, png(photo(7)))
     dark = await ingested(clean, dataset, png((photo(8) * 0.08).astype(np.uint8)))
     await cleaning.clean_assets(clean, [good, dark])
-    assert (await reports.report(clean, dark.payload.asset_id)).status == "rejected"
+    assert (await reports.report(clean, BOB, dark.payload.asset_id)).status == "rejected"
     before = len(await announced(clean))
 
-    change = await policy.set_policy(
-        clean, dataset[1], PolicyRules(actions={"dark": "flag"}), "bob"
-    )
+    change = await policy.set_policy(clean, BOB, dataset[1], PolicyRules(actions={"dark": "flag"}))
 
     assert (change.policy_version, change.assets_checked, change.assets_changed) == (1, 2, 1)
     (envelope,) = (await announced(clean))[before:]
@@ -201,9 +205,9 @@ async def test_a_policy_change_re_judges_and_announces_only_the_changed_verdicts
     assert [f["code"] for f in envelope["data"]["flags"]] == ["dark"]
     assert envelope["data"]["policy_version"] == 1
     for asset in (good, dark):
-        report = await reports.report(clean, asset.payload.asset_id)
+        report = await reports.report(clean, BOB, asset.payload.asset_id)
         assert (report.status, report.policy_version) == ("cleaned", 1)
-    effective = await policy.get_policy(clean, dataset[1])
+    effective = await policy.get_policy(clean, BOB, dataset[1])
     assert effective.version == 1 and effective.checks["dark"].action == "flag"
 
 
@@ -231,7 +235,7 @@ async def test_the_summary_counts_outcomes_and_reasons_and_spreads_each_metric(
     events = [await ingested(clean, dataset, data) for data in files]
     await cleaning.clean_assets(clean, events)
 
-    summary = await reports.summary(clean, dataset[1])
+    summary = await reports.summary(clean, BOB, dataset[1])
 
     # the same figures as counting and taking percentiles over every stored report
     async with clean.units.read() as session:
@@ -260,3 +264,23 @@ async def test_the_summary_counts_outcomes_and_reasons_and_spreads_each_metric(
         }
         assert list(found) == list(expected)
         assert found == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+async def test_a_key_limited_to_other_datasets_finds_nothing_of_this_one(
+    clean: Clean, dataset: tuple[uuid.UUID, str]
+) -> None:
+    event = await ingested(clean, dataset, png(photo(3)))
+    await cleaning.clean_assets(clean, [event])
+    outsider = Principal("k-out", "outsider", Role.admin, frozenset({str(uuid.uuid4())}))
+    insider = Principal("k-in", "insider", Role.viewer, frozenset({str(dataset[0])}))
+    assert (await reports.report(clean, insider, event.payload.asset_id)).status == "cleaned"
+    for call in (
+        reports.report(clean, outsider, event.payload.asset_id),
+        reports.summary(clean, outsider, dataset[1]),
+        reports.duplicates(clean, outsider, dataset[1]),
+        policy.get_policy(clean, outsider, dataset[1]),
+        policy.set_policy(clean, outsider, dataset[1], PolicyRules()),
+    ):
+        with pytest.raises(ApiError) as caught:
+            await call
+        assert caught.value.status == 404

@@ -166,6 +166,46 @@ def test_unfit_tags_are_422_before_any_byte_is_stored(
     assert not raw_object_exists(hashlib.sha256(content).hexdigest())
 
 
+def test_a_5000_character_file_name_is_kept_shortened(uploader: httpx.Client, dataset: str):
+    response = upload(uploader, dataset, ("n" * 5000 + ".jpg", image()))
+    assert response.status_code == 201, response.text
+    assert response.json()["items"][0]["filename"] == "n" * 255
+
+
+def test_a_wrong_type_is_refused_from_its_first_bytes_without_reading_the_rest(
+    uploader: httpx.Client, dataset: str
+):
+    sent = 0
+    boundary = "conveyor-test-boundary"
+
+    def body():  # 200 MiB of text, sent in 1 MiB pieces, announced as one file
+        nonlocal sent
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            f'filename="notes.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        for _ in range(200):
+            sent += 1
+            yield b"not an image at all\n" * 52_429
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    try:
+        response = uploader.post(
+            f"/v1/datasets/{dataset}/assets",
+            content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+    except httpx.TransportError:
+        # The server answered and closed while the client was still sending: also a refusal
+        # before the body was read, which is what this test is about.
+        response = None
+    if response is not None:
+        assert response.status_code == 415, response.text
+        assert response.json()["error"]["code"] == "unsupported_media_type"
+    # refused long before the end (the server stops reading; the client notices soon after)
+    assert sent < 200
+
+
 def test_an_empty_file_is_422_empty(uploader: httpx.Client, dataset: str):
     response = upload(uploader, dataset, ("a.jpg", b""))
     assert response.status_code == 422

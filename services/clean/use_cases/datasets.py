@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.clean import repository as repo
 from services.clean.context import Clean
+from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import AssetIngestedV1, DatasetCreatedV1
 from shared.routing import Event
@@ -34,9 +35,12 @@ async def remember_slugs(
     return recorded
 
 
-async def dataset_of(session: AsyncSession, slug: str) -> uuid.UUID:
-    """The id of the dataset with this slug; 404 if ingest has not announced it."""
+async def dataset_of(
+    session: AsyncSession, slug: str, principal: Principal | None = None
+) -> uuid.UUID:
+    """The id of the dataset with this slug; 404 if ingest has not announced it, or if
+    ``principal`` may not touch it (another dataset must look exactly like a missing one)."""
     ident = await repo.dataset_id(session, slug)
-    if ident is None:
+    if ident is None or (principal is not None and not principal.sees(ident)):
         raise ApiError(404, "dataset_not_found", f"no dataset with slug {slug!r} seen yet")
     return ident

@@ -67,7 +67,7 @@ async def measure(
     thresholds = rules.threshold_set()
     # read and analyse in one worker-thread hop
     report = await asyncio.to_thread(
-        lambda: analyze_image(b"".join(_chunks(clean, asset)), thresholds)
+        lambda: analyze_image(b"".join(_chunks(clean, asset)), thresholds, clean.decode_budget)
     )
     return Measured(envelope, asset, domain.image_findings(report, rules))
 

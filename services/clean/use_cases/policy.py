@@ -18,6 +18,7 @@ from services.clean.models import Policy, QualityReport
 from services.clean.policy import PolicyRules, Verdict
 from services.clean.schemas import PolicyOut, Reevaluation
 from services.clean.use_cases.datasets import dataset_of
+from shared.auth import Principal
 from shared.uow import UnitOfWork
 
 PAGE = 500  # stored reports re-judged per query
@@ -31,19 +32,22 @@ async def stored_rules(session: AsyncSession, dataset: uuid.UUID) -> tuple[Polic
     return PolicyRules.model_validate(stored.rules), stored.version
 
 
-async def get_policy(clean: Clean, slug: str) -> PolicyOut:
+async def get_policy(clean: Clean, principal: Principal, slug: str) -> PolicyOut:
     """A dataset's policy with every default spelled out."""
     async with clean.units.read() as session:
-        ident = await dataset_of(session, slug)
+        ident = await dataset_of(session, slug, principal)
         rules, version = await stored_rules(session, ident)
     return PolicyOut.from_rules(slug, version, rules)
 
 
-async def set_policy(clean: Clean, slug: str, rules: PolicyRules, by: str) -> Reevaluation:
+async def set_policy(
+    clean: Clean, principal: Principal, slug: str, rules: PolicyRules
+) -> Reevaluation:
     """Replace a dataset's policy and re-judge its assets from their stored findings."""
+    by = principal.name
     async with clean.units.begin() as uow:
         session = uow.session
-        ident = await dataset_of(session, slug)
+        ident = await dataset_of(session, slug, principal)
         await repo.lock_dataset(session, ident)
         stored = await repo.policy(session, ident)
         version = (stored.version if stored else 0) + 1

@@ -30,10 +30,15 @@ PARALLEL_PUTS = 4
 
 @dataclass
 class IncomingFile:
-    """One file of an upload request, already spooled by the web server to a seekable file."""
+    """One file of an upload request, spooled to a seekable file.
+
+    ``inspected`` is set when the bytes were already sniffed, sized and hashed as they
+    arrived (see :mod:`services.ingest.upload_stream`); otherwise the upload does it.
+    """
 
     filename: str
     stream: BinaryIO
+    inspected: Inspected | None = None
 
 
 def _read_file(stream: BinaryIO) -> Iterable[bytes]:
@@ -54,6 +59,9 @@ async def upload(
         dataset = await find_dataset(ingest, session, slug, principal)
     inspected: list[Inspected] = []
     for f in files:
+        if f.inspected is not None:
+            inspected.append(f.inspected)
+            continue
         try:
             inspected.append(
                 await asyncio.to_thread(

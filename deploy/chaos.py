@@ -112,8 +112,19 @@ class Outcome:
     status: int | str  # the final HTTP status, or the transport error that ended it
     retries: tuple[str, ...]  # why each retry happened: a status or an error class
     latency: float  # seconds from the first attempt to the final answer
+    waited: float  # seconds it was due before a client was free to send it (the backlog)
     asset_id: str | None
     target: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file of the stream, numbered, and when the fixed pace made it due."""
+
+    index: int
+    name: str
+    content: bytes
+    due: float  # time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -247,43 +258,42 @@ async def inject(cluster: Cluster, run: Run, options: Options) -> None:
 
 
 async def upload_one(
-    client: httpx.AsyncClient, run: Run, slug: str, name: str, content: bytes, give_up: float
+    client: httpx.AsyncClient, run: Run, slug: str, upload: Upload, give_up: float
 ) -> Outcome:
-    """Upload one file until it is answered for good; a retry is safe (same bytes, same asset)."""
-    sha = hashlib.sha256(content).hexdigest()
+    """Upload one file until it is answered for good; a retry is safe (same bytes, same asset).
+
+    Uploads (and each retry) take turns over the ingest processes the run knows.
+    """
+    sha = hashlib.sha256(upload.content).hexdigest()
     retries: list[str] = []
     started = time.monotonic()
     backoff = 0.2
+
+    def outcome(status: int | str, asset_id: str | None = None) -> Outcome:
+        latency = time.monotonic() - started
+        return Outcome(sha, status, tuple(retries), latency, started - upload.due, asset_id, target)
+
     while True:
-        target = run.targets[len(retries) % len(run.targets)]
+        target = run.targets[(upload.index + len(retries)) % len(run.targets)]
         wait = backoff
         try:
             response = await client.post(
-                f"{target}/v1/datasets/{slug}/assets", files=[("files", (name, content))]
+                f"{target}/v1/datasets/{slug}/assets",
+                files=[("files", (upload.name, upload.content))],
             )
         except httpx.TransportError as exc:
             cause: str = type(exc).__name__
             backoff = min(backoff * 2, 2.0)
         else:
             if response.status_code == 201:
-                asset_id = str(response.json()["items"][0]["id"])
-                return Outcome(
-                    sha, 201, tuple(retries), time.monotonic() - started, asset_id, target
-                )
+                return outcome(201, str(response.json()["items"][0]["id"]))
             if response.status_code not in RETRY_STATUSES:
-                return Outcome(
-                    sha,
-                    response.status_code,
-                    tuple(retries),
-                    time.monotonic() - started,
-                    None,
-                    target,
-                )
+                return outcome(response.status_code)
             cause = str(response.status_code)
             with contextlib.suppress(ValueError):
                 wait = min(float(response.headers.get("Retry-After", wait)), 5.0)
         if time.monotonic() - started + wait > give_up:
-            return Outcome(sha, cause, tuple(retries), time.monotonic() - started, None, target)
+            return outcome(cause)
         retries.append(cause)
         await asyncio.sleep(wait)
 
@@ -292,16 +302,17 @@ async def stream(
     cluster: Cluster, run: Run, slug: str, files: list[tuple[str, bytes]], options: Options
 ) -> list[Outcome]:
     """Send the files at a fixed rate from a few clients; inject the fault part-way through."""
-    queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+    queue: asyncio.Queue[Upload | None] = asyncio.Queue()
     outcomes: list[Outcome] = []
     began = time.monotonic()
     fault_after = max(1, int(len(files) * options.fault_at))
     released = asyncio.Event()
 
     async def pace() -> None:
-        for index, item in enumerate(files):
-            await asyncio.sleep(max(0.0, began + index / options.rate - time.monotonic()))
-            queue.put_nowait(item)
+        for index, (name, content) in enumerate(files):
+            due = began + index / options.rate
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            queue.put_nowait(Upload(index, name, content, due))
             if index + 1 == fault_after:
                 released.set()
         for _ in range(options.clients):
@@ -321,8 +332,7 @@ async def stream(
 
         async def upload() -> None:
             while (item := await queue.get()) is not None:
-                name, content = item
-                outcomes.append(await upload_one(client, run, slug, name, content, options.give_up))
+                outcomes.append(await upload_one(client, run, slug, item, options.give_up))
 
         workers = [upload() for _ in range(options.clients)]
         await asyncio.gather(pace(), fault(), *workers)
@@ -602,6 +612,7 @@ def table(results: list[RunResult]) -> str:
         "p50 s",
         "p95 s",
         "max s",
+        "max wait s",
         "settle s",
         *names,
     ]
@@ -620,6 +631,7 @@ def table(results: list[RunResult]) -> str:
             f"{percentile(latencies, 0.5):.2f}",
             f"{percentile(latencies, 0.95):.2f}",
             f"{max(latencies, default=0.0):.2f}",
+            f"{max((o.waited for o in result.outcomes), default=0.0):.1f}",
             f"{result.settle_seconds:.0f}",
             *(
                 f"{'PASS' if by_name[n].ok else 'FAIL'} {by_name[n].detail}" if n in by_name else ""

@@ -22,6 +22,8 @@ class RecordFilter:
     type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Only records about these datasets (ids, from ``payload.dataset_id``); None: all records.
+    datasets: frozenset[str] | None = None
 
 
 async def lock_head(session: AsyncSession) -> ChainHead:
@@ -71,4 +73,7 @@ async def find(
         query = query.where(AuditRecord.time >= flt.since)
     if flt.until is not None:
         query = query.where(AuditRecord.time < flt.until)
+    if flt.datasets is not None:
+        # a record without a dataset (keys, dead letters, drops) is not for a limited key
+        query = query.where(AuditRecord.payload["dataset_id"].astext.in_(sorted(flt.datasets)))
     return (await session.execute(query)).scalars().all()

@@ -165,3 +165,20 @@ async def test_verify_names_the_first_record_that_no_longer_fits(
     assert result.first_broken is not None
     assert (result.first_broken.seq, result.records_checked) == (seq, checked)
     assert reason in result.first_broken.reason
+
+
+async def test_a_key_limited_to_datasets_reads_only_their_records(audit: Audit) -> None:
+    mine, theirs, asset = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+
+    def about(dataset: str | None, minutes: int) -> Delivered:
+        event = delivered(subject=asset, minutes=minutes)
+        data = {"dataset_id": dataset} if dataset else {"key_id": "k1"}
+        return Delivered(event.envelope.model_copy(update={"data": data}), event.topic)
+
+    await append_events(audit, [about(mine, 0), about(theirs, 1), about(None, 2)])
+    limited = repo.RecordFilter(datasets=frozenset({mine}))
+    assert [r.seq for r in (await find_records(audit, limited, 100, None)).items] == [1]
+    assert [r.seq for r in await asset_timeline(audit, asset, frozenset({theirs}))] == [2]
+    assert await asset_timeline(audit, asset, frozenset()) == []
+    assert len([line async for line in export_records(audit, limited)]) == 1
+    assert [r.seq for r in await asset_timeline(audit, asset)] == [1, 2, 3]

@@ -26,15 +26,16 @@ async def find_records(
     return RecordPage(items=items, next_cursor=next_cursor)
 
 
-async def asset_timeline(audit: Audit, asset_id: str) -> list[RecordOut]:
-    """Every record about one asset, in order."""
+async def asset_timeline(
+    audit: Audit, asset_id: str, datasets: frozenset[str] | None = None
+) -> list[RecordOut]:
+    """Every record about one asset, in order (of the ``datasets`` given, if any)."""
     items: list[RecordOut] = []
     after = 0
+    flt = repo.RecordFilter(subject=asset_id, datasets=datasets)
     async with audit.units.read() as session:
         while True:
-            rows = await repo.find(
-                session, repo.RecordFilter(subject=asset_id), after_seq=after, limit=BATCH
-            )
+            rows = await repo.find(session, flt, after_seq=after, limit=BATCH)
             items.extend(record_out(r) for r in rows)
             if len(rows) < BATCH:
                 return items

@@ -13,7 +13,7 @@ from services.audit.consumer import build_consumer
 from services.audit.context import SOURCE, Audit
 from services.audit.models import SCHEMA
 from services.audit.settings import AuditSettings
-from shared.auth import RemotePrincipalResolver
+from shared.auth import RemotePrincipalResolver, RevocationListener
 from shared.db import ping
 from shared.http import create_app
 from shared.runtime import service_runtime
@@ -47,6 +47,8 @@ def create_audit_app(settings: AuditSettings | None = None) -> FastAPI:
             app.state.principal_resolver = resolver
             app.state.readiness.update(postgres=lambda: ping(rt.engine), kafka=rt.check_kafka)
             rt.spawn("audit-consumer", build_consumer(audit, settings, rt.producer).run)
+            revocations = RevocationListener(resolver, settings.kafka_bootstrap_servers)
+            rt.spawn("api-key-revocations", revocations.run)
             try:
                 yield
             finally:

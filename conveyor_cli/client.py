@@ -9,12 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Generic, NotRequired, TypedDict, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
 
 from conveyor_cli import __version__
+from conveyor_cli.schemas import (
+    ApiKey,
+    Asset,
+    AssetDetail,
+    AuditRecord,
+    CreatedApiKey,
+    Dataset,
+    DuplicateGroups,
+    Page,
+    Policy,
+    PolicyRules,
+    QualityReport,
+    QualitySummary,
+    Reevaluation,
+    Timeline,
+    VerifyResult,
+)
 from shared import endpoints
 
 T = TypeVar("T")
@@ -34,206 +51,8 @@ UPLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None)
 EXPORT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
 # A policy change re-judges every asset of the dataset before it answers.
 POLICY_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
-
-
-# --------------------------------------------------------------------------- wire types
-
-
-class Dataset(TypedDict):
-    """A dataset as returned by the ingest service."""
-
-    id: str
-    slug: str
-    name: str
-    created_by: str
-    created_at: str
-
-
-class Asset(TypedDict):
-    """An asset (one stored image or video) of a dataset."""
-
-    id: str
-    dataset_slug: str
-    filename: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    source: str
-    uploaded_by: str
-    tags: list[str]
-    created_at: str
-    # Only present in upload answers: true when the dataset already had this content.
-    duplicate: NotRequired[bool]
-
-
-class AssetDetail(Asset):
-    """``GET /v1/assets/{id}``: an asset plus a short-lived download link."""
-
-    download_url: str
-    download_url_expires_at: str
-
-
-class Page(TypedDict, Generic[T]):
-    """One page of a cursor-paginated listing."""
-
-    items: list[T]
-    next_cursor: str | None
-
-
-class ApiKey(TypedDict):
-    """An API key as listed (the secret itself is never listed)."""
-
-    id: str
-    name: str
-    role: str
-    created_at: str
-    revoked_at: str | None
-
-
-class CreatedApiKey(TypedDict):
-    """Answer to key creation: the only time the secret ``key`` is shown."""
-
-    id: str
-    name: str
-    role: str
-    key: str
-    created_at: str
-
-
-class AuditRecord(TypedDict):
-    """One hash-chained audit log record."""
-
-    seq: int
-    event_id: str
-    type: str
-    subject: str
-    actor: str
-    service: str
-    time: str
-    trace_id: str | None
-    payload: dict[str, Any]
-    hash: str
-    prev_hash: str | None
-
-
-class Timeline(TypedDict):
-    """All audit records of one asset, oldest first."""
-
-    asset_id: str
-    items: list[AuditRecord]
-
-
-class BrokenRecord(TypedDict):
-    """The first record whose hash chain does not verify."""
-
-    seq: int
-    event_id: str
-    reason: str
-
-
-class VerifyResult(TypedDict):
-    """Answer of ``POST /v1/audit/verify``."""
-
-    ok: bool
-    records_checked: int
-    first_broken: BrokenRecord | None
-
-
-class Finding(TypedDict):
-    """One failed quality check: what it means, the measured value and the limit it crossed."""
-
-    code: str
-    message: str
-    value: float | None
-    threshold: float | None
-
-
-class QualityReport(TypedDict):
-    """``GET /v1/assets/{id}/quality``: everything clean knows about one asset."""
-
-    asset_id: str
-    dataset_id: str
-    media_type: str
-    status: str
-    reasons: list[Finding]
-    flags: list[Finding]
-    metrics: dict[str, float]
-    duplicate_of: str | None
-    duplicate_kind: str | None
-    duplicate_distance: int | None
-    policy_version: int
-    created_at: str
-    updated_at: str
-
-
-class QualitySummary(TypedDict):
-    """``GET /v1/datasets/{slug}/quality``: counts per issue and metric distributions."""
-
-    dataset_slug: str
-    assets: int
-    cleaned: int
-    rejected: int
-    rejections_by_reason: dict[str, int]
-    flags_by_reason: dict[str, int]
-    # metric -> {"min", "p05", "p50", "p95", "max"}
-    metric_distributions: dict[str, dict[str, float]]
-
-
-class DuplicateCopy(TypedDict):
-    """A later asset that copies a group's original."""
-
-    asset_id: str
-    kind: str
-    distance: int
-
-
-class DuplicateGroup(TypedDict):
-    """An original (first arrived, kept) and its later copies."""
-
-    original: str
-    copies: list[DuplicateCopy]
-
-
-class DuplicateGroups(TypedDict):
-    """``GET /v1/datasets/{slug}/duplicates``."""
-
-    dataset_slug: str
-    groups: list[DuplicateGroup]
-
-
-class CheckPolicy(TypedDict):
-    """How one check is applied in a dataset (threshold fields are None for structural checks)."""
-
-    action: str
-    metric: str | None
-    threshold: float | None
-    fails_when: str | None
-    default_threshold: float | None
-
-
-class Policy(TypedDict):
-    """``GET /v1/datasets/{slug}/policy``: every check with its action and threshold."""
-
-    dataset_slug: str
-    version: int
-    near_duplicate_radius: int
-    checks: dict[str, CheckPolicy]
-
-
-class PolicyRules(TypedDict, total=False):
-    """Body of ``PUT /v1/datasets/{slug}/policy``; anything left out takes its default."""
-
-    actions: dict[str, str]
-    thresholds: dict[str, float]
-    near_duplicate_radius: int
-
-
-class Reevaluation(TypedDict):
-    """What a policy change did to the dataset's existing assets."""
-
-    policy_version: int
-    assets_checked: int
-    assets_changed: int
+# Page size used while following cursors; the server may cap it lower, which is fine.
+PAGE_SIZE = 100
 
 
 # --------------------------------------------------------------------------- errors
@@ -378,7 +197,7 @@ def _default_headers(api_key: str) -> dict[str, str]:
 
 
 def collect_pages(
-    fetch: Callable[[int, str | None], Page[T]], limit: int, page_size: int
+    fetch: Callable[[int, str | None], Page[T]], limit: int, page_size: int = PAGE_SIZE
 ) -> Page[T]:
     """Follow ``next_cursor`` until ``limit`` items are gathered or the listing ends.
 

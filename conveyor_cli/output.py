@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -54,6 +54,37 @@ class Output:
             # Piped output: a wide table keeps ids and hashes on one line for grep/cut.
             self.out.width = PIPE_WIDTH
         self.err = Console(stderr=True, highlight=False)
+
+    def show(self, value: Any, render: Callable[[Output], None]) -> None:
+        """A command's result: ``value`` as raw JSON with ``--json``, else ``render(self)``."""
+        if self.as_json:
+            self.json(value)
+        else:
+            render(self)
+
+    def show_table(
+        self,
+        value: Any,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        title: str,
+        empty: str = "(none)",
+        note: str | None = None,
+    ) -> None:
+        """``value`` as raw JSON with ``--json``, else a table of ``rows`` and ``note`` if any."""
+        if self.as_json:
+            self.json(value)
+            return
+        self.table(columns, rows, title=title, empty=empty)
+        if note:
+            self.note(note)
+
+    def show_record(
+        self, mapping: Mapping[str, Any], *, title: str, note: str | None = None
+    ) -> None:
+        """One object: raw JSON with ``--json``, else a field/value table and ``note`` if any."""
+        self.show_table(mapping, ("field", "value"), mapping.items(), title=title, note=note)
 
     def json(self, value: Any) -> None:
         """Print ``value`` as indented JSON on stdout, with no markup processing."""
@@ -102,4 +133,4 @@ class Output:
 
     def record(self, mapping: Mapping[str, Any], *, title: str | None = None) -> None:
         """Print one object as a two-column field/value table."""
-        self.table(("field", "value"), ((k, v) for k, v in mapping.items()), title=title)
+        self.table(("field", "value"), mapping.items(), title=title)

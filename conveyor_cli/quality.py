@@ -1,7 +1,7 @@
 """``conveyor quality``: reading policy input and rendering the clean service's answers.
 
-Pure functions (no HTTP): the commands in :mod:`conveyor_cli.main` fetch, these turn a
-policy file and ``CODE=VALUE`` options into a request body, and answers into tables.
+Pure functions (no HTTP): the commands in :mod:`conveyor_cli.commands.quality` fetch, these
+turn a policy file and ``CODE=VALUE`` options into a request body, and answers into tables.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
-from conveyor_cli.client import (
+from conveyor_cli.output import Output
+from conveyor_cli.schemas import (
+    Action,
     DuplicateGroups,
     Finding,
     Policy,
@@ -22,9 +24,8 @@ from conveyor_cli.client import (
     QualitySummary,
     Reevaluation,
 )
-from conveyor_cli.output import Output
 
-ACTIONS = ("reject", "flag", "ignore")
+ACTIONS: tuple[Action, ...] = get_args(Action)
 POLICY_EXAMPLE = (
     '{"actions": {"blurry": "flag"}, "thresholds": {"dark": 30}, "near_duplicate_radius": 4}'
 )

@@ -20,12 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from conveyor_cli.client import (
-    ApiError,
-    Asset,
-    ServiceUnreachable,
-    UploadPart,
-)
+from conveyor_cli.client import ApiError, ServiceUnreachable, UploadPart
+from conveyor_cli.schemas import Asset
 
 CHUNK_SIZE = 1024 * 1024  # 1 MiB: hashing never holds more than this of a file in memory
 LOOKUP_BATCH = 1000  # the lookup endpoint's documented maximum per request

@@ -25,6 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 from typer.testing import CliRunner, Result
 
 from conveyor_cli import main as cli_main
+from conveyor_cli.commands import upload as upload_command
 from conveyor_cli.upload import RetryPolicy
 from tests.integration.fake_api import ApiFailure, LocalServer, fake_app
 
@@ -97,6 +98,9 @@ class State:
             "uploaded_by": "uploader",
             "tags": extra.pop("tags", []),
             "created_at": NOW,
+            "parent_asset_id": None,
+            "frame_time_seconds": None,
+            "duplicate": False,
         }
         self.assets[asset["id"]] = asset
         self.by_hash.setdefault(slug, {})[digest] = asset["id"]
@@ -239,9 +243,16 @@ def build_app(state: State) -> FastAPI:
     async def create_key(request: Request) -> dict[str, Any]:
         role(request, "admin")
         body = await request.json()
-        key = {"id": str(uuid.uuid4()), "name": body["name"], "role": body["role"]}
-        state.keys[key["id"]] = {**key, "created_at": NOW, "revoked_at": None}
-        return {**key, "key": f"cvk_{uuid.uuid4().hex}", "created_at": NOW}
+        key = {
+            "id": str(uuid.uuid4()),
+            "name": body["name"],
+            "role": body["role"],
+            "created_at": NOW,
+            "revoked_at": None,
+            "datasets": None,
+        }
+        state.keys[key["id"]] = key
+        return {**key, "key": f"cvk_{uuid.uuid4().hex}"}
 
     @app.get("/v1/api-keys")
     async def list_keys(request: Request) -> dict[str, Any]:
@@ -318,7 +329,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CONVEYOR_API_KEY", "CONVEYOR_INGEST_URL", "CONVEYOR_AUDIT_URL"):
         monkeypatch.delenv(name, raising=False)
     # Retries keep their count and order but not their real-world backoff.
-    monkeypatch.setattr(cli_main, "UPLOAD_RETRY", RetryPolicy(base_delay=0.01, max_delay=0.02))
+    monkeypatch.setattr(
+        upload_command, "UPLOAD_RETRY", RetryPolicy(base_delay=0.01, max_delay=0.02)
+    )
 
 
 def run(
@@ -793,22 +806,25 @@ def _record(seq: int, subject: str, type_: str, actor: str = "alice") -> dict[st
         "service": "ingest",
         "time": NOW,
         "trace_id": None,
+        "topic": "conveyor.ingest.events",
         "payload": {"n": seq},
+        "prev_hash": f"h{seq - 1}",
         "hash": f"h{seq}",
-        "prev_hash": f"h{seq - 1}" if seq > 1 else None,
+        "recorded_at": NOW,
     }
 
 
 def test_audit_commands(tmp_path: Path, url: str, state: State) -> None:
     state.records = [
-        _record(1, "asset-1", "asset.uploaded"),
-        _record(2, "asset-2", "asset.uploaded", actor="bob"),
-        _record(3, "asset-1", "asset.tagged"),
+        _record(1, "asset-1", "conveyor.asset.ingested.v1"),
+        _record(2, "asset-2", "conveyor.asset.ingested.v1", actor="bob"),
+        _record(3, "asset-1", "conveyor.asset.cleaned.v1"),
     ]
 
     history = run(url, "audit", "history", "asset-1")
     assert history.exit_code == 0, history.output
-    assert "asset.uploaded" in history.stdout and "asset.tagged" in history.stdout
+    assert "conveyor.asset.ingested.v1" in history.stdout
+    assert "conveyor.asset.cleaned.v1" in history.stdout
     assert "ev-2" not in history.stdout
 
     recs = run(url, "--json", "audit", "records", "--actor", "alice")
@@ -833,7 +849,9 @@ def test_audit_commands(tmp_path: Path, url: str, state: State) -> None:
     assert "BROKEN" in broken.stdout and "hash mismatch" in broken.stdout
 
     target = tmp_path / "out.ndjson"
-    exported = run(url, "audit", "export", "--type", "asset.uploaded", "-o", str(target))
+    exported = run(
+        url, "audit", "export", "--type", "conveyor.asset.ingested.v1", "-o", str(target)
+    )
     assert exported.exit_code == 0, exported.output
     lines = target.read_text().splitlines()
     assert [json.loads(li)["seq"] for li in lines] == [1, 2]

@@ -13,11 +13,11 @@ from conveyor_cli.client import (
     ApiError,
     AuditClient,
     IngestClient,
-    Page,
     ServiceUnreachable,
     collect_pages,
     error_from_response,
 )
+from conveyor_cli.schemas import Page
 
 
 def _mock(handler: httpx.MockTransport) -> IngestClient:
@@ -174,13 +174,13 @@ def test_export_streams_bytes_and_counts_lines() -> None:
     body = b"".join(lines)[:-1]  # last record without trailing newline
 
     def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.params["type"] == "asset.uploaded"
+        assert request.url.params["type"] == "conveyor.asset.ingested.v1"
         return httpx.Response(200, content=body, headers={"content-type": "application/x-ndjson"})
 
     sink = io.BytesIO()
     ticks: list[int] = []
     with AuditClient("http://audit.test", "k", transport=httpx.MockTransport(handler)) as audit:
-        count = audit.export(sink, type="asset.uploaded", on_records=ticks.append)
+        count = audit.export(sink, type="conveyor.asset.ingested.v1", on_records=ticks.append)
 
     assert count == 5 and sum(ticks) == 5
     assert sink.getvalue() == body

@@ -12,7 +12,8 @@ from typing import IO
 import httpx
 import pytest
 
-from conveyor_cli.client import ApiError, Asset, AsyncIngestClient, ServiceUnreachable, UploadPart
+from conveyor_cli.client import ApiError, AsyncIngestClient, ServiceUnreachable, UploadPart
+from conveyor_cli.schemas import Asset
 from conveyor_cli.upload import (
     LOOKUP_BATCH,
     HashedFile,
@@ -38,6 +39,8 @@ def _asset(name: str, duplicate: bool = False) -> Asset:
         "uploaded_by": "k",
         "tags": [],
         "created_at": "2026-01-01T00:00:00Z",
+        "parent_asset_id": None,
+        "frame_time_seconds": None,
         "duplicate": duplicate,
     }
 

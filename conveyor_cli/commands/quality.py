@@ -1,0 +1,296 @@
+"""``conveyor quality``: quality reports, duplicate groups and cleaning policies (clean service).
+
+Reading policy input and rendering the answers is :mod:`conveyor_cli.quality`; the commands
+here fetch, attach hints to the clean service's errors, and print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Annotated, TypeVar
+
+import typer
+
+from conveyor_cli.client import ApiError, CleanClient, ConveyorError
+from conveyor_cli.commands.context import Settings, UsageProblem, handle_errors, settings_of
+from conveyor_cli.output import Output
+from conveyor_cli.quality import (
+    STDIN,
+    PolicyInputError,
+    build_rules,
+    load_policy_file,
+    render_duplicates,
+    render_policy,
+    render_reevaluation,
+    render_report,
+    render_summary,
+)
+
+app = typer.Typer(
+    help="Quality reports, duplicate groups and cleaning policies from the clean service.\n\n"
+    "Clean checks every ingested asset shortly after upload (corruption, blur, exposure,"
+    " size, duplicates, ...) and judges the findings against the dataset's policy: each"
+    " failed check rejects the asset, only flags it, or is ignored.\n\n"
+    "**Examples:**\n\n```\n"
+    "conveyor quality report 7f0c2a9e-5b1d-4c1e-9d7a-0a4c2b9f1e11\n"
+    "conveyor quality summary --dataset cars\n"
+    "conveyor quality duplicates --dataset cars\n"
+    "conveyor quality policy get --dataset cars\n"
+    "conveyor quality policy set --dataset cars --action blurry=flag\n```\n",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+_UNKNOWN_DATASET_HINT = (
+    "clean knows a dataset once ingest has announced it: check the slug with"
+    " 'conveyor datasets list' (a dataset created a moment ago may take a second to appear)"
+)
+
+
+@contextlib.contextmanager
+def _clean_hints(settings: Settings, hints: Mapping[str, str]) -> Iterator[None]:
+    """Attach the hint for the error's code (if any) to an ApiError on its way out."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status == 404 and exc.code in ("not_found", "http_404"):
+            # The route itself is missing: the URL is probably not the clean service.
+            exc.hint = f"is --clean-url ({settings.clean_url}) the clean service?"
+        exc.hint = exc.hint or hints.get(exc.code)
+        raise
+
+
+def _asset_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise UsageProblem(
+            f"ASSET_ID must be an asset id (a UUID such as 7f0c2a9e-5b1d-4c1e-9d7a-0a4c2b9f1e11),"
+            f" got {value!r}"
+        ) from None
+
+
+def _missing_report_hint(settings: Settings, asset_id: str) -> str:
+    """Tell "unknown asset" from "not judged yet" by asking ingest whether the asset exists."""
+    try:
+        with settings.ingest() as ingest:
+            asset = ingest.get_asset(asset_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return "ingest has no asset with this id either: check the id"
+        return "the id is unknown, or the asset is still being checked: retry in a few seconds"
+    except ConveyorError:
+        return "the id is unknown, or the asset is still being checked: retry in a few seconds"
+    return (
+        f"the asset exists (dataset {asset['dataset_slug']}, uploaded {asset['created_at']}) but"
+        " has no verdict yet: clean checks assets moments after upload, so retry in a few"
+        " seconds (if it stays missing, see the clean service's log)"
+    )
+
+
+_DATASET_OPTION = typer.Option("--dataset", "-d", help="Dataset slug.", metavar="SLUG")
+
+
+@app.command("report")
+@handle_errors
+def quality_report(
+    ctx: typer.Context,
+    asset_id: Annotated[
+        str, typer.Argument(metavar="ASSET_ID", help="Asset id (a UUID).", show_default=False)
+    ],
+) -> None:
+    """Show an asset's quality report: verdict, every finding with its value and threshold,
+    duplicate info and the measured metrics.
+
+    Findings with effect *reject* are why the asset was rejected; *flag* findings do not
+    block it. A 404 means clean has no report (yet); the CLI then asks ingest whether the
+    asset exists, to say which.
+
+    **Example:**
+
+    ```
+    conveyor quality report 7f0c2a9e-5b1d-4c1e-9d7a-0a4c2b9f1e11
+    ```
+    """
+    settings = settings_of(ctx)
+    asset_id = _asset_id(asset_id)
+    try:
+        with settings.clean() as clean, _clean_hints(settings, {}):
+            report = clean.quality_report(asset_id)
+    except ApiError as exc:
+        if exc.code == "report_not_found":
+            exc.hint = _missing_report_hint(settings, asset_id)
+        raise
+    settings.output.show(report, lambda out: render_report(out, report))
+
+
+_View = TypeVar("_View")
+
+
+def _show_dataset_view(
+    ctx: typer.Context,
+    dataset: str,
+    fetch: Callable[[CleanClient, str], _View],
+    render: Callable[[Output, _View], None],
+) -> None:
+    """Fetch one of clean's views of a dataset and show it (raw JSON with ``--json``)."""
+    settings = settings_of(ctx)
+    with (
+        settings.clean() as clean,
+        _clean_hints(settings, {"dataset_not_found": _UNKNOWN_DATASET_HINT}),
+    ):
+        view = fetch(clean, dataset)
+    settings.output.show(view, lambda out: render(out, view))
+
+
+@app.command("summary")
+@handle_errors
+def quality_summary(ctx: typer.Context, dataset: Annotated[str, _DATASET_OPTION]) -> None:
+    """Show a dataset's quality at a glance: cleaned/rejected counts, how often each issue
+    rejected or flagged an asset, and percentiles (min, p05, p50, p95, max) of every metric.
+
+    **Example:**
+
+    ```
+    conveyor quality summary --dataset cars
+    ```
+    """
+    _show_dataset_view(ctx, dataset, CleanClient.quality_summary, render_summary)
+
+
+@app.command("duplicates")
+@handle_errors
+def quality_duplicates(ctx: typer.Context, dataset: Annotated[str, _DATASET_OPTION]) -> None:
+    """List a dataset's duplicate groups: each original (the first to arrive, kept) with its
+    later copies, whether each is an exact or near duplicate, and the pHash distance.
+
+    **Example:**
+
+    ```
+    conveyor quality duplicates --dataset cars
+    ```
+    """
+    _show_dataset_view(ctx, dataset, CleanClient.duplicates, render_duplicates)
+
+
+policy_app = typer.Typer(
+    help="Show or replace a dataset's cleaning policy (per check: reject, flag or ignore, and"
+    " its threshold).\n\n"
+    "**Examples:**\n\n```\n"
+    "conveyor quality policy get --dataset cars\n"
+    "conveyor quality policy set --dataset cars --file policy.json\n```\n",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("get")
+@handle_errors
+def policy_get(ctx: typer.Context, dataset: Annotated[str, _DATASET_OPTION]) -> None:
+    """Show a dataset's effective policy: every check, its action, and for measured checks
+    the metric, the direction that fails, the threshold and the default threshold.
+
+    **Example:**
+
+    ```
+    conveyor quality policy get --dataset cars
+    ```
+    """
+    _show_dataset_view(ctx, dataset, CleanClient.get_policy, render_policy)
+
+
+@policy_app.command("set")
+@handle_errors
+def policy_set(
+    ctx: typer.Context,
+    dataset: Annotated[str, _DATASET_OPTION],
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help='JSON policy: {"actions": {CODE: "reject"|"flag"|"ignore"}, "thresholds":'
+            ' {CODE: number}, "near_duplicate_radius": N}, every key optional; - reads stdin.',
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    action: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--action",
+            help="CODE=reject|flag|ignore, e.g. blurry=flag; repeat for several checks."
+            " Applied on top of --file.",
+            metavar="CODE=ACTION",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="CODE=NUMBER, e.g. blurry=0.3; repeat for several checks. Applied on top of"
+            " --file.",
+            metavar="CODE=NUMBER",
+            show_default=False,
+        ),
+    ] = None,
+    near_duplicate_radius: Annotated[
+        int | None,
+        typer.Option(
+            "--near-duplicate-radius",
+            min=0,
+            help="Largest pHash distance that counts as a near duplicate.",
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Replace a dataset's cleaning policy (admin key) and re-judge its assets.
+
+    The new policy is exactly what `--file` and the options give: **checks not mentioned go
+    back to their defaults**, so include every change you want to keep (`policy get` shows
+    the current actions and thresholds). Existing assets are re-judged from their stored
+    metrics (nothing is downloaded again); the answer says how many changed verdict. A policy
+    the service refuses (unknown check code, bad action or threshold) is reported field by
+    field and changes nothing.
+
+    **Examples:**
+
+    ```
+    conveyor quality policy set --dataset cars --file policy.json
+    conveyor quality policy set --dataset cars --action blurry=flag --threshold dark=30
+    echo '{}' | conveyor quality policy set --dataset cars --file -   # all defaults
+    ```
+    """
+    settings = settings_of(ctx)
+    settings.key()  # a missing key is reported before the file is read
+    actions, thresholds = list(action or []), list(threshold or [])
+    if file is None and not actions and not thresholds and near_duplicate_radius is None:
+        raise UsageProblem(
+            "nothing to set: give --file FILE and/or --action CODE=ACTION,"
+            " --threshold CODE=NUMBER, --near-duplicate-radius N"
+        )
+    try:
+        base = load_policy_file(file) if file is not None else None
+        rules = build_rules(
+            base,
+            actions=actions,
+            thresholds=thresholds,
+            near_duplicate_radius=near_duplicate_radius,
+        )
+    except PolicyInputError as exc:
+        raise UsageProblem(str(exc)) from None
+    source = "stdin" if file == STDIN else file
+    hints = {
+        "dataset_not_found": _UNKNOWN_DATASET_HINT,
+        "validation_error": "the policy was not changed; 'conveyor quality policy get"
+        f" --dataset {dataset}' lists the check codes"
+        + (f" (policy read from {source})" if source else ""),
+    }
+    with settings.clean() as clean, _clean_hints(settings, hints):
+        result = clean.set_policy(dataset, rules)
+    settings.output.show(result, lambda out: render_reevaluation(out, dataset, result))

@@ -1,0 +1,226 @@
+"""The JSON bodies the CLI reads from (and sends to) the ingest, clean and audit services.
+
+These mirror the services' response models (``services/*/schemas.py``) as the service sends
+them: every field of a response model is always present (pydantic writes fields that have a
+default too), ids and times are strings, and a field is ``... | None`` exactly when the
+service may send ``null``. tests/unit/test_cli_contract.py checks each type against the
+services' OpenAPI documents, so a field added or changed on either side fails that test.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypedDict, TypeVar
+
+T = TypeVar("T")
+
+Role = Literal["viewer", "uploader", "admin"]
+Action = Literal["reject", "flag", "ignore"]
+
+
+class Page(TypedDict, Generic[T]):
+    """One page of a cursor-paginated listing."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+class Dataset(TypedDict):
+    """A dataset as returned by the ingest service."""
+
+    id: str
+    slug: str
+    name: str
+    created_by: str
+    created_at: str
+
+
+class Asset(TypedDict):
+    """An asset (one stored image or video) of a dataset."""
+
+    id: str
+    dataset_slug: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    source: str
+    uploaded_by: str
+    tags: list[str]
+    created_at: str
+    # For a frame sampled from a video: the video asset and when the frame is shown.
+    parent_asset_id: str | None
+    frame_time_seconds: float | None
+    # True in an upload answer when the dataset already had these bytes (nothing stored).
+    duplicate: bool
+
+
+class AssetDetail(Asset):
+    """``GET /v1/assets/{id}``: an asset plus a short-lived download link."""
+
+    download_url: str
+    download_url_expires_at: str
+
+
+class ApiKey(TypedDict):
+    """An API key as listed (the secret itself is never listed)."""
+
+    id: str
+    name: str
+    role: Role
+    created_at: str
+    revoked_at: str | None
+    # Slugs of the datasets the key is limited to; None: every dataset.
+    datasets: list[str] | None
+
+
+class CreatedApiKey(ApiKey):
+    """Answer to key creation: the only time the secret ``key`` is shown."""
+
+    key: str
+
+
+# --------------------------------------------------------------------------- clean
+
+
+class Finding(TypedDict):
+    """One failed quality check: what it means, the measured value and the limit it crossed."""
+
+    code: str
+    message: str
+    value: float | None
+    threshold: float | None
+
+
+class QualityReport(TypedDict):
+    """``GET /v1/assets/{id}/quality``: everything clean knows about one asset."""
+
+    asset_id: str
+    dataset_id: str
+    media_type: str
+    status: str
+    reasons: list[Finding]
+    flags: list[Finding]
+    metrics: dict[str, float]
+    duplicate_of: str | None
+    duplicate_kind: str | None
+    duplicate_distance: int | None
+    policy_version: int
+    created_at: str
+    updated_at: str
+
+
+class QualitySummary(TypedDict):
+    """``GET /v1/datasets/{slug}/quality``: counts per issue and metric distributions."""
+
+    dataset_slug: str
+    assets: int
+    cleaned: int
+    rejected: int
+    rejections_by_reason: dict[str, int]
+    flags_by_reason: dict[str, int]
+    # metric -> {"min", "p05", "p50", "p95", "max"}
+    metric_distributions: dict[str, dict[str, float]]
+
+
+class DuplicateCopy(TypedDict):
+    """A later asset that copies a group's original."""
+
+    asset_id: str
+    kind: str
+    distance: int
+
+
+class DuplicateGroup(TypedDict):
+    """An original (first arrived, kept) and its later copies."""
+
+    original: str
+    copies: list[DuplicateCopy]
+
+
+class DuplicateGroups(TypedDict):
+    """``GET /v1/datasets/{slug}/duplicates``."""
+
+    dataset_slug: str
+    groups: list[DuplicateGroup]
+
+
+class CheckPolicy(TypedDict):
+    """How one check is applied in a dataset (threshold fields are None for structural checks)."""
+
+    action: Action
+    metric: str | None
+    threshold: float | None
+    fails_when: str | None
+    default_threshold: float | None
+
+
+class Policy(TypedDict):
+    """``GET /v1/datasets/{slug}/policy``: every check with its action and threshold."""
+
+    dataset_slug: str
+    version: int
+    near_duplicate_radius: int
+    checks: dict[str, CheckPolicy]
+
+
+class PolicyRules(TypedDict, total=False):
+    """Body of ``PUT /v1/datasets/{slug}/policy``; anything left out takes its default."""
+
+    actions: dict[str, Action]
+    thresholds: dict[str, float]
+    near_duplicate_radius: int
+
+
+class Reevaluation(TypedDict):
+    """What a policy change did to the dataset's existing assets."""
+
+    policy_version: int
+    assets_checked: int
+    assets_changed: int
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditRecord(TypedDict):
+    """One hash-chained audit log record."""
+
+    seq: int
+    event_id: str
+    type: str
+    subject: str | None
+    actor: str | None
+    service: str
+    time: str
+    trace_id: str | None
+    topic: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+    recorded_at: str
+
+
+class Timeline(TypedDict):
+    """All audit records of one asset, oldest first."""
+
+    asset_id: str
+    items: list[AuditRecord]
+
+
+class BrokenRecord(TypedDict):
+    """The first record whose hash chain does not verify."""
+
+    seq: int
+    event_id: str | None
+    reason: str
+
+
+class VerifyResult(TypedDict):
+    """Answer of ``POST /v1/audit/verify``."""
+
+    ok: bool
+    records_checked: int
+    first_broken: BrokenRecord | None

@@ -29,6 +29,12 @@ app = typer.Typer(
 
 _RECORD_COLUMNS = ("seq", "time", "type", "subject", "actor", "service", "event_id")
 
+# Filters shared by records and export (the service's search and export take the same ones).
+_SUBJECT = typer.Option("--subject", help="Only this subject.", metavar="SUBJECT")
+_TYPE = typer.Option("--type", help="Only this event type.", metavar="TYPE")
+_SINCE = typer.Option("--since", help="ISO 8601 start time.", metavar="TIME")
+_UNTIL = typer.Option("--until", help="ISO 8601 end time.", metavar="TIME")
+
 
 def _record_row(r: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(r.get(c) for c in _RECORD_COLUMNS)
@@ -80,21 +86,13 @@ def audit_history(
 @handle_errors
 def audit_records(
     ctx: typer.Context,
-    subject: Annotated[
-        str | None, typer.Option("--subject", help="Only this subject.", metavar="SUBJECT")
-    ] = None,
+    subject: Annotated[str | None, _SUBJECT] = None,
     actor: Annotated[
         str | None, typer.Option("--actor", help="Only this actor.", metavar="ACTOR")
     ] = None,
-    type_: Annotated[
-        str | None, typer.Option("--type", help="Only this event type.", metavar="TYPE")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="ISO 8601 start time.", metavar="TIME")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="ISO 8601 end time.", metavar="TIME")
-    ] = None,
+    type_: Annotated[str | None, _TYPE] = None,
+    since: Annotated[str | None, _SINCE] = None,
+    until: Annotated[str | None, _UNTIL] = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="Maximum number of records.")
     ] = 100,
@@ -198,18 +196,10 @@ def audit_export(
             writable=True,
         ),
     ],
-    subject: Annotated[
-        str | None, typer.Option("--subject", help="Only this subject.", metavar="SUBJECT")
-    ] = None,
-    type_: Annotated[
-        str | None, typer.Option("--type", help="Only this event type.", metavar="TYPE")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="ISO 8601 start time.", metavar="TIME")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="ISO 8601 end time.", metavar="TIME")
-    ] = None,
+    subject: Annotated[str | None, _SUBJECT] = None,
+    type_: Annotated[str | None, _TYPE] = None,
+    since: Annotated[str | None, _SINCE] = None,
+    until: Annotated[str | None, _UNTIL] = None,
 ) -> None:
     """Stream audit records to a file as NDJSON, with a running record count.
 

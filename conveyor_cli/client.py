@@ -346,10 +346,20 @@ class IngestClient(_ServiceClient):
         return cast(AssetDetail, self._request("GET", f"/v1/assets/{_seg(asset_id)}"))
 
     # api keys
-    def create_api_key(self, name: str, role: str) -> CreatedApiKey:
-        """``POST /v1/api-keys`` (admin only); the answer holds the secret once."""
-        body = {"name": name, "role": role}
+    def create_api_key(
+        self, name: str, role: str, datasets: list[str] | None = None
+    ) -> CreatedApiKey:
+        """``POST /v1/api-keys`` (admin only); the answer holds the secret once.
+
+        ``datasets``: slugs the key is limited to; None for every dataset.
+        """
+        body = {"name": name, "role": role, "datasets": datasets}
         return cast(CreatedApiKey, self._request("POST", "/v1/api-keys", json=body))
+
+    def set_api_key_datasets(self, key_id: str, datasets: list[str] | None) -> ApiKey:
+        """``PUT /v1/api-keys/{id}/datasets`` (admin only): limit a key, or lift the limit."""
+        path = f"/v1/api-keys/{_seg(key_id)}/datasets"
+        return cast(ApiKey, self._request("PUT", path, json={"datasets": datasets}))
 
     def list_api_keys(self) -> list[ApiKey]:
         """``GET /v1/api-keys``."""

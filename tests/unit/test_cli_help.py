@@ -30,6 +30,7 @@ EXPECTED = {
     "keys create",
     "keys list",
     "keys revoke",
+    "keys scope",
 }
 
 

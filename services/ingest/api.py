@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, BinaryIO, cast
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from services.ingest.context import Ingest
 from services.ingest.domain import (
@@ -87,6 +88,7 @@ async def get_dataset(slug: str, principal: Viewer, ingest: IngestDep) -> Datase
 @router.post(
     "/v1/datasets/{slug}/assets",
     status_code=201,
+    response_model=UploadResult,
     tags=["assets"],
     summary="Upload one or more files",
     description=(
@@ -130,7 +132,7 @@ async def get_dataset(slug: str, principal: Viewer, ingest: IngestDep) -> Datase
 )
 async def upload_assets(
     slug: str, request: Request, principal: Uploader, ingest: IngestDep
-) -> UploadResult:
+) -> UploadResult | JSONResponse:
     # Checked before the body is read: an unknown dataset or a foreign one costs no spooling.
     await datasets.get_dataset(ingest, principal, slug)
     try:
@@ -139,12 +141,14 @@ async def upload_assets(
         raise ApiError(422, "validation_error", str(malformed)) from malformed
     except FileRefused as refused:
         name = sanitize_filename(refused.filename)
-        raise ApiError(
+        error = ApiError(
             refused.reason.status,
             refused.reason.code,
             f"{name}: {refused.reason.message}; nothing from this request was stored",
             {"filename": name},
-        ) from refused
+        )
+        # The rest of the body is not wanted: closing the connection stops the client sending it.
+        return JSONResponse(error.body(), refused.reason.status, {"Connection": "close"})
     try:
         valid_tags = clean_tags(received.tags)
         incoming = [

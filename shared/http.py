@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import is_unavailable
@@ -62,11 +63,14 @@ def create_app(
         return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         err = ApiError(exc.status_code, code, str(exc.detail))
-        # e.g. the Allow header of a 405, which RFC 9110 requires
-        return JSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only.
+            headers["Allow"] = _allowed_methods(app, request.scope)
+        return JSONResponse(err.body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,6 +138,15 @@ def create_app(
     )
     _document_shell_answers(app)
     return app
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """The Allow header of a 405 (RFC 9110): the methods of every route on the path."""
+    return ", ".join(
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.routes)
+    )
 
 
 class Readiness(BaseModel):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from services.audit.context import Audit
 from services.audit.repository import RecordFilter
@@ -29,6 +31,18 @@ def get_audit(request: Request) -> Audit:
 AuditDep = Annotated[Audit, Depends(get_audit)]
 Viewer = Annotated[Principal, require(Role.viewer)]
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601(value: object) -> object:
+    """Refuses what pydantic would also read as a time but ISO 8601 is not (``0.5``: epoch)."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("not an ISO 8601 date-time")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
+
 
 def record_filter(
     subject: Annotated[str | None, Query(description="asset id, task id, s3:// URI...")] = None,
@@ -36,8 +50,8 @@ def record_filter(
         str | None, Query(description="API key name, service or 'objectstore'")
     ] = None,
     type: Annotated[str | None, Query(examples=["conveyor.asset.ingested.v1"])] = None,
-    since: Annotated[datetime | None, Query(description="event time ≥ (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="event time < (ISO 8601)")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="event time ≥ (ISO 8601)")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="event time < (ISO 8601)")] = None,
 ) -> RecordFilter:
     """Query-string filters shared by search and export."""
     return RecordFilter(subject=subject, actor=actor, type=type, since=since, until=until)

@@ -55,7 +55,8 @@ test-unit: venv ## Unit tests only (no servers)
 lint: venv ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services conveyor_cli deploy/services.py
+	$(VENV)/bin/mypy shared services conveyor_cli deploy
+	$(VENV)/bin/mypy --explicit-package-bases bench
 
 format: venv ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from alembic.operations import Operations
 from opentelemetry import propagate, trace

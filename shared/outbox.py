@@ -1,8 +1,8 @@
 """The transactional outbox: events are written with the state change, then relayed to Kafka.
 
-Handlers call :func:`add_event` inside their transaction. :class:`OutboxRelay` publishes
-pending rows in id order, woken by ``LISTEN/NOTIFY`` (an insert trigger notifies) with a
-polling fallback; ``FOR UPDATE SKIP LOCKED`` lets several relays share the table. A crash
+A unit of work (:mod:`shared.uow`) writes its staged events with :func:`add_events` in its
+transaction. :class:`OutboxRelay` publishes pending rows in id order, woken by
+``LISTEN/NOTIFY`` (an insert trigger notifies) with a polling fallback; ``FOR UPDATE SKIP LOCKED`` lets several relays share the table. A crash
 between the Kafka acknowledgement and the ``sent_at`` update re-sends a row: consumers
 deduplicate by event id, so delivery is at-least-once and effects exactly-once.
 """
@@ -149,24 +149,6 @@ async def add_events(
         [row for _, row in built],
     )
     return [envelope for envelope, _ in built]
-
-
-async def add_event(
-    session: AsyncSession,
-    outbox: Table,
-    event_type: EventType[Any],
-    payload: Payload,
-    *,
-    source: str,
-    subject: str | None,
-    actor: str | None,
-    key: str | None = None,
-    event_id: str | None = None,
-) -> Envelope:
-    """Stage one event for publication in the caller's transaction and return its envelope."""
-    staged = Staged(event_type, payload, source, subject, actor, key, event_id)
-    (envelope,) = await add_events(session, outbox, [staged])
-    return envelope
 
 
 class OutboxRelay:

@@ -47,7 +47,7 @@ class CheckResult:
     message: str
 
 
-# First-cut defaults, to be calibrated by the clean benchmark (issue 3); docs/cleaning.md says why
+# Defaults calibrated on the clean benchmark's labelled corpus; docs/cleaning.md says why
 # each one is where it is. Every metric is measured on the image scaled so that its longest side is
 # at most NORMALIZED_SIDE pixels, so the numbers mean the same at any resolution.
 DEFAULT_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(

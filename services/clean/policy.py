@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from services.clean.checks import (
@@ -77,7 +77,8 @@ class PolicyRules(BaseModel):
         description="check code -> reject | flag | ignore",
         json_schema_extra=_keys_among(KNOWN_CODES),
     )
-    thresholds: dict[str, float] = Field(
+    # Strict numbers: a threshold of "0.5" or a radius of false is a client's mistake.
+    thresholds: dict[str, StrictFloat] = Field(
         default_factory=dict,
         description="check code -> limit (see GET .../policy for defaults)",
         json_schema_extra=_keys_among(ALL_THRESHOLDS),
@@ -88,6 +89,13 @@ class PolicyRules(BaseModel):
         le=NEAR_DUPLICATE_RADIUS,
         description="largest pHash Hamming distance that counts as a near duplicate",
     )
+
+    @field_validator("near_duplicate_radius", mode="before")
+    @classmethod
+    def _a_json_integer(cls, value: object) -> object:
+        if isinstance(value, bool | str):
+            raise ValueError("must be an integer")
+        return value
 
     @model_validator(mode="after")
     def _known_codes(self) -> PolicyRules:

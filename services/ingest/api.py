@@ -114,6 +114,7 @@ async def get_dataset(slug: str, principal: Viewer, ingest: IngestDep) -> Datase
                             "files": {
                                 "type": "array",
                                 "items": {"type": "string", "format": "binary"},
+                                "minItems": 1,
                                 "description": "the files to upload",
                             },
                             "tags": {

@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse
 
 from services.ingest.context import Ingest
 from services.ingest.domain import (
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    TAG_PATTERN,
     FileRejected,
     clean_tags,
     parse_filer_notification,
@@ -119,8 +122,12 @@ async def get_dataset(slug: str, principal: Viewer, ingest: IngestDep) -> Datase
                             },
                             "tags": {
                                 "type": "array",
-                                "items": {"type": "string", "maxLength": 64},
-                                "maxItems": 50,
+                                "items": {
+                                    "type": "string",
+                                    "maxLength": MAX_TAG_LENGTH,
+                                    "pattern": TAG_PATTERN,
+                                },
+                                "maxItems": MAX_TAGS,
                                 "description": "tags for every file of the request",
                             },
                         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -210,13 +211,18 @@ def inspect_chunks(chunks: Iterable[bytes], max_bytes: int) -> Inspected:
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
+# A tag is a plain label: no control characters, and no braces or brackets (a structured
+# value such as ``{}`` or ``[1]`` sent as a tag is a client mistake, not a label).
+TAG_PATTERN = r"^[^\x00-\x1f\x7f{}\[\]]+$"
+_TAG = re.compile(TAG_PATTERN)
 
 
 def clean_tags(tags: Iterable[str]) -> list[str]:
     """The tags of an upload: trimmed, deduplicated, sorted; FileRejected (422) if unfit.
 
-    A tag is printable text of at most 64 characters (no NUL or other control characters,
-    which Postgres text refuses or a display would garble), and a request has at most 50.
+    A tag is text of at most 64 characters matching :data:`TAG_PATTERN` (no NUL or other
+    control character, which Postgres text refuses or a display would garble; no braces or
+    brackets), and a request has at most 50.
     """
     cleaned = sorted({t.strip() for t in tags if t.strip()})
     if len(cleaned) > MAX_TAGS:
@@ -226,6 +232,10 @@ def clean_tags(tags: Iterable[str]) -> list[str]:
             raise FileRejected(
                 422, "validation_error", f"tags are at most {MAX_TAG_LENGTH} characters"
             )
-        if any(unicodedata.category(ch)[0] == "C" for ch in tag):
-            raise FileRejected(422, "validation_error", f"tag {tag!r} contains a control character")
+        if any(unicodedata.category(ch)[0] == "C" for ch in tag) or not _TAG.match(tag):
+            raise FileRejected(
+                422,
+                "validation_error",
+                f"tag {tag!r} contains a control character, a brace or a bracket",
+            )
     return cleaned

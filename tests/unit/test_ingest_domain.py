@@ -471,6 +471,7 @@ def test_inspect_chunks_names_an_empty_file_as_such() -> None:
 
 def test_tags_are_trimmed_deduplicated_and_sorted() -> None:
     assert clean_tags([" night", "day", "night ", "", "  "]) == ["day", "night"]
+    assert clean_tags(["wet road", "café", "cam:3"]) == ["cam:3", "café", "wet road"]
 
 
 @pytest.mark.parametrize(
@@ -480,8 +481,10 @@ def test_tags_are_trimmed_deduplicated_and_sorted() -> None:
         (["tab\tinside"], "validation_error"),
         (["x" * 65], "validation_error"),
         ([f"t{i}" for i in range(51)], "too_many_tags"),
+        (["{}"], "validation_error"),
+        (["[1]"], "validation_error"),
     ],
-    ids=["nul", "control", "too-long", "too-many"],
+    ids=["nul", "control", "too-long", "too-many", "object", "array"],
 )
 def test_unfit_tags_are_refused_before_anything_is_stored(tags: list[str], code: str) -> None:
     with pytest.raises(FileRejected) as caught:

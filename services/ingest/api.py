@@ -121,13 +121,19 @@ async def get_dataset(slug: str, principal: Viewer, ingest: IngestDep) -> Datase
                                 "description": "the files to upload",
                             },
                             "tags": {
-                                "type": "array",
-                                "items": {
-                                    "type": "string",
-                                    "maxLength": MAX_TAG_LENGTH,
-                                    "pattern": TAG_PATTERN,
-                                },
-                                "maxItems": MAX_TAGS,
+                                # as FastAPI states an optional form list: absent, or repeated
+                                "anyOf": [
+                                    {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "string",
+                                            "maxLength": MAX_TAG_LENGTH,
+                                            "pattern": TAG_PATTERN,
+                                        },
+                                        "maxItems": MAX_TAGS,
+                                    },
+                                    {"type": "null"},
+                                ],
                                 "description": "tags for every file of the request",
                             },
                         },

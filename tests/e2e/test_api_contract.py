@@ -47,6 +47,11 @@ CONTENT_RULES: dict[str, list[dict[str, Any]]] = {
             "include-path": "/v1/datasets/{slug}/assets",
             "include-method": "POST",
             "statuses": ["400", "413", "415", "422"],
+            # multipart/form-data carries every field as text: a "wrongly typed" tags value
+            # (a number, a single string for the array) is sent as the very bytes of a valid
+            # tag, so negative-data checks cannot tell the two apart here. Wrong files, empty
+            # files and unfit tags are refused and tested in tests/integration.
+            "negative": False,
         },
         {
             # The datasets named must exist, and an admin key cannot be limited (422).
@@ -75,14 +80,19 @@ def config_toml(service: str) -> str:
         f"generation.max-examples = {MAX_EXAMPLES}",
         'generation.database = "none"',
         "generation.allow-x00 = true",
+        # every check (set here, not with --checks all, so that an operation below can turn
+        # one off: the command line would override it)
+        "checks.enabled = true",
         'checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", '
         '"409"]',
     ]
     for rule in CONTENT_RULES[service]:
         lines.append("[[operations]]")
         for key, value in rule.items():
-            if key != "statuses":
+            if key not in ("statuses", "negative"):
                 lines.append(f'{key} = "{value}"')
+        if rule.get("negative") is False:
+            lines.append("checks.negative_data_rejection.enabled = false")
         expected = ["2xx", "3xx", "401", "403", "404", "409", *rule["statuses"]]
         lines.append(f"checks.positive_data_acceptance.expected-statuses = {json.dumps(expected)}")
     return "\n".join(lines) + "\n"
@@ -101,8 +111,6 @@ def run_schemathesis(service: str, base_url: str, workdir: Path) -> dict[str, An
         str(config),
         "run",
         f"{base_url}/openapi.json",
-        "--checks",
-        "all",
         "--phases",
         "examples,coverage,fuzzing,stateful",
         "--workers",

@@ -212,8 +212,9 @@ def inspect_chunks(chunks: Iterable[bytes], max_bytes: int) -> Inspected:
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
 # A tag is a plain label: no control characters, and no braces or brackets (a structured
-# value such as ``{}`` or ``[1]`` sent as a tag is a client mistake, not a label).
-TAG_PATTERN = r"^[^\x00-\x1f\x7f{}\[\]]+$"
+# value such as ``{}`` or ``[1]`` sent as a tag is a client mistake, not a label). Blank
+# tags are allowed and dropped.
+TAG_PATTERN = r"^[^\x00-\x1f\x7f{}\[\]]*$"
 _TAG = re.compile(TAG_PATTERN)
 
 

@@ -471,7 +471,7 @@ def test_inspect_chunks_names_an_empty_file_as_such() -> None:
 
 def test_tags_are_trimmed_deduplicated_and_sorted() -> None:
     assert clean_tags([" night", "day", "night ", "", "  "]) == ["day", "night"]
-    assert clean_tags(["wet road", "café", "cam:3"]) == ["cam:3", "café", "wet road"]
+    assert clean_tags(["wet road", "café", "cam:3"]) == ["café", "cam:3", "wet road"]
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,10 @@
 
 A unit of work (:mod:`shared.uow`) writes its staged events with :func:`add_events` in its
 transaction. :class:`OutboxRelay` publishes pending rows in id order, woken by
-``LISTEN/NOTIFY`` (an insert trigger notifies) with a polling fallback; ``FOR UPDATE SKIP LOCKED`` lets several relays share the table. A crash
-between the Kafka acknowledgement and the ``sent_at`` update re-sends a row: consumers
-deduplicate by event id, so delivery is at-least-once and effects exactly-once.
+``LISTEN/NOTIFY`` (an insert trigger notifies) with a polling fallback; ``FOR UPDATE SKIP
+LOCKED`` lets several relays share the table. A crash between the Kafka acknowledgement and
+the ``sent_at`` update re-sends a row: consumers deduplicate by event id, so delivery is
+at-least-once and effects exactly-once.
 """
 
 from __future__ import annotations

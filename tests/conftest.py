@@ -8,6 +8,7 @@ and audit processes writing their spans to files the tests read.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.sandbox import KAFKA, PG_SUPERUSER_DSN, minio_client, reset
+from deploy.sandbox import KAFKA, PG_SUPERUSER_DSN, delete_topics, minio_client, reset
 from deploy.services import ServiceProcess, stop_running
 from shared import endpoints
 
@@ -77,7 +78,11 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, ServiceProcess]]:
-    """Running ingest and audit processes for the whole session."""
+    """Running ingest, clean and audit processes for the whole session.
+
+    At the end the session's topics are deleted: services started later (``make run``) share
+    this Kafka, and must not replay the tests' events into their own database.
+    """
     procs = {
         name: ServiceProcess(name, env=service_env, log_dir=run_dir, run_dir=run_dir)
         for name in ("ingest", "clean", "audit")
@@ -88,6 +93,7 @@ def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, S
     yield procs
     for proc in procs.values():
         proc.stop()
+    asyncio.run(delete_topics())
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,12 @@ from shared.settings import ServiceSettings
 S = TypeVar("S", bound=ServiceSettings)
 
 
+# Idle keep-alive connections are kept longer than clients keep them (httpx and most pools let
+# go after 5 s): with uvicorn's own 5 s, a client could reuse a connection at the very moment
+# the server closed it and get "server disconnected" instead of an answer.
+KEEP_ALIVE_SECONDS = 75
+
+
 def run_service(
     settings: S,
     build_app: Callable[[S], FastAPI],
@@ -52,6 +58,7 @@ def run_service(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         return
     uvicorn.run(
@@ -61,4 +68,5 @@ def run_service(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )

@@ -190,23 +190,41 @@ class FileRejected(Exception):
         self.message = message
 
 
-def inspect_chunks(chunks: Iterable[bytes], max_bytes: int) -> Inspected:
-    """Sniff, size and hash a stream in one pass, stopping as soon as it is over the limit."""
-    digest = Digest()
-    for chunk in chunks:
-        digest.feed(chunk)
-        if digest.size > max_bytes:
-            raise FileRejected(413, "file_too_large", f"file is larger than {max_bytes} bytes")
+def _unsupported() -> FileRejected:
+    return FileRejected(
+        415,
+        "unsupported_media_type",
+        "not a supported image or video (JPEG, PNG, WebP, TIFF, BMP, MP4/MOV, AVI, MKV/WebM)",
+    )
+
+
+def feed_checked(digest: Digest, chunk: bytes, max_bytes: int) -> None:
+    """Feed ``chunk``; refuse the file the moment it passes ``max_bytes`` (413), or the moment
+    its first bytes show a type Conveyor does not take (415), so the rest is never read."""
+    before = digest.size
+    digest.feed(chunk)
+    if digest.size > max_bytes:
+        raise FileRejected(413, "file_too_large", f"file is larger than {max_bytes} bytes")
+    if before < SNIFF_BYTES <= digest.size and digest.media_type is None:
+        raise _unsupported()
+
+
+def inspected(digest: Digest) -> Inspected:
+    """What a fully fed digest says about its file; 422 if it was empty, 415 if not media."""
     if digest.size == 0:
         raise FileRejected(422, "empty", "the file is empty (0 bytes)")
     media_type = digest.media_type
     if media_type is None:
-        raise FileRejected(
-            415,
-            "unsupported_media_type",
-            "not a supported image or video (JPEG, PNG, WebP, TIFF, BMP, MP4/MOV, AVI, MKV/WebM)",
-        )
+        raise _unsupported()
     return Inspected(media_type, digest.size, digest.sha256)
+
+
+def inspect_chunks(chunks: Iterable[bytes], max_bytes: int) -> Inspected:
+    """Sniff, size and hash a stream in one pass, stopping as soon as it is refused."""
+    digest = Digest()
+    for chunk in chunks:
+        feed_checked(digest, chunk, max_bytes)
+    return inspected(digest)
 
 
 MAX_TAGS = 50

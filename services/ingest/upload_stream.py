@@ -18,7 +18,7 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from services.ingest.domain import SNIFF_BYTES, Digest, FileRejected, Inspected
+from services.ingest.domain import Digest, FileRejected, Inspected, feed_checked, inspected
 
 if TYPE_CHECKING:  # the library declares its callback type for type checkers only
     from python_multipart.multipart import MultipartCallbacks
@@ -28,12 +28,6 @@ SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 MAX_PART_HEADER_BYTES = 64 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILES = 1000
-
-UNSUPPORTED = FileRejected(
-    415,
-    "unsupported_media_type",
-    "not a supported image or video (JPEG, PNG, WebP, TIFF, BMP, MP4/MOV, AVI, MKV/WebM)",
-)
 
 
 class MalformedUpload(ValueError):
@@ -139,27 +133,14 @@ class _Reader:
                 if len(part.text) > MAX_FIELD_BYTES:
                     raise MalformedUpload("a tags field is larger than 64 KiB")
             return  # a field the endpoint does not take is skipped, as before
-        before = part.digest.size
-        part.digest.feed(chunk)
-        if part.digest.size > self.max_file_bytes:
-            raise FileRejected(
-                413, "file_too_large", f"file is larger than {self.max_file_bytes} bytes"
-            )
-        # The first bytes decide the type: refuse now rather than after the whole body.
-        if before < SNIFF_BYTES <= part.digest.size and part.digest.media_type is None:
-            raise UNSUPPORTED
+        feed_checked(part.digest, chunk, self.max_file_bytes)
         part.spool.write(chunk)
 
     def on_part_end(self) -> None:
         part = self.part
         if part.digest is not None and part.spool is not None:
-            if part.digest.size == 0:
-                raise FileRejected(422, "empty", "the file is empty (0 bytes)")
-            media_type = part.digest.media_type
-            if media_type is None:
-                raise UNSUPPORTED
-            inspected = Inspected(media_type, part.digest.size, part.digest.sha256)
-            self.upload.files.append(ReceivedFile(part.filename, part.spool, inspected))
+            found = inspected(part.digest)
+            self.upload.files.append(ReceivedFile(part.filename, part.spool, found))
         elif part.name == "tags":
             try:
                 self.upload.tags.append(part.text.decode())

@@ -20,8 +20,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from deploy.sandbox import recreate_database
+from services.ingest.context import SOURCE, Ingest
+from services.ingest.models import inbox, outbox
+from services.ingest.settings import IngestSettings
 from shared import endpoints
 from shared.db import migrate
+from shared.storage import ObjectStore
+from shared.uow import UnitsOfWork
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 USECASE_DB = "conveyor_usecases"
@@ -49,3 +54,15 @@ async def sessions(usecase_engine: AsyncEngine) -> AsyncIterator[async_sessionma
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         await outer.rollback()
+
+
+@pytest.fixture
+async def ingest(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Ingest]:
+    """Ingest's context over the rolled-back sessions and the local object store."""
+    settings = IngestSettings(consumer_group="test-ingest-use-cases")
+    store = ObjectStore(settings)
+    await store.ensure_buckets()
+    units = UnitsOfWork(
+        sessions, outbox=outbox, inbox=inbox, source=SOURCE, consumer=settings.consumer_group
+    )
+    yield Ingest(settings, units, store)

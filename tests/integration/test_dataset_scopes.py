@@ -8,38 +8,22 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.context import SOURCE, Ingest
-from services.ingest.models import inbox, outbox
+from services.ingest.context import Ingest
+from services.ingest.models import outbox
 from services.ingest.schemas import ApiKeyCreate, ApiKeyScope, DatasetCreate, DatasetOut
-from services.ingest.settings import IngestSettings
 from services.ingest.use_cases import api_keys, assets, datasets, uploads
 from services.ingest.use_cases.principals import resolve_principal
 from shared.auth import Principal, Role
 from shared.errors import ApiError
 from shared.events import API_KEY_SCOPE_CHANGED
-from shared.storage import ObjectStore
-from shared.uow import UnitsOfWork
 from tests.media import image
 
 ADMIN = Principal(key_id="k-admin", name="admin", role=Role.admin)
-
-
-@pytest.fixture
-async def ingest(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Ingest]:
-    settings = IngestSettings(consumer_group="test-dataset-scopes")
-    store = ObjectStore(settings)
-    await store.ensure_buckets()
-    units = UnitsOfWork(
-        sessions, outbox=outbox, inbox=inbox, source=SOURCE, consumer=settings.consumer_group
-    )
-    yield Ingest(settings, units, store)
 
 
 async def new_dataset(ingest: Ingest) -> DatasetOut:

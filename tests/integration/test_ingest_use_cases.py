@@ -9,19 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest.context import SOURCE, Ingest
 from services.ingest.domain import LandingObject
 from services.ingest.models import Asset, inbox, outbox
 from services.ingest.schemas import ApiKeyCreate, DatasetCreate, DatasetOut
-from services.ingest.settings import IngestSettings
 from services.ingest.use_cases import api_keys, datasets, drops, frames, uploads
 from services.ingest.use_cases.principals import StoredKeys
 from shared.auth import Principal, Role
@@ -41,25 +38,12 @@ from shared.events import (
     Payload,
 )
 from shared.routing import Event
-from shared.storage import LANDING_BUCKET, RAW_BUCKET, ObjectStore, content_address
-from shared.uow import UnitsOfWork
+from shared.storage import LANDING_BUCKET, RAW_BUCKET, content_address
 from tests.media import image
 
 P = TypeVar("P", bound=Payload)
 
 ALICE = Principal(key_id="k-alice", name="alice", role=Role.admin)
-
-
-@pytest.fixture
-async def ingest(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Ingest]:
-    """Ingest's context over the rolled-back sessions and the local object store."""
-    settings = IngestSettings(consumer_group="test-ingest-use-cases")
-    store = ObjectStore(settings)
-    await store.ensure_buckets()
-    units = UnitsOfWork(
-        sessions, outbox=outbox, inbox=inbox, source=SOURCE, consumer=settings.consumer_group
-    )
-    yield Ingest(settings, units, store)
 
 
 async def emitted(ingest: Ingest, event_type: EventType[Any]) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ STACK = ROOT / ".stack"
 SERVICES: dict[str, tuple[str, str, int]] = {
     "ingest": ("services.ingest", "CONVEYOR_INGEST_PORT", endpoints.INGEST_PORT),
     "clean": ("services.clean", "CONVEYOR_CLEAN_PORT", endpoints.CLEAN_PORT),
+    "labeling": ("services.labeling_dispatch", "CONVEYOR_LABELING_PORT", endpoints.LABELING_PORT),
     "audit": ("services.audit", "CONVEYOR_AUDIT_PORT", endpoints.AUDIT_PORT),
 }
 

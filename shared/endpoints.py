@@ -43,6 +43,7 @@ S3_URL: Final = f"http://{S3_ENDPOINT}"
 
 INGEST_PORT: Final = 8001
 CLEAN_PORT: Final = 8002
+LABELING_PORT: Final = 8003
 AUDIT_PORT: Final = 8005
 
 
@@ -53,6 +54,7 @@ def service_url(port: int) -> str:
 
 INGEST_URL: Final = service_url(INGEST_PORT)
 CLEAN_URL: Final = service_url(CLEAN_PORT)
+LABELING_URL: Final = service_url(LABELING_PORT)
 AUDIT_URL: Final = service_url(AUDIT_PORT)
 
 

@@ -170,6 +170,154 @@ class ApiKeyScopeChangedV1(Payload):
     changed_by: str
 
 
+# ------------------------------------------------------------------ labeling (labeling-dispatch)
+
+
+class OntologyVersionCreatedV1(Payload):
+    """A new, immutable version of an ontology (label schema) was created."""
+
+    ontology_id: UUID
+    name: str
+    version: int
+    classes: list[str]
+    created_by: str
+
+
+class VendorCreatedV1(Payload):
+    """A labeling vendor was registered (its credentials never appear in an event)."""
+
+    vendor_id: UUID
+    name: str
+    kind: Literal["webhook", "label_studio"]
+    capacity: int
+    created_by: str
+
+
+class VendorChangedV1(Payload):
+    """A vendor's settings changed, it was disabled or enabled, or its credentials rotated."""
+
+    vendor_id: UUID
+    change: str
+    changed_by: str
+
+
+class JobCreatedV1(Payload):
+    """A labeling job was created: a dataset, a pinned ontology version and its vendors."""
+
+    job_id: UUID
+    name: str
+    dataset_id: UUID
+    ontology_id: UUID
+    ontology_version: int
+    vendor_ids: list[UUID]
+    overlap: int
+    gold_ratio: float
+    priority: Literal["arrival", "uncertainty"]
+    lease_seconds: int
+    created_by: str
+
+
+class JobStateChangedV1(Payload):
+    """A job was paused, resumed, cancelled or completed."""
+
+    job_id: UUID
+    state: Literal["open", "paused", "cancelled", "completed"]
+    previous_state: str
+    changed_by: str
+
+
+class TaskCreatedV1(Payload):
+    """An asset (one replica of it) entered a job's queue as a labeling task."""
+
+    task_id: UUID
+    job_id: UUID
+    asset_id: UUID
+    dataset_id: UUID
+    replica: int
+    gold: bool
+
+
+class TaskDispatchedV1(Payload):
+    """A vendor acknowledged a delivery holding this task; its lease runs from now."""
+
+    task_id: UUID
+    job_id: UUID
+    asset_id: UUID
+    vendor_id: UUID
+    delivery_id: UUID
+    attempt: int
+    lease_expires_at: datetime
+
+
+class TaskExpiredV1(Payload):
+    """A vendor did not answer a task within its lease; the task went back to the queue."""
+
+    task_id: UUID
+    job_id: UUID
+    asset_id: UUID
+    vendor_id: UUID
+    attempt: int
+    requeued: bool
+
+
+class TaskReworkSentV1(Payload):
+    """A task sent back to a vendor for rework, with the reviewer's comment."""
+
+    task_id: UUID
+    job_id: UUID
+    asset_id: UUID
+    vendor_id: UUID | None
+    comment: str
+    requested_by: str
+
+
+class DeliveryFailedV1(Payload):
+    """Conveyor gave up delivering a task batch to a vendor (or the vendor refused it)."""
+
+    delivery_id: UUID
+    vendor_id: UUID
+    job_id: UUID
+    task_ids: list[UUID]
+    attempts: int
+    status_code: int | None
+    error: str
+
+
+class AnnotationSubmittedV1(Payload):
+    """A vendor's annotation of a task, validated against the job's ontology version.
+
+    ``shapes`` are in Conveyor's canonical form: absolute pixel coordinates on the asset as
+    ingested (docs/labeling.md).
+    """
+
+    annotation_id: UUID
+    task_id: UUID
+    job_id: UUID
+    asset_id: UUID
+    dataset_id: UUID
+    vendor_id: UUID
+    annotator_id: str
+    replica: int
+    gold: bool
+    ontology_id: UUID
+    ontology_version: int
+    shapes: list[dict[str, Any]]
+    vendor_submitted_at: datetime | None
+    received_at: datetime
+    lead_time_seconds: float | None
+
+
+class AnnotationRefusedV1(Payload):
+    """An inbound vendor request that changed nothing: bad signature, replay, late, invalid."""
+
+    vendor_id: UUID | None
+    task_id: UUID | None
+    delivery_id: str | None
+    reason: str
+    status_code: int
+    problems: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class DeadLetterV1(Payload):
     """A message a consumer gave up on after bounded retries (or could not parse)."""
 
@@ -210,6 +358,24 @@ API_KEY_REVOKED = EventType("conveyor.api_key.revoked.v1", INGEST_EVENTS, ApiKey
 API_KEY_SCOPE_CHANGED = EventType(
     "conveyor.api_key.scope_changed.v1", INGEST_EVENTS, ApiKeyScopeChangedV1
 )
+ONTOLOGY_VERSION_CREATED = EventType(
+    "conveyor.ontology.version_created.v1", LABELING_EVENTS, OntologyVersionCreatedV1
+)
+VENDOR_CREATED = EventType("conveyor.vendor.created.v1", LABELING_EVENTS, VendorCreatedV1)
+VENDOR_CHANGED = EventType("conveyor.vendor.changed.v1", LABELING_EVENTS, VendorChangedV1)
+JOB_CREATED = EventType("conveyor.job.created.v1", LABELING_EVENTS, JobCreatedV1)
+JOB_STATE_CHANGED = EventType("conveyor.job.state_changed.v1", LABELING_EVENTS, JobStateChangedV1)
+TASK_CREATED = EventType("conveyor.task.created.v1", LABELING_EVENTS, TaskCreatedV1)
+TASK_DISPATCHED = EventType("conveyor.task.dispatched.v1", LABELING_EVENTS, TaskDispatchedV1)
+TASK_EXPIRED = EventType("conveyor.task.expired.v1", LABELING_EVENTS, TaskExpiredV1)
+TASK_REWORK_SENT = EventType("conveyor.task.rework_sent.v1", LABELING_EVENTS, TaskReworkSentV1)
+DELIVERY_FAILED = EventType("conveyor.delivery.failed.v1", LABELING_EVENTS, DeliveryFailedV1)
+ANNOTATION_SUBMITTED = EventType(
+    "conveyor.annotation.submitted.v1", LABELING_EVENTS, AnnotationSubmittedV1
+)
+ANNOTATION_REFUSED = EventType(
+    "conveyor.annotation.refused.v1", LABELING_EVENTS, AnnotationRefusedV1
+)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
 
 EVENT_TYPES: dict[str, EventType[Any]] = {
@@ -225,6 +391,18 @@ EVENT_TYPES: dict[str, EventType[Any]] = {
         API_KEY_CREATED,
         API_KEY_REVOKED,
         API_KEY_SCOPE_CHANGED,
+        ONTOLOGY_VERSION_CREATED,
+        VENDOR_CREATED,
+        VENDOR_CHANGED,
+        JOB_CREATED,
+        JOB_STATE_CHANGED,
+        TASK_CREATED,
+        TASK_DISPATCHED,
+        TASK_EXPIRED,
+        TASK_REWORK_SENT,
+        DELIVERY_FAILED,
+        ANNOTATION_SUBMITTED,
+        ANNOTATION_REFUSED,
         DEAD_LETTER,
     )
 }

@@ -32,7 +32,7 @@ def run_service(
 ) -> None:
     """Parse argv and run the service (blocking)."""
     parser = argparse.ArgumentParser(
-        prog=f"python -m services.{settings.service_name}",
+        prog=f"python -m {factory_path.split('.app:')[0]}",
         description=f"Conveyor {settings.service_name} service. Configured by environment "
         "variables (see README, 'Configuration').",
     )

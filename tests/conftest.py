@@ -67,6 +67,13 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
         "CONVEYOR_INGEST_CONSUMER_GROUP": f"conveyor-ingest-{run_id}",
         "CONVEYOR_AUDIT_CONSUMER_GROUP": f"conveyor-audit-{run_id}",
         "CONVEYOR_CLEAN_CONSUMER_GROUP": f"conveyor-clean-{run_id}",
+        "CONVEYOR_LABELING_CONSUMER_GROUP": f"conveyor-labeling-dispatch-{run_id}",
+        "CONVEYOR_LABELING_TRACE_FILE": str(run_dir / "labeling-spans.jsonl"),
+        # Vendor deliveries are retried on a schedule of seconds, not of a day.
+        "CONVEYOR_LABELING_FIRST_RETRY_SECONDS": "0.2",
+        "CONVEYOR_LABELING_MAX_RETRY_DELAY_SECONDS": "1",
+        "CONVEYOR_LABELING_RETRY_HORIZON_SECONDS": "4",
+        "CONVEYOR_LABELING_DELIVERY_TIMEOUT_SECONDS": "2",
         "CONVEYOR_CLEAN_TRACE_FILE": str(run_dir / "clean-spans.jsonl"),
         "CONVEYOR_INGEST_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
         "CONVEYOR_INGEST_MAX_REQUEST_BYTES": str(20 * 1024 * 1024),
@@ -78,14 +85,14 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, ServiceProcess]]:
-    """Running ingest, clean and audit processes for the whole session.
+    """Running ingest, clean, labeling-dispatch and audit processes for the whole session.
 
     At the end the session's topics are deleted: services started later (``make run``) share
     this Kafka, and must not replay the tests' events into their own database.
     """
     procs = {
         name: ServiceProcess(name, env=service_env, log_dir=run_dir, run_dir=run_dir)
-        for name in ("ingest", "clean", "audit")
+        for name in ("ingest", "clean", "labeling", "audit")
     }
     stop_running(tuple(procs))
     for proc in procs.values():
@@ -104,6 +111,11 @@ def ingest_url(services: dict[str, ServiceProcess]) -> str:
 @pytest.fixture(scope="session")
 def clean_url(services: dict[str, ServiceProcess]) -> str:
     return services["clean"].url
+
+
+@pytest.fixture(scope="session")
+def labeling_url(services: dict[str, ServiceProcess]) -> str:
+    return services["labeling"].url
 
 
 @pytest.fixture(scope="session")

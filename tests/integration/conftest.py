@@ -31,15 +31,16 @@ from shared.uow import UnitsOfWork
 ROOT = Path(__file__).resolve().parent.parent.parent
 USECASE_DB = "conveyor_usecases"
 USECASE_DB_URL = endpoints.postgres_url(USECASE_DB, driver="asyncpg")
-SCHEMAS = ("ingest", "clean", "audit")
+# schema -> the service package whose migrations create it
+SCHEMAS = {"ingest": "ingest", "clean": "clean", "audit": "audit", "labeling": "labeling_dispatch"}
 
 
 @pytest.fixture(scope="session")
 async def usecase_engine(stack: None) -> AsyncIterator[AsyncEngine]:
     """An engine on a freshly migrated database holding every service's schema."""
     await recreate_database(USECASE_DB)
-    for schema in SCHEMAS:
-        await migrate(ROOT / "services" / schema / "migrations", USECASE_DB_URL, schema)
+    for schema, package in SCHEMAS.items():
+        await migrate(ROOT / "services" / package / "migrations", USECASE_DB_URL, schema)
     engine = create_async_engine(USECASE_DB_URL, pool_size=2)
     yield engine
     await engine.dispose()

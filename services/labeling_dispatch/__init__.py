@@ -1,0 +1,1 @@
+"""Labeling dispatch: ontologies, vendors, jobs and tasks; deliveries out, annotations in."""

@@ -1,0 +1,1 @@
+"""Labeling-dispatch's pure logic: no I/O, no SQL, no async."""

@@ -1,0 +1,1 @@
+"""Every SQL statement of labeling-dispatch, one module per aggregate."""

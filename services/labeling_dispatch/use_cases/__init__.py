@@ -1,0 +1,1 @@
+"""Labeling-dispatch's use cases, one module per concern."""

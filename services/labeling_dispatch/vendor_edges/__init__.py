@@ -1,0 +1,1 @@
+"""The vendor edge: how tasks go out to a kind of vendor and how its results come back."""

@@ -94,6 +94,101 @@ SAMPLES: dict[str, Payload] = {
     "conveyor.api_key.revoked.v1": EVENT_TYPES["conveyor.api_key.revoked.v1"].payload(
         key_id=uuid.UUID(int=7), revoked_by="bootstrap-admin"
     ),
+    "conveyor.ontology.version_created.v1": EVENT_TYPES[
+        "conveyor.ontology.version_created.v1"
+    ].payload(
+        ontology_id=uuid.UUID(int=11), name="vehicles", version=2, classes=["car"], created_by="a"
+    ),
+    "conveyor.vendor.created.v1": EVENT_TYPES["conveyor.vendor.created.v1"].payload(
+        vendor_id=uuid.UUID(int=12), name="acme", kind="webhook", capacity=50, created_by="a"
+    ),
+    "conveyor.vendor.changed.v1": EVENT_TYPES["conveyor.vendor.changed.v1"].payload(
+        vendor_id=uuid.UUID(int=12), change="disabled", changed_by="a"
+    ),
+    "conveyor.job.created.v1": EVENT_TYPES["conveyor.job.created.v1"].payload(
+        job_id=uuid.UUID(int=13),
+        name="cars",
+        dataset_id=DATASET_ID,
+        ontology_id=uuid.UUID(int=11),
+        ontology_version=2,
+        vendor_ids=[uuid.UUID(int=12)],
+        overlap=2,
+        gold_ratio=0.05,
+        priority="uncertainty",
+        lease_seconds=3600,
+        created_by="a",
+    ),
+    "conveyor.job.state_changed.v1": EVENT_TYPES["conveyor.job.state_changed.v1"].payload(
+        job_id=uuid.UUID(int=13), state="paused", previous_state="open", changed_by="a"
+    ),
+    "conveyor.task.created.v1": EVENT_TYPES["conveyor.task.created.v1"].payload(
+        task_id=uuid.UUID(int=14),
+        job_id=uuid.UUID(int=13),
+        asset_id=ASSET_ID,
+        dataset_id=DATASET_ID,
+        replica=1,
+        gold=False,
+    ),
+    "conveyor.task.dispatched.v1": EVENT_TYPES["conveyor.task.dispatched.v1"].payload(
+        task_id=uuid.UUID(int=14),
+        job_id=uuid.UUID(int=13),
+        asset_id=ASSET_ID,
+        vendor_id=uuid.UUID(int=12),
+        delivery_id=uuid.UUID(int=15),
+        attempt=1,
+        lease_expires_at=WHEN,
+    ),
+    "conveyor.task.expired.v1": EVENT_TYPES["conveyor.task.expired.v1"].payload(
+        task_id=uuid.UUID(int=14),
+        job_id=uuid.UUID(int=13),
+        asset_id=ASSET_ID,
+        vendor_id=uuid.UUID(int=12),
+        attempt=1,
+        requeued=True,
+    ),
+    "conveyor.task.rework_sent.v1": EVENT_TYPES["conveyor.task.rework_sent.v1"].payload(
+        task_id=uuid.UUID(int=14),
+        job_id=uuid.UUID(int=13),
+        asset_id=ASSET_ID,
+        vendor_id=None,
+        comment="box too loose",
+        requested_by="reviewer",
+    ),
+    "conveyor.delivery.failed.v1": EVENT_TYPES["conveyor.delivery.failed.v1"].payload(
+        delivery_id=uuid.UUID(int=15),
+        vendor_id=uuid.UUID(int=12),
+        job_id=uuid.UUID(int=13),
+        task_ids=[uuid.UUID(int=14)],
+        attempts=9,
+        status_code=503,
+        error="HTTP 503",
+    ),
+    "conveyor.annotation.submitted.v1": EVENT_TYPES["conveyor.annotation.submitted.v1"].payload(
+        annotation_id=uuid.UUID(int=16),
+        task_id=uuid.UUID(int=14),
+        job_id=uuid.UUID(int=13),
+        asset_id=ASSET_ID,
+        dataset_id=DATASET_ID,
+        vendor_id=uuid.UUID(int=12),
+        annotator_id="worker-7",
+        replica=0,
+        gold=False,
+        ontology_id=uuid.UUID(int=11),
+        ontology_version=2,
+        shapes=[
+            {"class": "car", "type": "bbox", "bbox": {"x": 1, "y": 2, "width": 3, "height": 4}}
+        ],
+        vendor_submitted_at=WHEN,
+        received_at=WHEN,
+        lead_time_seconds=12.5,
+    ),
+    "conveyor.annotation.refused.v1": EVENT_TYPES["conveyor.annotation.refused.v1"].payload(
+        vendor_id=uuid.UUID(int=12),
+        task_id=None,
+        delivery_id="d-1",
+        reason="invalid_signature",
+        status_code=401,
+    ),
     "conveyor.dead_letter.v1": EVENT_TYPES["conveyor.dead_letter.v1"].payload(
         original_topic="conveyor.ingest.events",
         original_partition=2,

@@ -5,4 +5,7 @@ Routes only validate, call a use case and answer.
 
 from fastapi import APIRouter
 
+from services.labeling_dispatch.api import vendors
+
 router = APIRouter()
+router.include_router(vendors.router)

@@ -100,7 +100,12 @@ def test_gold_is_drawn_least_used_first() -> None:
 
 
 def test_margin_is_top_score_minus_second() -> None:
-    shapes = [{"score": 0.9}, {"score": 0.6}, {"score": 0.2}, {"class": "x"}]
+    shapes: list[dict[str, object]] = [
+        {"score": 0.9},
+        {"score": 0.6},
+        {"score": 0.2},
+        {"class": "x"},
+    ]
     assert prediction_margin(shapes) == pytest.approx(0.3)
     assert prediction_margin([{"score": 0.4}]) == 1.0
     assert prediction_margin([{"class": "x"}]) is None

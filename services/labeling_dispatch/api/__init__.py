@@ -5,7 +5,8 @@ Routes only validate, call a use case and answer.
 
 from fastapi import APIRouter
 
-from services.labeling_dispatch.api import vendors
+from services.labeling_dispatch.api import deliveries, vendors
 
 router = APIRouter()
 router.include_router(vendors.router)
+router.include_router(deliveries.router)

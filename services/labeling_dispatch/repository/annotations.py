@@ -1,0 +1,300 @@
+"""Inbound answers: webhook receipts, annotations, refused requests, and the task rows they touch.
+
+The webhook's hot path runs here as SQLAlchemy Core statements (no ORM objects loaded) and in as
+few round trips as possible: the receipt insert is the replay check, one query loads every
+task of a request with its job, asset and this vendor's latest assignment, and one statement
+closes the assignments and submits the tasks together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, and_, insert, select, true, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.labeling_dispatch.models import (
+    Annotation,
+    Assignment,
+    Job,
+    KnownAsset,
+    RefusedRequest,
+    Task,
+    Vendor,
+    WebhookReceipt,
+)
+from services.labeling_dispatch.repository.paging import Cursor
+
+receipts = cast(Table, WebhookReceipt.__table__)
+stored_annotations = cast(Table, Annotation.__table__)
+refusals = cast(Table, RefusedRequest.__table__)
+tasks = cast(Table, Task.__table__)
+assignments = cast(Table, Assignment.__table__)
+jobs = cast(Table, Job.__table__)
+assets = cast(Table, KnownAsset.__table__)
+vendors = cast(Table, Vendor.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class VendorCredentials:
+    """What authenticating a vendor needs: whether it may call, and the secret it signs with."""
+
+    id: uuid.UUID
+    name: str
+    enabled: bool
+    secret: str
+
+
+async def vendor_credentials(
+    session: AsyncSession, vendor_id: uuid.UUID
+) -> VendorCredentials | None:
+    """The vendor's enabled flag and HMAC secret."""
+    query = select(vendors.c.id, vendors.c.name, vendors.c.enabled, vendors.c.secret).where(
+        vendors.c.id == vendor_id
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else VendorCredentials(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskToAnswer:
+    """A task as an answer to it needs it: its job, asset, and this vendor's latest assignment."""
+
+    task_id: uuid.UUID
+    task_state: str
+    task_attempt: int
+    job_id: uuid.UUID
+    asset_id: uuid.UUID
+    dataset_id: uuid.UUID
+    replica: int
+    gold: bool
+    ontology_id: uuid.UUID
+    ontology_version: int
+    width: int | None
+    height: int | None
+    traceparent: str | None
+    attempt: int
+    outcome: str
+    assigned_at: datetime
+    dispatched_at: datetime | None
+    lease_expires_at: datetime | None
+
+
+async def claim_receipt(
+    session: AsyncSession, vendor_id: uuid.UUID, delivery_id: str, response: dict[str, Any]
+) -> bool:
+    """Record a delivery id as accepted; False when it was already (a replay).
+
+    The primary key decides between two concurrent requests with the same id: the second waits
+    for the first's transaction and then finds the conflict (or, if the first rolled back,
+    takes its place).
+    """
+    stmt = (
+        pg_insert(receipts)
+        .values(vendor_id=vendor_id, delivery_id=delivery_id, response=response)
+        .on_conflict_do_nothing(index_elements=[receipts.c.vendor_id, receipts.c.delivery_id])
+        .returning(receipts.c.delivery_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def receipt_response(
+    session: AsyncSession, vendor_id: uuid.UUID, delivery_id: str
+) -> dict[str, Any] | None:
+    """What the first request with this delivery id was answered."""
+    query = select(receipts.c.response).where(
+        receipts.c.vendor_id == vendor_id, receipts.c.delivery_id == delivery_id
+    )
+    response: dict[str, Any] | None = (await session.execute(query)).scalar_one_or_none()
+    return response
+
+
+async def tasks_to_answer(
+    session: AsyncSession, vendor_id: uuid.UUID, task_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, TaskToAnswer]:
+    """The tasks among ``task_ids`` this vendor holds or held, with what answering them needs.
+
+    A task the vendor never had an assignment of is missing from the answer, exactly like an
+    unknown id, so another vendor's task ids do not leak.
+    """
+    latest = (
+        select(
+            assignments.c.attempt,
+            assignments.c.outcome,
+            assignments.c.assigned_at,
+            assignments.c.dispatched_at,
+            assignments.c.lease_expires_at,
+        )
+        .where(assignments.c.task_id == tasks.c.id, assignments.c.vendor_id == vendor_id)
+        .order_by(assignments.c.attempt.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    query = (
+        select(
+            tasks.c.id,
+            tasks.c.state,
+            tasks.c.attempt.label("task_attempt"),
+            tasks.c.job_id,
+            tasks.c.asset_id,
+            jobs.c.dataset_id,
+            tasks.c.replica,
+            tasks.c.gold,
+            jobs.c.ontology_id,
+            jobs.c.ontology_version,
+            assets.c.width,
+            assets.c.height,
+            assets.c.traceparent,
+            latest.c.attempt,
+            latest.c.outcome,
+            latest.c.assigned_at,
+            latest.c.dispatched_at,
+            latest.c.lease_expires_at,
+        )
+        .select_from(
+            tasks.join(jobs, jobs.c.id == tasks.c.job_id)
+            .outerjoin(assets, assets.c.id == tasks.c.asset_id)
+            .join(latest, true())
+        )
+        .where(tasks.c.id.in_(task_ids))
+    )
+    return {row.id: TaskToAnswer(*row) for row in await session.execute(query)}
+
+
+async def submit_tasks(
+    session: AsyncSession,
+    vendor_id: uuid.UUID,
+    held: Sequence[tuple[uuid.UUID, int]],
+    now: datetime,
+) -> set[uuid.UUID]:
+    """Close the open ``(task id, attempt)`` assignments as answered and submit their tasks.
+
+    One statement; returns the tasks it submitted. A task missing from the answer was closed
+    (answered, expired) by someone else since it was read: the caller rolls back.
+    """
+    answered = (
+        update(assignments)
+        .where(
+            tuple_(assignments.c.task_id, assignments.c.attempt).in_(list(held)),
+            assignments.c.vendor_id == vendor_id,
+            assignments.c.outcome == "open",
+        )
+        .values(outcome="answered", closed_at=now)
+        .returning(assignments.c.task_id, assignments.c.attempt)
+        .cte("answered")
+    )
+    stmt = (
+        update(tasks)
+        .where(
+            and_(tasks.c.id == answered.c.task_id, tasks.c.attempt == answered.c.attempt),
+            tasks.c.state.in_(("assigned", "dispatched")),
+        )
+        .values(state="submitted", submitted_at=now, updated_at=now)
+        .returning(tasks.c.id)
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def insert_annotations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store annotations (one multi-row insert)."""
+    await session.execute(insert(stored_annotations), list(rows))
+
+
+async def insert_refusal(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Store one refused request."""
+    await session.execute(insert(refusals).values(**row))
+
+
+async def task_dataset(session: AsyncSession, task_id: uuid.UUID) -> uuid.UUID | None:
+    """The dataset of a task's job (None: no such task), for people's dataset scopes."""
+    query = (
+        select(jobs.c.dataset_id)
+        .select_from(tasks.join(jobs, jobs.c.id == tasks.c.job_id))
+        .where(tasks.c.id == task_id)
+    )
+    dataset: uuid.UUID | None = (await session.execute(query)).scalar_one_or_none()
+    return dataset
+
+
+async def annotations_of_task(
+    session: AsyncSession, task_id: uuid.UUID, limit: int, after: Cursor | None
+) -> Sequence[Row[Any]]:
+    """A page of a task's annotations, oldest first."""
+    query = (
+        select(stored_annotations)
+        .where(stored_annotations.c.task_id == task_id)
+        .order_by(stored_annotations.c.received_at, stored_annotations.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(
+            tuple_(stored_annotations.c.received_at, stored_annotations.c.id)
+            > (after.created_at, after.id)
+        )
+    return (await session.execute(query)).all()
+
+
+async def refusals_of_task(
+    session: AsyncSession, task_id: uuid.UUID, limit: int, after_id: int | None
+) -> Sequence[Row[Any]]:
+    """A page of the requests refused about a task, oldest first."""
+    query = (
+        select(refusals).where(refusals.c.task_id == task_id).order_by(refusals.c.id).limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(refusals.c.id > after_id)
+    return (await session.execute(query)).all()
+
+
+def _vendor_task_columns() -> list[Any]:
+    return [
+        tasks.c.id,
+        tasks.c.job_id,
+        tasks.c.asset_id,
+        tasks.c.replica,
+        tasks.c.rework_comment,
+        assignments.c.assigned_at,
+        assignments.c.lease_expires_at,
+        assets.c.sha256,
+        assets.c.media_type,
+        assets.c.width,
+        assets.c.height,
+    ]
+
+
+def _open_assignments(vendor_id: uuid.UUID) -> Any:
+    return (
+        select(*_vendor_task_columns())
+        .select_from(
+            assignments.join(
+                tasks,
+                and_(tasks.c.id == assignments.c.task_id, tasks.c.attempt == assignments.c.attempt),
+            ).outerjoin(assets, assets.c.id == tasks.c.asset_id)
+        )
+        .where(assignments.c.vendor_id == vendor_id, assignments.c.outcome == "open")
+    )
+
+
+async def open_tasks_of_vendor(
+    session: AsyncSession, vendor_id: uuid.UUID, limit: int, after: Cursor | None
+) -> Sequence[Row[Any]]:
+    """A page of the tasks a vendor holds now (open assignments), oldest assignment first."""
+    query = _open_assignments(vendor_id).order_by(assignments.c.assigned_at, tasks.c.id)
+    if after is not None:
+        query = query.where(
+            tuple_(assignments.c.assigned_at, tasks.c.id) > (after.created_at, after.id)
+        )
+    return (await session.execute(query.limit(limit))).all()
+
+
+async def open_task_of_vendor(
+    session: AsyncSession, vendor_id: uuid.UUID, task_id: uuid.UUID
+) -> Row[Any] | None:
+    """One task the vendor holds now, or None (another vendor's, closed, or unknown)."""
+    query = _open_assignments(vendor_id).where(tasks.c.id == task_id)
+    return (await session.execute(query)).first()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +24,9 @@ from deploy.sandbox import recreate_database
 from services.ingest.context import SOURCE, Ingest
 from services.ingest.models import inbox, outbox
 from services.ingest.settings import IngestSettings
+from services.labeling_dispatch import context as labeling_context
+from services.labeling_dispatch import models as labeling_models
+from services.labeling_dispatch.settings import LabelingSettings
 from shared import endpoints
 from shared.db import migrate
 from shared.storage import ObjectStore
@@ -67,3 +71,20 @@ async def ingest(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[In
         sessions, outbox=outbox, inbox=inbox, source=SOURCE, consumer=settings.consumer_group
     )
     yield Ingest(settings, units, store)
+
+
+@pytest.fixture
+async def labeling(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[labeling_context.Labeling]:
+    """Labeling-dispatch's context over the rolled-back sessions."""
+    settings = LabelingSettings(consumer_group="test-labeling-use-cases")
+    units = UnitsOfWork(
+        sessions,
+        outbox=labeling_models.outbox,
+        inbox=labeling_models.inbox,
+        source=labeling_context.SOURCE,
+        consumer=settings.consumer_group,
+    )
+    async with httpx.AsyncClient() as http:
+        yield labeling_context.Labeling(settings, units, ObjectStore(settings), http)

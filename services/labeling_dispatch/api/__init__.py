@@ -5,8 +5,9 @@ Routes only validate, call a use case and answer.
 
 from fastapi import APIRouter
 
-from services.labeling_dispatch.api import deliveries, vendors
+from services.labeling_dispatch.api import deliveries, ontologies, vendors
 
 router = APIRouter()
 router.include_router(vendors.router)
+router.include_router(ontologies.router)
 router.include_router(deliveries.router)

@@ -5,13 +5,49 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 from services.labeling_dispatch.context import Labeling
-from shared.events import CLEAN_EVENTS, INGEST_EVENTS, QC_EVENTS, types_on
+from services.labeling_dispatch.use_cases.mirror import (
+    record_cleaned,
+    record_ingested,
+    record_rejected,
+    remember_datasets,
+)
+from shared.events import (
+    API_KEY_CREATED,
+    API_KEY_REVOKED,
+    API_KEY_SCOPE_CHANGED,
+    ASSET_CLEANED,
+    ASSET_INGESTED,
+    ASSET_REJECTED,
+    CLEAN_EVENTS,
+    DATASET_CREATED,
+    DROP_REJECTED,
+    FRAME_SAMPLED,
+    INGEST_EVENTS,
+    QC_EVENTS,
+    types_on,
+)
 from shared.kafka import EventConsumer
-from shared.routing import IGNORED, Router, Routes
+from shared.routing import IGNORED, Batched, Router, Routes
 
 TOPICS = [INGEST_EVENTS, CLEAN_EVENTS, QC_EVENTS]
 
-ROUTES: Routes[Labeling] = {t: IGNORED for topic in TOPICS for t in types_on(topic)}
+# A burst of uploads or verdicts is one unit of work per run of at most this many events.
+RUN_SIZE = 200
+
+ROUTES: Routes[Labeling] = {
+    DATASET_CREATED: Batched(remember_datasets, size=RUN_SIZE),
+    ASSET_INGESTED: Batched(record_ingested, size=RUN_SIZE),
+    ASSET_CLEANED: Batched(record_cleaned, size=RUN_SIZE),
+    ASSET_REJECTED: Batched(record_rejected, size=RUN_SIZE),
+    # a sampled frame arrives again as an asset.ingested image of its own
+    FRAME_SAMPLED: IGNORED,
+    DROP_REJECTED: IGNORED,
+    API_KEY_CREATED: IGNORED,
+    API_KEY_REVOKED: IGNORED,  # the revocation listener handles it, outside the group
+    API_KEY_SCOPE_CHANGED: IGNORED,
+    # QC's rework requests are routed here once QC announces them
+    **{t: IGNORED for t in types_on(QC_EVENTS)},
+}
 
 
 def build_consumer(labeling: Labeling, producer: AIOKafkaProducer) -> EventConsumer:

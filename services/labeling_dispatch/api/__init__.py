@@ -5,9 +5,10 @@ Routes only validate, call a use case and answer.
 
 from fastapi import APIRouter
 
-from services.labeling_dispatch.api import deliveries, ontologies, vendors
+from services.labeling_dispatch.api import deliveries, jobs, ontologies, vendors
 
 router = APIRouter()
 router.include_router(vendors.router)
+router.include_router(jobs.router)
 router.include_router(ontologies.router)
 router.include_router(deliveries.router)

@@ -74,6 +74,8 @@ def create_labeling_app(settings: LabelingSettings | None = None) -> FastAPI:
             "`X-Vendor-Key` and, on webhooks, a `Conveyor-Signature`."
         ),
         lifespan=lifespan,
+        # Above the webhook's own limit, so its 413s are recorded as refusals by the route.
+        max_body_bytes=2 * settings.webhook_max_body_bytes,
     )
     app.include_router(router)
     return app

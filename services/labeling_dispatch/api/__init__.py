@@ -5,10 +5,19 @@ Routes only validate, call a use case and answer.
 
 from fastapi import APIRouter
 
-from services.labeling_dispatch.api import deliveries, jobs, ontologies, vendors
+from services.labeling_dispatch.api import (
+    deliveries,
+    jobs,
+    ontologies,
+    vendor_tasks,
+    vendors,
+    webhooks,
+)
 
 router = APIRouter()
 router.include_router(vendors.router)
 router.include_router(jobs.router)
 router.include_router(ontologies.router)
+router.include_router(webhooks.router)
+router.include_router(vendor_tasks.router)
 router.include_router(deliveries.router)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from services.labeling_dispatch.models import (
     Assignment,
     Delivery,
+    DeliveryAttempt,
     Job,
     JobVendor,
     KnownAsset,
@@ -49,10 +50,34 @@ def _vendor_count(job_id: Any) -> Any:
     )
 
 
-async def vendors_with_room(session: AsyncSession, kinds: Sequence[str]) -> list[uuid.UUID]:
-    """Enabled vendors of the given kinds holding fewer tasks than their capacity."""
+async def vendors_with_room(
+    session: AsyncSession, kinds: Sequence[str], failed_since: datetime
+) -> list[uuid.UUID]:
+    """Enabled vendors of the given kinds holding fewer tasks than their capacity.
+
+    A vendor whose latest delivery failed after ``failed_since`` is left out: its tasks went
+    back to the queue and, without this pause, would go straight back to it in a new batch.
+    """
+    latest = aliased(Delivery)
+    newest_created = (
+        select(func.max(latest.created_at)).where(latest.vendor_id == Vendor.id).scalar_subquery()
+    )
+    last_try = (
+        select(func.max(DeliveryAttempt.attempted_at))
+        .where(DeliveryAttempt.delivery_id == Delivery.id)
+        .scalar_subquery()
+    )
+    failed_lately = exists().where(
+        Delivery.vendor_id == Vendor.id,
+        Delivery.created_at == newest_created,
+        Delivery.status == "failed",
+        last_try > failed_since,
+    )
     query = select(Vendor.id).where(
-        Vendor.enabled, Vendor.kind.in_(kinds), Vendor.capacity > _held_count(Vendor.id)
+        Vendor.enabled,
+        Vendor.kind.in_(kinds),
+        Vendor.capacity > _held_count(Vendor.id),
+        not_(failed_lately),
     )
     return list((await session.execute(query)).scalars())
 

@@ -95,7 +95,10 @@ async def fill_batches(labeling: Labeling) -> int:
     async with labeling.units.read() as session:
         if not await repo.any_queued(session):
             return 0
-        vendor_ids = await repo.vendors_with_room(session, EDGE_KINDS)
+        # a vendor that failed a delivery is sent nothing new for the longest retry delay
+        pause = timedelta(seconds=labeling.settings.max_retry_delay_seconds)
+        failed_since = datetime.now(UTC) - pause
+        vendor_ids = await repo.vendors_with_room(session, EDGE_KINDS, failed_since)
     made = 0
     for vendor_id in vendor_ids:
         for _ in range(BATCHES_PER_ROUND):

@@ -1,4 +1,4 @@
-"""Typed HTTP clients for the Conveyor ingest, clean and audit services.
+"""Typed HTTP clients for the Conveyor ingest, clean, audit and labeling-dispatch services.
 
 Every non-2xx answer becomes an :class:`ApiError` carrying the contract's error envelope
 (``{"error": {"code", "message", "details"}}``), and every transport failure becomes a
@@ -22,7 +22,14 @@ from conveyor_cli.schemas import (
     AuditRecord,
     CreatedApiKey,
     Dataset,
+    Delivery,
+    DeliveryDetail,
+    DeliveryStatus,
     DuplicateGroups,
+    Ontology,
+    OntologyClass,
+    OntologyDetail,
+    OntologyVersion,
     Page,
     Policy,
     PolicyRules,
@@ -30,6 +37,8 @@ from conveyor_cli.schemas import (
     QualitySummary,
     Reevaluation,
     Timeline,
+    Vendor,
+    VendorWithCredentials,
     VerifyResult,
 )
 from shared import endpoints
@@ -39,6 +48,7 @@ T = TypeVar("T")
 DEFAULT_INGEST_URL = endpoints.INGEST_URL
 DEFAULT_CLEAN_URL = endpoints.CLEAN_URL
 DEFAULT_AUDIT_URL = endpoints.AUDIT_URL
+DEFAULT_LABELING_URL = endpoints.LABELING_URL
 API_KEY_HEADER = "X-API-Key"
 USER_AGENT = f"conveyor-cli/{__version__}"
 
@@ -485,6 +495,86 @@ class AuditClient(_ServiceClient):
             if on_records is not None:
                 on_records(1)
         return count
+
+
+class LabelingClient(_ServiceClient):
+    """Synchronous client for the labeling-dispatch service (ontologies, vendors, jobs, tasks,
+    deliveries)."""
+
+    service = "labeling"
+
+    def __enter__(self) -> LabelingClient:
+        return self
+
+    # ontologies
+    def create_ontology(self, name: str, classes: list[OntologyClass]) -> OntologyVersion:
+        """``POST /v1/ontologies`` (admin): the ontology's version 1; ApiError
+        ``ontology_exists`` (409) on a taken name, ``validation_error`` (422) on a bad spec."""
+        body = {"name": name, "classes": classes}
+        return cast(OntologyVersion, self._request("POST", "/v1/ontologies", json=body))
+
+    def add_ontology_version(self, ontology: str, classes: list[OntologyClass]) -> OntologyVersion:
+        """``POST /v1/ontologies/{ontology}/versions`` (admin): the next version."""
+        path = f"/v1/ontologies/{_seg(ontology)}/versions"
+        return cast(OntologyVersion, self._request("POST", path, json={"classes": classes}))
+
+    def list_ontologies(self, *, limit: int = 50, cursor: str | None = None) -> Page[Ontology]:
+        """One page of ``GET /v1/ontologies``."""
+        params = {"limit": limit, "cursor": cursor}
+        return cast(Page[Ontology], self._request("GET", "/v1/ontologies", params=params))
+
+    def get_ontology(self, ontology: str) -> OntologyDetail:
+        """``GET /v1/ontologies/{id or name}``: the latest version and the list of versions."""
+        return cast(OntologyDetail, self._request("GET", f"/v1/ontologies/{_seg(ontology)}"))
+
+    def get_ontology_version(self, ontology: str, version: int) -> OntologyVersion:
+        """``GET /v1/ontologies/{id or name}/versions/{version}``."""
+        path = f"/v1/ontologies/{_seg(ontology)}/versions/{version}"
+        return cast(OntologyVersion, self._request("GET", path))
+
+    # vendors
+    def create_vendor(
+        self, name: str, *, url: str | None, capacity: int, batch_size: int
+    ) -> VendorWithCredentials:
+        """``POST /v1/vendors`` (admin): a webhook vendor; the answer holds its key and secret
+        this once."""
+        body = {"name": name, "url": url, "capacity": capacity, "batch_size": batch_size}
+        return cast(VendorWithCredentials, self._request("POST", "/v1/vendors", json=body))
+
+    def list_vendors(self, *, limit: int = 50, cursor: str | None = None) -> Page[Vendor]:
+        """One page of ``GET /v1/vendors``."""
+        params = {"limit": limit, "cursor": cursor}
+        return cast(Page[Vendor], self._request("GET", "/v1/vendors", params=params))
+
+    # deliveries
+    def list_deliveries(
+        self,
+        *,
+        vendor_id: str | None = None,
+        job_id: str | None = None,
+        status: DeliveryStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Delivery]:
+        """One page of ``GET /v1/deliveries`` (newest first)."""
+        params = {
+            "vendor_id": vendor_id,
+            "job_id": job_id,
+            "status": status,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast(Page[Delivery], self._request("GET", "/v1/deliveries", params=params))
+
+    def get_delivery(self, delivery_id: str) -> DeliveryDetail:
+        """``GET /v1/deliveries/{id}``: the delivery with every try."""
+        return cast(DeliveryDetail, self._request("GET", f"/v1/deliveries/{_seg(delivery_id)}"))
+
+    def redeliver(self, delivery_id: str) -> DeliveryDetail:
+        """``POST /v1/deliveries/{id}/redeliver`` (admin): try a failed delivery once more, now;
+        ApiError (409) if it is not failed or none of its tasks can be given back."""
+        path = f"/v1/deliveries/{_seg(delivery_id)}/redeliver"
+        return cast(DeliveryDetail, self._request("POST", path))
 
 
 # --------------------------------------------------------------------------- async upload

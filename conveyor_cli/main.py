@@ -1,4 +1,4 @@
-"""The ``conveyor`` command line: upload, datasets, assets, quality, audit and API-key commands.
+"""The ``conveyor`` command line: upload, datasets, assets, quality, audit, API keys, labeling.
 
 Exit codes: 0 success, 1 a request or file failed (or the audit chain is broken),
 2 usage error (bad option, missing API key, unknown dataset for ``upload``).
@@ -12,8 +12,23 @@ from typing import Annotated
 import typer
 
 from conveyor_cli import __version__
-from conveyor_cli.client import DEFAULT_AUDIT_URL, DEFAULT_CLEAN_URL, DEFAULT_INGEST_URL
-from conveyor_cli.commands import assets, audit, datasets, keys, quality, upload
+from conveyor_cli.client import (
+    DEFAULT_AUDIT_URL,
+    DEFAULT_CLEAN_URL,
+    DEFAULT_INGEST_URL,
+    DEFAULT_LABELING_URL,
+)
+from conveyor_cli.commands import (
+    assets,
+    audit,
+    datasets,
+    deliveries,
+    keys,
+    ontologies,
+    quality,
+    upload,
+    vendors,
+)
 from conveyor_cli.commands.context import Settings
 
 MAIN_HELP = """\
@@ -21,7 +36,8 @@ Command-line client for **Conveyor**, the data-ops platform for computer-vision 
 
 Uploads images and videos into datasets on the ingest service, browses datasets and
 assets, shows the clean service's quality reports, duplicates and cleaning policies,
-manages API keys, and inspects or verifies the audit service's hash-chained log.
+manages API keys, inspects or verifies the audit service's hash-chained log, and runs
+labeling (ontologies, vendors, jobs, tasks, deliveries) on the labeling-dispatch service.
 
 Every command needs an API key: pass `--api-key` or set `CONVEYOR_API_KEY`. Results go
 to stdout (tables, or raw JSON with `--json`); progress and errors go to stderr.
@@ -36,6 +52,7 @@ conveyor --json datasets list
 conveyor --ingest-url https://ingest.example.com assets list --dataset cars --limit 20
 conveyor quality summary --dataset cars
 conveyor audit verify
+conveyor ontologies create --file street.json
 ```
 """
 
@@ -97,6 +114,17 @@ def main(
             metavar="URL",
         ),
     ] = DEFAULT_CLEAN_URL,
+    labeling_url: Annotated[
+        str,
+        typer.Option(
+            "--labeling-url",
+            callback=_check_url,
+            envvar="CONVEYOR_LABELING_URL",
+            help="Base URL of the labeling-dispatch service (ontologies, vendors, jobs, tasks,"
+            " deliveries).",
+            metavar="URL",
+        ),
+    ] = DEFAULT_LABELING_URL,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -130,6 +158,7 @@ def main(
         ingest_url=ingest_url,
         audit_url=audit_url,
         clean_url=clean_url,
+        labeling_url=labeling_url,
         api_key=api_key,
         as_json=as_json,
     )
@@ -142,6 +171,9 @@ app.add_typer(assets.app, name="assets")
 app.add_typer(quality.app, name="quality")
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
+app.add_typer(ontologies.app, name="ontologies")
+app.add_typer(vendors.app, name="vendors")
+app.add_typer(deliveries.app, name="deliveries")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""The JSON bodies the CLI reads from (and sends to) the ingest, clean and audit services.
+"""The JSON bodies the CLI reads from (and sends to) the services (ingest, clean, audit, labeling).
 
 These mirror the services' response models (``services/*/schemas.py``) as the service sends
 them: every field of a response model is always present (pydantic writes fields that have a
@@ -224,3 +224,121 @@ class VerifyResult(TypedDict):
     ok: bool
     records_checked: int
     first_broken: BrokenRecord | None
+
+
+# --------------------------------------------------------------------------- labeling
+
+ShapeKind = Literal["bbox", "polygon", "keypoints", "classification"]
+AttributeType = Literal["enum", "bool", "text"]
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+class OntologyAttribute(TypedDict):
+    """An attribute of an ontology class; ``values`` only for enums."""
+
+    name: str
+    type: AttributeType
+    values: list[str] | None
+    required: bool
+
+
+class OntologyClass(TypedDict):
+    """A class of an ontology version; ``keypoints`` only for keypoints classes."""
+
+    name: str
+    shape: ShapeKind
+    keypoints: list[str] | None
+    attributes: list[OntologyAttribute]
+
+
+class Ontology(TypedDict):
+    """An ontology as listed: its name and latest version number."""
+
+    id: str
+    name: str
+    latest_version: int
+    created_by: str
+    created_at: str
+
+
+class OntologyVersion(TypedDict):
+    """One immutable version of an ontology, its classes in full."""
+
+    ontology_id: str
+    name: str
+    version: int
+    classes: list[OntologyClass]
+    created_by: str
+    created_at: str
+
+
+class OntologyVersionSummary(TypedDict):
+    """A version in an ontology's history: its class names."""
+
+    version: int
+    classes: list[str]
+    created_by: str
+    created_at: str
+
+
+class OntologyDetail(Ontology):
+    """An ontology with its latest version in full and its history."""
+
+    latest: OntologyVersion
+    versions: list[OntologyVersionSummary]
+
+
+class Vendor(TypedDict):
+    """A labeling vendor (never its key or secret)."""
+
+    id: str
+    name: str
+    kind: str
+    url: str | None
+    capacity: int
+    batch_size: int
+    enabled: bool
+    created_by: str
+    created_at: str
+
+
+class VendorWithCredentials(Vendor):
+    """A vendor just registered, with its API key and HMAC secret (shown this once)."""
+
+    api_key: str
+    secret: str
+
+
+class Delivery(TypedDict):
+    """A task batch POSTed to a vendor, and its last try."""
+
+    id: str
+    vendor_id: str
+    job_id: str
+    task_count: int
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_latency_ms: float | None
+    last_error: str | None
+    next_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+class DeliveryAttempt(TypedDict):
+    """One try of a delivery (``status_code`` None: no answer)."""
+
+    attempt: int
+    attempted_at: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    manual: bool
+
+
+class DeliveryDetail(Delivery):
+    """A delivery with its task ids and every try."""
+
+    task_ids: list[str]
+    attempt_log: list[DeliveryAttempt]

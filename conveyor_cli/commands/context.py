@@ -16,7 +16,13 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
-from conveyor_cli.client import AuditClient, CleanClient, ConveyorError, IngestClient
+from conveyor_cli.client import (
+    AuditClient,
+    CleanClient,
+    ConveyorError,
+    IngestClient,
+    LabelingClient,
+)
 from conveyor_cli.output import Output
 
 P = ParamSpec("P")
@@ -38,6 +44,7 @@ class Settings:
     ingest_url: str
     audit_url: str
     clean_url: str
+    labeling_url: str
     api_key: str | None
     as_json: bool
 
@@ -66,6 +73,10 @@ class Settings:
     def clean(self) -> CleanClient:
         """A synchronous clean client (raises UsageProblem without an API key)."""
         return CleanClient(self.clean_url, self.key())
+
+    def labeling(self) -> LabelingClient:
+        """A synchronous labeling-dispatch client (raises UsageProblem without an API key)."""
+        return LabelingClient(self.labeling_url, self.key())
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -43,6 +43,7 @@ from conveyor_cli.main import app
 from services.audit.app import create_audit_app
 from services.clean.app import create_clean_app
 from services.ingest.app import create_ingest_app
+from services.labeling_dispatch.app import create_labeling_app
 from shared.events import EVENT_TYPES
 
 Doc = dict[str, Any]
@@ -64,6 +65,7 @@ def documents() -> Iterator[dict[str, Doc]]:
             "ingest": create_ingest_app().openapi(),
             "clean": create_clean_app().openapi(),
             "audit": create_audit_app().openapi(),
+            "labeling": create_labeling_app().openapi(),
         }
     finally:
         root.handlers, root.level = handlers, level

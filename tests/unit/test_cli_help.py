@@ -31,6 +31,15 @@ EXPECTED = {
     "keys list",
     "keys revoke",
     "keys scope",
+    "ontologies create",
+    "ontologies version",
+    "ontologies list",
+    "ontologies show",
+    "vendors create",
+    "vendors list",
+    "deliveries list",
+    "deliveries show",
+    "deliveries redeliver",
 }
 
 

@@ -1,0 +1,235 @@
+"""Labeling-dispatch benchmark: cleaned -> dispatched latency at a steady upload rate.
+
+Runs its own ingest, clean and labeling-dispatch processes against the local stack (fresh
+database ``conveyor_bench_labeling``, fresh consumer groups), a webhook vendor on 127.0.0.1
+that acknowledges every delivery at once, and a job on the dataset. Then uploads N generated
+640x480 JPEGs at a steady rate (default 1,000 at 50/s) and reads the events themselves from
+Kafka: for every asset, the time of its ``conveyor.asset.cleaned.v1`` event and of its task's
+``conveyor.task.dispatched.v1`` (both stamped by the services on this one machine's clock).
+
+Prints cleaned -> dispatched p50 / p95 / max and, as the in-run peer, the stage before it
+(ingested -> cleaned: one Kafka hop plus clean's work), with the ratio. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import make_jpegs, pct, upload_all  # noqa: E402
+from deploy.sandbox import reset  # noqa: E402
+from deploy.services import ServiceProcess, stop_running  # noqa: E402
+from shared import endpoints  # noqa: E402
+from shared.events import (  # noqa: E402
+    ASSET_CLEANED,
+    ASSET_INGESTED,
+    CLEAN_EVENTS,
+    INGEST_EVENTS,
+    LABELING_EVENTS,
+    TASK_DISPATCHED,
+)
+from shared.kafka import decode  # noqa: E402
+
+ADMIN_KEY = "cvk_bench_admin"
+DATABASE = "conveyor_bench_labeling"
+TIMED = {ASSET_INGESTED.name, ASSET_CLEANED.name, TASK_DISPATCHED.name}
+
+
+class _Acknowledge(BaseHTTPRequestHandler):
+    """A vendor that takes every delivery and says so at once."""
+
+    received = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).received += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+class EventClock:
+    """Reads the three topics from their end and keeps each timed event's time per asset."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, dict[str, float]] = {name: {} for name in TIMED}
+        self._consumer = AIOKafkaConsumer(
+            INGEST_EVENTS.name,
+            CLEAN_EVENTS.name,
+            LABELING_EVENTS.name,
+            bootstrap_servers=endpoints.KAFKA_BOOTSTRAP_SERVERS,
+            group_id=None,
+            auto_offset_reset="latest",
+        )
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await self._consumer.getmany(timeout_ms=200)
+                if self._consumer.assignment() and not self.ready.is_set():
+                    for partition in self._consumer.assignment():
+                        await self._consumer.position(partition)
+                    self.ready.set()
+                for records in batch.values():
+                    for record in records:
+                        self._record(record.value, record.headers)
+        finally:
+            await self._consumer.stop()
+
+    def _record(self, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if dict(headers).get("ce_type", b"").decode() not in TIMED:
+            return
+        envelope = decode(value, headers)
+        asset = str(envelope.data["asset_id"])
+        # The first dispatch of an asset's task counts (replicas and re-sends come later).
+        self.times[envelope.type].setdefault(asset, envelope.time.timestamp())
+
+
+async def measure(
+    labeling_url: str, ingest_url: str, images: list[bytes], rate: float
+) -> dict[str, float]:
+    clock = EventClock()
+    stop = asyncio.Event()
+    reader = asyncio.create_task(clock.run(stop))
+    await asyncio.wait_for(clock.ready.wait(), 30)
+    uploaded = await upload_all(ingest_url, "bench", images, 8, rate)
+    assets = {a for a, _, _ in uploaded}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if assets <= set(clock.times[TASK_DISPATCHED.name]):
+            break
+        await asyncio.sleep(0.5)
+    stop.set()
+    await reader
+    ingested, cleaned = clock.times[ASSET_INGESTED.name], clock.times[ASSET_CLEANED.name]
+    dispatched = clock.times[TASK_DISPATCHED.name]
+    to_dispatch = [dispatched[a] - cleaned[a] for a in assets if a in cleaned and a in dispatched]
+    to_clean = [cleaned[a] - ingested[a] for a in assets if a in ingested and a in cleaned]
+    return {
+        "uploads": len(assets),
+        "rate_per_s": rate,
+        "cleaned": len([a for a in assets if a in cleaned]),
+        "dispatched": len(to_dispatch),
+        "cleaned_to_dispatched_p50_ms": round(pct(to_dispatch, 50) * 1000, 1),
+        "cleaned_to_dispatched_p95_ms": round(pct(to_dispatch, 95) * 1000, 1),
+        "cleaned_to_dispatched_max_ms": round(max(to_dispatch, default=float("nan")) * 1000, 1),
+        "ingested_to_cleaned_p50_ms": round(pct(to_clean, 50) * 1000, 1),
+        "ingested_to_cleaned_p95_ms": round(pct(to_clean, 95) * 1000, 1),
+    }
+
+
+def set_up(ingest_url: str, labeling_url: str, vendor_url: str) -> None:
+    """A dataset, an ontology, a vendor that takes everything and a job: through the APIs."""
+    headers = {"X-API-Key": ADMIN_KEY}
+    with httpx.Client(headers=headers, timeout=30) as c:
+        c.post(
+            f"{ingest_url}/v1/datasets", json={"slug": "bench", "name": "Bench"}
+        ).raise_for_status()
+        ontology = c.post(
+            f"{labeling_url}/v1/ontologies",
+            json={"name": "bench", "classes": [{"name": "thing", "shape": "bbox"}]},
+        )
+        ontology.raise_for_status()
+        vendor = c.post(
+            f"{labeling_url}/v1/vendors",
+            json={
+                "name": "bench-vendor",
+                "kind": "webhook",
+                "url": vendor_url,
+                "capacity": 1_000_000,
+                "batch_size": 25,
+            },
+        )
+        vendor.raise_for_status()
+        job = c.post(
+            f"{labeling_url}/v1/jobs",
+            json={
+                "name": "bench",
+                "dataset": "bench",
+                "ontology": "bench",
+                "vendor_ids": [vendor.json()["id"]],
+                "priority": "arrival",
+            },
+        )
+        job.raise_for_status()
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000, help="images uploaded at the rate")
+    parser.add_argument("--rate", type=float, default=50.0, help="uploads per second")
+    args = parser.parse_args()
+
+    names = ("ingest", "clean", "labeling")
+    stop_running((*names, "audit"), say=True)
+    print("resetting database...", flush=True)
+    reset(DATABASE)
+    run_dir = ROOT / ".stack" / "bench-labeling"
+    stamp = int(time.time())
+    env = {
+        "CONVEYOR_DATABASE_URL": endpoints.postgres_url(DATABASE, driver="asyncpg"),
+        "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "CONVEYOR_LOG_LEVEL": "WARNING",
+        **{f"CONVEYOR_{n.upper()}_CONSUMER_GROUP": f"bench-{n}-{stamp}" for n in names},
+    }
+    server = ThreadingHTTPServer((endpoints.HOST, 0), _Acknowledge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    vendor_url = f"http://{endpoints.HOST}:{server.server_address[1]}/deliveries"
+    procs = [ServiceProcess(n, env=env, log_dir=run_dir, run_dir=run_dir) for n in names]
+    for proc in procs:
+        proc.start()
+    try:
+        set_up(procs[0].url, procs[2].url, vendor_url)
+        print(f"generating {args.count} 640x480 JPEGs...", flush=True)
+        images = make_jpegs(args.count, seed=11)
+        print(f"uploading {args.count} at {args.rate:.0f}/s...", flush=True)
+        figures = asyncio.run(measure(procs[2].url, procs[0].url, images, args.rate))
+    finally:
+        for proc in procs:
+            proc.stop()
+        server.shutdown()
+    figures["cpu_count"] = os.cpu_count() or 0
+    figures["deliveries_received"] = _Acknowledge.received
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "labeling_dispatch.json").write_text(json.dumps(figures, indent=2))
+
+    f = figures
+    ratio = f["cleaned_to_dispatched_p95_ms"] / f["ingested_to_cleaned_p95_ms"]
+    print()
+    print(f"Conveyor labeling dispatch ({f['cpu_count']} cores, ingest+clean+labeling running)")
+    print(f"  {f['uploads']} uploads at {f['rate_per_s']:.0f}/s; {f['dispatched']} dispatched")
+    print(
+        f"  cleaned -> dispatched p50 / p95 / max  {f['cleaned_to_dispatched_p50_ms']} / "
+        f"{f['cleaned_to_dispatched_p95_ms']} / {f['cleaned_to_dispatched_max_ms']} ms"
+        "   (target p95 < 1000)"
+    )
+    print(
+        f"  peer: ingested -> cleaned p50 / p95    {f['ingested_to_cleaned_p50_ms']} / "
+        f"{f['ingested_to_cleaned_p95_ms']} ms   (ratio of p95s {ratio:.2f})"
+    )
+    print(f"  deliveries the vendor received: {f['deliveries_received']}")
+
+
+if __name__ == "__main__":
+    main()

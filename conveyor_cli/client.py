@@ -26,6 +26,11 @@ from conveyor_cli.schemas import (
     DeliveryDetail,
     DeliveryStatus,
     DuplicateGroups,
+    Job,
+    JobAction,
+    JobDetail,
+    JobPriority,
+    JobState,
     Ontology,
     OntologyClass,
     OntologyDetail,
@@ -545,6 +550,55 @@ class LabelingClient(_ServiceClient):
         """One page of ``GET /v1/vendors``."""
         params = {"limit": limit, "cursor": cursor}
         return cast(Page[Vendor], self._request("GET", "/v1/vendors", params=params))
+
+    # jobs
+    def create_job(
+        self,
+        name: str,
+        *,
+        dataset: str,
+        ontology: str,
+        ontology_version: int | None,
+        vendor_ids: list[str],
+        overlap: int,
+        gold_ratio: float,
+        priority: JobPriority,
+        lease_seconds: int | None,
+    ) -> JobDetail:
+        """``POST /v1/jobs`` (admin): the dataset's cleaned images are queued at once."""
+        body = {
+            "name": name,
+            "dataset": dataset,
+            "ontology": ontology,
+            "ontology_version": ontology_version,
+            "vendor_ids": vendor_ids,
+            "overlap": overlap,
+            "gold_ratio": gold_ratio,
+            "priority": priority,
+            "lease_seconds": lease_seconds,
+        }
+        return cast(JobDetail, self._request("POST", "/v1/jobs", json=body))
+
+    def list_jobs(
+        self,
+        *,
+        dataset: str | None = None,
+        state: JobState | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        """One page of ``GET /v1/jobs`` (a dataset slug or id, a state)."""
+        params = {"dataset": dataset, "state": state, "limit": limit, "cursor": cursor}
+        return cast(Page[Job], self._request("GET", "/v1/jobs", params=params))
+
+    def get_job(self, job_id: str) -> JobDetail:
+        """``GET /v1/jobs/{id}``: the job with its progress per vendor."""
+        return cast(JobDetail, self._request("GET", f"/v1/jobs/{_seg(job_id)}"))
+
+    def change_job(self, job_id: str, action: JobAction) -> JobDetail:
+        """``POST /v1/jobs/{id}/pause|resume|cancel`` (admin); ApiError (409) when the job's
+        state does not allow it."""
+        return cast(JobDetail, self._request("POST", f"/v1/jobs/{_seg(job_id)}/{action}"))
 
     # deliveries
     def list_deliveries(

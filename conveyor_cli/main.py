@@ -23,6 +23,7 @@ from conveyor_cli.commands import (
     audit,
     datasets,
     deliveries,
+    jobs,
     keys,
     ontologies,
     quality,
@@ -173,6 +174,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.add_typer(ontologies.app, name="ontologies")
 app.add_typer(vendors.app, name="vendors")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(deliveries.app, name="deliveries")
 
 

@@ -342,3 +342,50 @@ class DeliveryDetail(Delivery):
 
     task_ids: list[str]
     attempt_log: list[DeliveryAttempt]
+
+
+JobState = Literal["open", "paused", "cancelled", "completed"]
+JobPriority = Literal["arrival", "uncertainty"]
+JobAction = Literal["pause", "resume", "cancel"]
+
+
+class JobProgress(TypedDict):
+    """A job's task counts per state for one vendor (``vendor_id`` None: not assigned yet, or
+    the job's total)."""
+
+    vendor_id: str | None
+    queued: int
+    assigned: int
+    dispatched: int
+    submitted: int
+    rework: int
+    cancelled: int
+    expired: int
+
+
+class Job(TypedDict):
+    """A labeling job: a dataset sent to vendors under one pinned ontology version."""
+
+    id: str
+    name: str
+    dataset_id: str
+    ontology_id: str
+    ontology_version: int
+    vendor_ids: list[str]
+    overlap: int
+    gold_ratio: float
+    priority: str
+    lease_seconds: int
+    state: JobState
+    regular_tasks: int
+    gold_tasks: int
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+class JobDetail(Job):
+    """A job with its progress per vendor and in total."""
+
+    progress: list[JobProgress]
+    total: JobProgress

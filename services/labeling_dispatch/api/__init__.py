@@ -9,6 +9,8 @@ from services.labeling_dispatch.api import (
     deliveries,
     jobs,
     ontologies,
+    predictions,
+    tasks,
     vendor_tasks,
     vendors,
     webhooks,
@@ -17,6 +19,8 @@ from services.labeling_dispatch.api import (
 router = APIRouter()
 router.include_router(vendors.router)
 router.include_router(jobs.router)
+router.include_router(tasks.router)
+router.include_router(predictions.router)
 router.include_router(ontologies.router)
 router.include_router(webhooks.router)
 router.include_router(vendor_tasks.router)

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv stack-up stack-down stack-status run stop status test test-unit lint format \
-        bench bench-ingest bench-clean chaos clean
+        bench bench-ingest bench-clean bench-labeling chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,13 +62,16 @@ format: venv ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: bench-ingest bench-clean ## All benchmarks
+bench: bench-ingest bench-clean bench-labeling ## All benchmarks
 
 bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 GiB upload
 	$(PY) bench/ingest.py
 
 bench-clean: stack-up ## Clean accuracy vs cleanvision/imagededup, throughput, pHash lookup
 	$(PY) bench/clean.py
+
+bench-labeling: stack-up ## Signed vendor webhooks/s and p95 (1 and 2 workers), vs /healthz
+	$(PY) bench/labeling.py
 
 chaos: stack-up ## Fault harness: uploads under each fault (kill -9, Kafka, Postgres, store, 2nd copy)
 	$(PY) -m deploy.chaos $(CHAOS_ARGS)

@@ -348,3 +348,27 @@ def test_a_failed_delivery_is_redelivered_by_hand_with_the_same_id_and_body(
     assert twice.json()["error"]["code"] == "delivery_not_failed"
     missing = labeling.post(f"/v1/deliveries/{uuid.uuid4()}/redeliver")
     assert missing.status_code == 404
+
+
+def test_a_delivery_to_a_vendor_disabled_meanwhile_fails_and_frees_its_tasks(
+    labeling: httpx.Client,
+    uploader: httpx.Client,
+    dataset: str,
+    ontology: str,
+    vendor: VendorSimulator,
+) -> None:
+    upload_photos(uploader, dataset, 1)
+    vendor.fail_first = 1000
+    vendor_id = register(labeling, vendor)
+    job_id = start_job(labeling, dataset, ontology, [vendor_id])
+    first = vendor.wait_for_deliveries(1, timeout=60)[0]
+
+    changed = labeling.patch(f"/v1/vendors/{vendor_id}", json={"enabled": False})
+    assert changed.status_code == 200, changed.text
+    found = eventually(lambda: settled(labeling, str(first.delivery_id)), timeout=10)
+    assert found["status"] == "failed"
+    assert found["attempt_log"][-1]["error"] == "vendor disabled: not sent"
+    assert eventually(lambda: progress(labeling, job_id)["queued"] == 1)
+    sent = len(vendor.deliveries())
+    time.sleep(MAX_DELAY + 0.5)
+    assert len(vendor.deliveries()) == sent, "nothing is sent to a disabled vendor"

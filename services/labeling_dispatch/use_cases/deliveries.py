@@ -51,6 +51,7 @@ class Claimed:
 
     vendor: VendorTarget
     outbound: Outbound
+    vendor_enabled: bool = True
 
 
 def vendor_edge(labeling: Labeling, kind: str) -> VendorEdge | None:
@@ -68,7 +69,7 @@ def hold_until(labeling: Labeling, now: datetime) -> datetime:
 def claimed(delivery: Delivery, vendor: Vendor) -> Claimed:
     """A claim's plain form, usable after its transaction."""
     target = VendorTarget(vendor.id, vendor.kind, vendor.url, vendor.secret, dict(vendor.config))
-    return Claimed(target, Outbound(delivery.id, delivery.body))
+    return Claimed(target, Outbound(delivery.id, delivery.body), vendor.enabled)
 
 
 async def claim_due(labeling: Labeling, limit: int) -> list[Claimed]:
@@ -80,19 +81,35 @@ async def claim_due(labeling: Labeling, limit: int) -> list[Claimed]:
 
 
 async def try_delivery(labeling: Labeling, claim: Claimed, *, manual: bool = False) -> str:
-    """Send a claimed delivery once and record the outcome; the delivery's status after."""
+    """Send a claimed delivery once and record the outcome; the delivery's status after.
+
+    A delivery to a vendor disabled meanwhile is not sent: it fails, and its tasks go back to
+    the queue for the job's other vendors.
+    """
     edge = vendor_edge(labeling, claim.vendor.kind)
-    if edge is None:
+    if not claim.vendor_enabled:
+        outcome, final = SendOutcome(None, 0.0, error="vendor disabled: not sent"), True
+    elif edge is None:
         outcome = SendOutcome(None, 0.0, error=f"no edge for vendor kind {claim.vendor.kind!r}")
+        final = manual
     else:
-        outcome = await edge.send(claim.vendor, claim.outbound)
-    return await _record(labeling, claim.outbound.delivery_id, outcome, manual=manual)
+        outcome, final = await edge.send(claim.vendor, claim.outbound), manual
+    delivery_id = claim.outbound.delivery_id
+    return await _record(labeling, delivery_id, outcome, manual=manual, final=final)
 
 
 async def _record(
-    labeling: Labeling, delivery_id: uuid.UUID, outcome: SendOutcome, *, manual: bool
+    labeling: Labeling,
+    delivery_id: uuid.UUID,
+    outcome: SendOutcome,
+    *,
+    manual: bool,
+    final: bool,
 ) -> str:
-    """The try in the log, and what it means for the delivery and its tasks."""
+    """The try in the log, and what it means for the delivery and its tasks.
+
+    ``final``: a failure is not retried (a manual try, a disabled vendor).
+    """
     now = datetime.now(UTC)
     code = outcome.status_code
     async with labeling.units.begin() as uow:
@@ -118,7 +135,7 @@ async def _record(
             await _acknowledge(uow, delivery, now)
             return delivery.status
         due = None
-        if retryable(code) and not manual:
+        if retryable(code) and not final:
             hint = retry_after_seconds(code, outcome.retry_after, now)
             schedule = RetrySchedule.from_settings(labeling.settings)
             due = schedule.next_attempt(

@@ -73,7 +73,9 @@ async def dispatch_round(labeling: Labeling, sending: set[asyncio.Task[None]]) -
     if room <= 0:
         return
     for claim in await claim_due(labeling, room):
-        task = asyncio.create_task(_send(labeling, claim), name=f"delivery {claim.outbound}")
+        task = asyncio.create_task(
+            _send(labeling, claim), name=f"delivery {claim.outbound.delivery_id}"
+        )
         sending.add(task)
         task.add_done_callback(sending.discard)
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.labeling_dispatch.context import SOURCE, Labeling
+from services.labeling_dispatch.context import Labeling
 from services.labeling_dispatch.models import (
     Assignment,
     KnownAsset,
@@ -21,11 +18,8 @@ from services.labeling_dispatch.models import (
     OntologyVersion,
     Task,
     Vendor,
-    inbox,
-    outbox,
 )
 from services.labeling_dispatch.repository import assets as asset_repo
-from services.labeling_dispatch.settings import LabelingSettings
 from services.labeling_dispatch.use_cases import jobs, mirror, predictions, vendors
 from services.labeling_dispatch.use_cases.jobs import GoldItemIn, JobRequest
 from shared.auth import Principal, Role
@@ -40,22 +34,9 @@ from shared.events import (
     event_type_of,
 )
 from shared.routing import Event
-from shared.storage import ObjectStore
-from shared.uow import UnitsOfWork
 
 ADMIN = Principal("admin-key", "tester", Role.admin)
 SCOPED_ADMIN = Principal("scoped-key", "scoped", Role.admin, frozenset({str(uuid.uuid4())}))
-
-
-@pytest.fixture
-async def labeling(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Labeling]:
-    """Labeling's context over the rolled-back sessions."""
-    settings = LabelingSettings(consumer_group="test-labeling-use-cases")
-    units = UnitsOfWork(
-        sessions, outbox=outbox, inbox=inbox, source=SOURCE, consumer=settings.consumer_group
-    )
-    async with httpx.AsyncClient() as http:
-        yield Labeling(settings, units, ObjectStore(settings), http)
 
 
 async def new_vendor(labeling: Labeling, name: str = "acme") -> Vendor:

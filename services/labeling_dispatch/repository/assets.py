@@ -48,21 +48,8 @@ async def upsert_ingested(session: AsyncSession, rows: Sequence[dict[str, Any]])
 
     Each row: id, dataset_id, sha256, media_type, filename, traceparent.
     """
-    if not rows:
-        return
-    statement = insert(KnownAsset).values([{**r, "state": "ingested"} for r in rows])
-    excluded = statement.excluded
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[KnownAsset.id],
-            set_={
-                "sha256": excluded.sha256,
-                "media_type": excluded.media_type,
-                "filename": excluded.filename,
-                "traceparent": excluded.traceparent,
-            },
-        )
-    )
+    kept = ("sha256", "media_type", "filename", "traceparent")
+    await _upsert_assets(session, [{**r, "state": "ingested"} for r in rows], kept)
 
 
 async def upsert_verdicts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -70,21 +57,21 @@ async def upsert_verdicts(session: AsyncSession, rows: Sequence[dict[str, Any]])
 
     Each row: id, dataset_id, media_type, state (cleaned | rejected), width, height, cleaned_at.
     """
+    await _upsert_assets(session, rows, ("state", "width", "height", "cleaned_at"))
+
+
+async def _upsert_assets(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], columns: Sequence[str]
+) -> None:
+    """Insert asset rows, or on a known id set only ``columns`` (and a missing media type)."""
     if not rows:
         return
     statement = insert(KnownAsset).values(list(rows))
     excluded = statement.excluded
+    updates: dict[str, Any] = {c: excluded[c] for c in columns}
+    updates.setdefault("media_type", func.coalesce(KnownAsset.media_type, excluded.media_type))
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[KnownAsset.id],
-            set_={
-                "state": excluded.state,
-                "width": excluded.width,
-                "height": excluded.height,
-                "cleaned_at": excluded.cleaned_at,
-                "media_type": func.coalesce(KnownAsset.media_type, excluded.media_type),
-            },
-        )
+        statement.on_conflict_do_update(index_elements=[KnownAsset.id], set_=updates)
     )
 
 

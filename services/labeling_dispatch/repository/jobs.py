@@ -15,27 +15,8 @@ from services.labeling_dispatch.models import (
     Job,
     JobVendor,
     KnownAsset,
-    Ontology,
-    OntologyVersion,
 )
 from services.labeling_dispatch.repository.paging import Cursor
-
-
-async def ontology_by_id_or_name(session: AsyncSession, ref: str) -> Ontology | None:
-    """The ontology with this id (if ``ref`` is one) or this name."""
-    try:
-        ident = uuid.UUID(ref)
-    except ValueError:
-        query = select(Ontology).where(Ontology.name == ref)
-        return (await session.execute(query)).scalar_one_or_none()
-    return await session.get(Ontology, ident)
-
-
-async def ontology_version(
-    session: AsyncSession, ontology_id: uuid.UUID, version: int
-) -> OntologyVersion | None:
-    """One version of an ontology."""
-    return await session.get(OntologyVersion, (ontology_id, version))
 
 
 async def insert_job(

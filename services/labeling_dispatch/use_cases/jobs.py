@@ -20,6 +20,7 @@ from services.labeling_dispatch.domain.tasks import (
 from services.labeling_dispatch.models import Job, KnownAsset, KnownDataset
 from services.labeling_dispatch.repository import assets as asset_repo
 from services.labeling_dispatch.repository import jobs as repo
+from services.labeling_dispatch.repository import ontologies as ontology_repo
 from services.labeling_dispatch.repository import tasks as task_repo
 from services.labeling_dispatch.repository import vendors as vendor_repo
 from services.labeling_dispatch.repository.paging import Cursor
@@ -136,11 +137,16 @@ async def _pinned(
     session: AsyncSession, ref: str, version: int | None
 ) -> tuple[uuid.UUID, int, OntologySpec]:
     """The ontology's id, the version pinned (the latest unless given) and its spec."""
-    ontology = await repo.ontology_by_id_or_name(session, ref)
+    key: uuid.UUID | str
+    try:
+        key = uuid.UUID(ref)
+    except ValueError:
+        key = ref
+    ontology = await ontology_repo.ontology_by(session, key)
     if ontology is None:
         raise ApiError(404, "ontology_not_found", f"no ontology {ref!r}")
     number = version if version is not None else ontology.latest_version
-    row = await repo.ontology_version(session, ontology.id, number)
+    row = await ontology_repo.version(session, ontology.id, number)
     if row is None:
         raise ApiError(
             404, "ontology_version_not_found", f"{ontology.name} has no version {number}"

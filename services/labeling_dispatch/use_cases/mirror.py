@@ -8,6 +8,7 @@ event changes nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -16,6 +17,7 @@ from services.labeling_dispatch.repository import assets as repo
 from services.labeling_dispatch.use_cases.enqueueing import enqueue_into_jobs
 from shared.events import AssetCleanedV1, AssetIngestedV1, AssetRejectedV1, DatasetCreatedV1
 from shared.routing import Event
+from shared.uow import UnitOfWork
 
 ACTOR = "labeling-dispatch"
 
@@ -56,26 +58,8 @@ async def record_ingested(labeling: Labeling, events: Sequence[Event[AssetIngest
 async def record_cleaned(labeling: Labeling, events: Sequence[Event[AssetCleanedV1]]) -> None:
     """Mark assets cleaned with their size, and queue the images in their datasets' jobs."""
     async with labeling.units.begin() as uow:
-        claimed = await uow.claim_all([e.envelope for e in events])
-        fresh = _last_per_asset([e for e in events if e.id in claimed])
-        for ident in sorted({e.payload.dataset_id for e in fresh}):  # one lock order
-            await repo.lock_dataset(uow.session, ident)
-        await repo.upsert_verdicts(
-            uow.session,
-            [
-                {
-                    "id": e.payload.asset_id,
-                    "dataset_id": e.payload.dataset_id,
-                    "media_type": e.payload.media_type,
-                    "state": "cleaned",
-                    "width": _pixels(e.payload.metrics.get("width")),
-                    "height": _pixels(e.payload.metrics.get("height")),
-                    "cleaned_at": e.envelope.time,
-                }
-                for e in fresh
-            ],
-        )
-        cleaned = await repo.assets_by_ids(uow.session, [e.payload.asset_id for e in fresh])
+        asset_ids = await _record_verdicts(uow, events, "cleaned")
+        cleaned = await repo.assets_by_ids(uow.session, asset_ids)
         queued = await enqueue_into_jobs(uow, cleaned, actor=ACTOR)
     if queued:
         labeling.wake_dispatcher.set()
@@ -84,23 +68,36 @@ async def record_cleaned(labeling: Labeling, events: Sequence[Event[AssetCleaned
 async def record_rejected(labeling: Labeling, events: Sequence[Event[AssetRejectedV1]]) -> None:
     """Mark assets rejected: they never become tasks."""
     async with labeling.units.begin() as uow:
-        claimed = await uow.claim_all([e.envelope for e in events])
-        fresh = _last_per_asset([e for e in events if e.id in claimed])
-        await repo.upsert_verdicts(
-            uow.session,
-            [
-                {
-                    "id": e.payload.asset_id,
-                    "dataset_id": e.payload.dataset_id,
-                    "media_type": e.payload.media_type,
-                    "state": "rejected",
-                    "width": _pixels(e.payload.metrics.get("width")),
-                    "height": _pixels(e.payload.metrics.get("height")),
-                    "cleaned_at": None,
-                }
-                for e in fresh
-            ],
-        )
+        await _record_verdicts(uow, events, "rejected")
+
+
+VerdictEvent = TypeVar("VerdictEvent", Event[AssetCleanedV1], Event[AssetRejectedV1])
+
+
+async def _record_verdicts(
+    uow: UnitOfWork, events: Sequence[VerdictEvent], state: str
+) -> list[uuid.UUID]:
+    """Claim the events and store their verdicts; the ids of the assets they were about."""
+    claimed = await uow.claim_all([e.envelope for e in events])
+    fresh = _last_per_asset([e for e in events if e.id in claimed])
+    for ident in sorted({e.payload.dataset_id for e in fresh}):  # one lock order
+        await repo.lock_dataset(uow.session, ident)
+    await repo.upsert_verdicts(
+        uow.session,
+        [
+            {
+                "id": e.payload.asset_id,
+                "dataset_id": e.payload.dataset_id,
+                "media_type": e.payload.media_type,
+                "state": state,
+                "width": _pixels(e.payload.metrics.get("width")),
+                "height": _pixels(e.payload.metrics.get("height")),
+                "cleaned_at": e.envelope.time if state == "cleaned" else None,
+            }
+            for e in fresh
+        ],
+    )
+    return [e.payload.asset_id for e in fresh]
 
 
 def _pixels(value: float | None) -> int | None:

@@ -11,6 +11,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -59,76 +60,100 @@ def other_vendor() -> Iterator[VendorSimulator]:
         yield simulator
 
 
-def upload_photos(uploader: httpx.Client, slug: str, count: int) -> dict[str, bytes]:
-    """``count`` distinct photos uploaded to the dataset; their bytes by asset id."""
-    uploaded = {}
-    for _ in range(count):
-        content = encode(photo(next(_seeds)))
-        response = uploader.post(
-            f"/v1/datasets/{slug}/assets", files=[("files", ("p.jpg", content))]
-        )
+@dataclass
+class Scene:
+    """A dataset, an ontology and a vendor simulator, and the labeling API to join them."""
+
+    labeling: httpx.Client
+    uploader: httpx.Client
+    labeling_url: str
+    dataset: str
+    ontology: str
+    vendor: VendorSimulator
+
+    def photos(self, count: int) -> dict[str, bytes]:
+        """``count`` distinct photos uploaded to the dataset; their bytes by asset id."""
+        uploaded = {}
+        for _ in range(count):
+            content = encode(photo(next(_seeds)))
+            response = self.uploader.post(
+                f"/v1/datasets/{self.dataset}/assets", files=[("files", ("p.jpg", content))]
+            )
+            assert response.status_code == 201, response.text
+            uploaded[str(response.json()["items"][0]["id"])] = content
+        return uploaded
+
+    def register(
+        self, simulator: VendorSimulator | None = None, *, capacity: int = 100, batch: int = 25
+    ) -> str:
+        """A webhook vendor pointing at ``simulator``, which then knows its secret."""
+        simulator = simulator or self.vendor
+        body = {
+            "name": f"vendor-{uuid.uuid4().hex[:8]}",
+            "kind": "webhook",
+            "url": simulator.url,
+            "capacity": capacity,
+            "batch_size": batch,
+        }
+        response = self.labeling.post("/v1/vendors", json=body)
         assert response.status_code == 201, response.text
-        uploaded[str(response.json()["items"][0]["id"])] = content
-    return uploaded
+        simulator.secret = response.json()["secret"]
+        return str(response.json()["id"])
+
+    def job(self, vendor_ids: list[str], lease: int = 3600) -> str:
+        body = {
+            "name": f"job-{uuid.uuid4().hex[:6]}",
+            "dataset": self.dataset,
+            "ontology": self.ontology,
+            "vendor_ids": vendor_ids,
+            "lease_seconds": lease,
+        }
+        response = self.labeling.post("/v1/jobs", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def start(self, photos: int, *, capacity: int = 100, batch: int = 25) -> tuple[str, str]:
+        """Photos, the simulator as a vendor, a job: the vendor's and the job's ids."""
+        self.photos(photos)
+        vendor_id = self.register(capacity=capacity, batch=batch)
+        return vendor_id, self.job([vendor_id])
+
+    def log(self, **filters: str) -> list[dict[str, Any]]:
+        response = self.labeling.get("/v1/deliveries", params=filters)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    def detail(self, delivery_id: str | None) -> dict[str, Any]:
+        response = self.labeling.get(f"/v1/deliveries/{delivery_id}")
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    def settled(self, delivery_id: str | None) -> dict[str, Any]:
+        """The delivery once it is no longer pending."""
+        return eventually(
+            lambda: (found := self.detail(delivery_id))["status"] != "pending" and found,
+            timeout=30,
+        )
+
+    def progress(self, job_id: str) -> dict[str, int]:
+        response = self.labeling.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        total: dict[str, int] = response.json()["total"]
+        return total
 
 
-def register(
-    labeling: httpx.Client, simulator: VendorSimulator, *, capacity: int = 100, batch: int = 25
-) -> str:
-    """A webhook vendor pointing at ``simulator``, which then knows its secret."""
-    body = {
-        "name": f"vendor-{uuid.uuid4().hex[:8]}",
-        "kind": "webhook",
-        "url": simulator.url,
-        "capacity": capacity,
-        "batch_size": batch,
-    }
-    response = labeling.post("/v1/vendors", json=body)
-    assert response.status_code == 201, response.text
-    simulator.secret = response.json()["secret"]
-    return str(response.json()["id"])
-
-
-def start_job(
-    labeling: httpx.Client, slug: str, ontology: str, vendor_ids: list[str], lease: int = 3600
-) -> str:
-    body = {
-        "name": f"job-{uuid.uuid4().hex[:6]}",
-        "dataset": slug,
-        "ontology": ontology,
-        "vendor_ids": vendor_ids,
-        "lease_seconds": lease,
-    }
-    response = labeling.post("/v1/jobs", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def log_of(labeling: httpx.Client, **filters: str) -> list[dict[str, Any]]:
-    response = labeling.get("/v1/deliveries", params=filters)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
-def detail(labeling: httpx.Client, delivery_id: str) -> dict[str, Any]:
-    response = labeling.get(f"/v1/deliveries/{delivery_id}")
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def settled(labeling: httpx.Client, delivery_id: str) -> dict[str, Any] | None:
-    """The delivery once it is no longer pending."""
-    found = detail(labeling, delivery_id)
-    return found if found["status"] != "pending" else None
-
-
-def progress(labeling: httpx.Client, job_id: str) -> dict[str, int]:
-    response = labeling.get(f"/v1/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    total: dict[str, int] = response.json()["total"]
-    return total
+@pytest.fixture
+def scene(
+    labeling: httpx.Client,
+    uploader: httpx.Client,
+    labeling_url: str,
+    dataset: str,
+    ontology: str,
+    vendor: VendorSimulator,
+) -> Scene:
+    return Scene(labeling, uploader, labeling_url, dataset, ontology, vendor)
 
 
 def gaps(tries: list[ReceivedDelivery]) -> list[float]:
@@ -136,27 +161,19 @@ def gaps(tries: list[ReceivedDelivery]) -> list[float]:
 
 
 def test_a_batch_reaches_the_vendor_signed_with_its_secret_and_the_log_shows_it(
-    labeling: httpx.Client,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
+    scene: Scene,
 ) -> None:
-    photos = upload_photos(uploader, dataset, 3)
-    vendor_id = register(labeling, vendor)
-    job_id = start_job(labeling, dataset, ontology, [vendor_id])
+    photos = scene.photos(3)
+    vendor_id = scene.register()
+    job_id = scene.job([vendor_id])
+    vendor = scene.vendor
 
     eventually(lambda: len(vendor.held_task_ids()) >= 3, timeout=60)
     received = vendor.deliveries()
     assert all(d.signature is SignatureCheck.ok for d in received)
     first = received[0]
-    forged = verify(
-        "not-the-secret",
-        first.headers["Conveyor-Signature"],
-        first.body,
-        now=time.time(),
-        tolerance=300,
-    )
+    signature = first.headers["Conveyor-Signature"]
+    forged = verify("not-the-secret", signature, first.body, now=time.time(), tolerance=300)
     assert forged is SignatureCheck.mismatch
     assert first.headers["Content-Type"] == "application/json"
     body = first.payload
@@ -176,38 +193,32 @@ def test_a_batch_reaches_the_vendor_signed_with_its_secret_and_the_log_shows_it(
         assert (task["image"]["width"], task["image"]["height"]) == (640, 480)
 
     entries = eventually(
-        lambda: [e for e in log_of(labeling, vendor_id=vendor_id) if e["status"] == "delivered"]
+        lambda: [e for e in scene.log(vendor_id=vendor_id) if e["status"] == "delivered"]
     )
     entry = next(e for e in entries if e["id"] == first.delivery_id)
     assert entry["job_id"] == job_id
     assert entry["attempts"] == 1 and entry["last_status_code"] == 200
     assert entry["last_latency_ms"] > 0 and entry["delivered_at"]
     assert entry["task_count"] == len(body["tasks"])
-    assert eventually(lambda: progress(labeling, job_id)["dispatched"] == 3)
+    assert eventually(lambda: scene.progress(job_id)["dispatched"] == 3)
 
 
 def test_failed_tries_follow_the_schedule_and_an_acknowledged_delivery_is_not_sent_again(
-    labeling: httpx.Client,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
+    scene: Scene,
 ) -> None:
-    upload_photos(uploader, dataset, 1)
-    vendor.fail_first = 3
-    vendor_id = register(labeling, vendor)
-    start_job(labeling, dataset, ontology, [vendor_id])
+    scene.vendor.fail_first = 3
+    scene.start(1)
 
-    vendor.wait_for_deliveries(1, timeout=60, acknowledged=True)
+    scene.vendor.wait_for_deliveries(1, timeout=60, acknowledged=True)
     time.sleep(2 * MAX_DELAY)  # long enough for any retry that should not happen
-    tries = vendor.deliveries()
+    tries = scene.vendor.deliveries()
     assert [d.answered for d in tries] == [503, 503, 503, 200]
     assert len({d.delivery_id for d in tries}) == 1, "one delivery, tried four times"
     assert len({d.body for d in tries}) == 1, "the same bytes every time"
     for waited, delay in zip(gaps(tries), [0.2, 0.4, 0.8], strict=True):
         assert delay * 0.8 - 0.02 <= waited <= delay * 1.2 + TICK + 0.2, (waited, delay)
 
-    found = detail(labeling, str(tries[0].delivery_id))
+    found = scene.detail(tries[0].delivery_id)
     assert found["status"] == "delivered" and found["attempts"] == 4
     log = found["attempt_log"]
     assert [a["status_code"] for a in log] == [503, 503, 503, 200]
@@ -216,48 +227,30 @@ def test_failed_tries_follow_the_schedule_and_an_acknowledged_delivery_is_not_se
     assert log[0]["error"].startswith("HTTP 503")
 
 
-def test_a_vendor_answering_410_is_not_retried(
-    labeling: httpx.Client,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
-) -> None:
-    upload_photos(uploader, dataset, 2)
-    vendor.status = 410
-    vendor_id = register(labeling, vendor)
-    job_id = start_job(labeling, dataset, ontology, [vendor_id])
+def test_a_vendor_answering_410_is_not_retried(scene: Scene) -> None:
+    scene.vendor.status = 410
+    vendor_id, job_id = scene.start(2)
 
-    first = vendor.wait_for_deliveries(1, timeout=60)[0]
-    found = eventually(lambda: settled(labeling, str(first.delivery_id)))
+    first = scene.vendor.wait_for_deliveries(1, timeout=60)[0]
+    found = scene.settled(first.delivery_id)
     assert found["status"] == "failed"
     assert found["attempts"] == 1 and found["last_status_code"] == 410
     assert found["next_attempt_at"] is None
     # its tasks are back in the queue; the vendor is left alone for a while, then tried anew
-    assert eventually(lambda: progress(labeling, job_id)["queued"] == 2)
+    assert eventually(lambda: scene.progress(job_id)["queued"] == 2)
     time.sleep(MAX_DELAY + 1)
-    ids = [d.delivery_id for d in vendor.deliveries()]
+    ids = [d.delivery_id for d in scene.vendor.deliveries()]
     assert len(ids) == len(set(ids)), "no delivery id was sent twice"
-    failed = log_of(labeling, vendor_id=vendor_id, status="failed")
-    assert all(e["attempts"] == 1 for e in failed)
+    assert all(e["attempts"] == 1 for e in scene.log(vendor_id=vendor_id, status="failed"))
 
 
-def test_a_slow_vendor_is_tried_again_after_the_timeout(
-    labeling: httpx.Client,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
-) -> None:
-    upload_photos(uploader, dataset, 1)
-    vendor.delay_seconds = TIMEOUT + 1
-    vendor_id = register(labeling, vendor)
-    start_job(labeling, dataset, ontology, [vendor_id])
+def test_a_slow_vendor_is_tried_again_after_the_timeout(scene: Scene) -> None:
+    scene.vendor.delay_seconds = TIMEOUT + 1
+    scene.start(1)
 
-    vendor.wait_for_deliveries(1, timeout=60)
-    vendor.delay_seconds = 0
-    delivery_id = str(vendor.deliveries()[0].delivery_id)
-    found = eventually(lambda: settled(labeling, delivery_id), timeout=30)
+    first = scene.vendor.wait_for_deliveries(1, timeout=60)[0]
+    scene.vendor.delay_seconds = 0
+    found = scene.settled(first.delivery_id)
     assert found["status"] == "delivered"
     log = found["attempt_log"]
     assert log[0]["status_code"] is None and "timeout" in log[0]["error"]
@@ -265,17 +258,9 @@ def test_a_slow_vendor_is_tried_again_after_the_timeout(
     assert log[-1]["status_code"] == 200 and len(log) == 2
 
 
-def test_a_vendor_never_holds_more_than_its_capacity(
-    labeling: httpx.Client,
-    labeling_url: str,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
-) -> None:
-    upload_photos(uploader, dataset, 5)
-    vendor_id = register(labeling, vendor, capacity=2, batch=5)
-    job_id = start_job(labeling, dataset, ontology, [vendor_id])
+def test_a_vendor_never_holds_more_than_its_capacity(scene: Scene) -> None:
+    vendor_id, job_id = scene.start(5, capacity=2, batch=5)
+    vendor = scene.vendor
 
     answered: list[str] = []
     for _ in range(5):
@@ -283,27 +268,21 @@ def test_a_vendor_never_holds_more_than_its_capacity(
         time.sleep(0.6)  # rounds enough to overfill, were capacity not kept
         held = [t for t in vendor.held_task_ids() if t not in answered]
         assert 1 <= len(held) <= 2, held
-        counts = progress(labeling, job_id)
+        counts = scene.progress(job_id)
         assert counts["assigned"] + counts["dispatched"] <= 2
-        answer = vendor.post_annotations(labeling_url, vendor_id, [bbox_answer(held[0])])
+        answer = vendor.post_annotations(scene.labeling_url, vendor_id, [bbox_answer(held[0])])
         assert answer.status_code == 200, answer.text
         answered.append(held[0])
     assert sorted(answered) == sorted(set(vendor.held_task_ids()))
-    assert eventually(lambda: progress(labeling, job_id)["submitted"] == 5)
+    assert eventually(lambda: scene.progress(job_id)["submitted"] == 5)
 
 
 def test_an_expired_lease_goes_to_the_other_vendor_and_a_late_answer_is_refused(
-    labeling: httpx.Client,
-    labeling_url: str,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
-    other_vendor: VendorSimulator,
+    scene: Scene, other_vendor: VendorSimulator
 ) -> None:
-    upload_photos(uploader, dataset, 1)
-    ids = {register(labeling, vendor): vendor, register(labeling, other_vendor): other_vendor}
-    start_job(labeling, dataset, ontology, list(ids), lease=1)
+    scene.photos(1)
+    ids = {scene.register(): scene.vendor, scene.register(other_vendor): other_vendor}
+    scene.job(list(ids), lease=1)
 
     def holder() -> tuple[str, VendorSimulator] | None:
         return next(((i, v) for i, v in ids.items() if v.acknowledged()), None)
@@ -314,61 +293,49 @@ def test_an_expired_lease_goes_to_the_other_vendor_and_a_late_answer_is_refused(
     eventually(lambda: task_id in second.held_task_ids(), timeout=20)
     assert first.held_task_ids() == [task_id], "the vendor that let it lapse gets it no more"
 
-    late = first.post_annotations(labeling_url, first_id, [bbox_answer(task_id)])
+    late = first.post_annotations(scene.labeling_url, first_id, [bbox_answer(task_id)])
     assert late.status_code == 409, late.text
-    on_time = second.post_annotations(labeling_url, second_id, [bbox_answer(task_id)])
+    on_time = second.post_annotations(scene.labeling_url, second_id, [bbox_answer(task_id)])
     assert on_time.status_code == 200, on_time.text
 
 
 def test_a_failed_delivery_is_redelivered_by_hand_with_the_same_id_and_body(
-    labeling: httpx.Client,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
+    scene: Scene,
 ) -> None:
-    upload_photos(uploader, dataset, 1)
-    vendor.status = 422
-    vendor_id = register(labeling, vendor)
-    start_job(labeling, dataset, ontology, [vendor_id])
-    first = vendor.wait_for_deliveries(1, timeout=60)[0]
-    assert eventually(lambda: settled(labeling, str(first.delivery_id)))["status"] == "failed"
+    scene.vendor.status = 422
+    scene.start(1)
+    first = scene.vendor.wait_for_deliveries(1, timeout=60)[0]
+    assert scene.settled(first.delivery_id)["status"] == "failed"
 
-    vendor.status = 200
-    response = labeling.post(f"/v1/deliveries/{first.delivery_id}/redeliver")
+    scene.vendor.status = 200
+    response = scene.labeling.post(f"/v1/deliveries/{first.delivery_id}/redeliver")
     assert response.status_code == 200, response.text
     found = response.json()
     assert found["status"] == "delivered"
     assert [a["manual"] for a in found["attempt_log"]] == [False, True]
-    again = vendor.acknowledged()[-1]
+    again = scene.vendor.acknowledged()[-1]
     assert again.delivery_id == first.delivery_id and again.body == first.body
 
-    twice = labeling.post(f"/v1/deliveries/{first.delivery_id}/redeliver")
+    twice = scene.labeling.post(f"/v1/deliveries/{first.delivery_id}/redeliver")
     assert twice.status_code == 409
     assert twice.json()["error"]["code"] == "delivery_not_failed"
-    missing = labeling.post(f"/v1/deliveries/{uuid.uuid4()}/redeliver")
+    missing = scene.labeling.post(f"/v1/deliveries/{uuid.uuid4()}/redeliver")
     assert missing.status_code == 404
 
 
 def test_a_delivery_to_a_vendor_disabled_meanwhile_fails_and_frees_its_tasks(
-    labeling: httpx.Client,
-    uploader: httpx.Client,
-    dataset: str,
-    ontology: str,
-    vendor: VendorSimulator,
+    scene: Scene,
 ) -> None:
-    upload_photos(uploader, dataset, 1)
-    vendor.fail_first = 1000
-    vendor_id = register(labeling, vendor)
-    job_id = start_job(labeling, dataset, ontology, [vendor_id])
-    first = vendor.wait_for_deliveries(1, timeout=60)[0]
+    scene.vendor.fail_first = 1000
+    vendor_id, job_id = scene.start(1)
+    first = scene.vendor.wait_for_deliveries(1, timeout=60)[0]
 
-    changed = labeling.patch(f"/v1/vendors/{vendor_id}", json={"enabled": False})
+    changed = scene.labeling.patch(f"/v1/vendors/{vendor_id}", json={"enabled": False})
     assert changed.status_code == 200, changed.text
-    found = eventually(lambda: settled(labeling, str(first.delivery_id)), timeout=10)
+    found = scene.settled(first.delivery_id)
     assert found["status"] == "failed"
     assert found["attempt_log"][-1]["error"] == "vendor disabled: not sent"
-    assert eventually(lambda: progress(labeling, job_id)["queued"] == 1)
-    sent = len(vendor.deliveries())
+    assert eventually(lambda: scene.progress(job_id)["queued"] == 1)
+    sent = len(scene.vendor.deliveries())
     time.sleep(MAX_DELAY + 0.5)
-    assert len(vendor.deliveries()) == sent, "nothing is sent to a disabled vendor"
+    assert len(scene.vendor.deliveries()) == sent, "nothing is sent to a disabled vendor"

@@ -60,6 +60,52 @@ def other_vendor() -> Iterator[VendorSimulator]:
         yield simulator
 
 
+def upload_photos(uploader: httpx.Client, slug: str, count: int) -> dict[str, bytes]:
+    """``count`` distinct photos uploaded to the dataset; their bytes by asset id."""
+    uploaded = {}
+    for _ in range(count):
+        content = encode(photo(next(_seeds)))
+        response = uploader.post(
+            f"/v1/datasets/{slug}/assets", files=[("files", ("p.jpg", content))]
+        )
+        assert response.status_code == 201, response.text
+        uploaded[str(response.json()["items"][0]["id"])] = content
+    return uploaded
+
+
+def register(
+    labeling: httpx.Client, simulator: VendorSimulator, *, capacity: int = 100, batch: int = 25
+) -> str:
+    """A webhook vendor pointing at ``simulator``, which then knows its secret."""
+    body = {
+        "name": f"vendor-{uuid.uuid4().hex[:8]}",
+        "kind": "webhook",
+        "url": simulator.url,
+        "capacity": capacity,
+        "batch_size": batch,
+    }
+    response = labeling.post("/v1/vendors", json=body)
+    assert response.status_code == 201, response.text
+    simulator.secret = response.json()["secret"]
+    return str(response.json()["id"])
+
+
+def start_job(
+    labeling: httpx.Client, slug: str, ontology: str, vendor_ids: list[str], lease: int = 3600
+) -> str:
+    """A job of the dataset for these vendors."""
+    body = {
+        "name": f"job-{uuid.uuid4().hex[:6]}",
+        "dataset": slug,
+        "ontology": ontology,
+        "vendor_ids": vendor_ids,
+        "lease_seconds": lease,
+    }
+    response = labeling.post("/v1/jobs", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 @dataclass
 class Scene:
     """A dataset, an ontology and a vendor simulator, and the labeling API to join them."""
@@ -72,45 +118,16 @@ class Scene:
     vendor: VendorSimulator
 
     def photos(self, count: int) -> dict[str, bytes]:
-        """``count`` distinct photos uploaded to the dataset; their bytes by asset id."""
-        uploaded = {}
-        for _ in range(count):
-            content = encode(photo(next(_seeds)))
-            response = self.uploader.post(
-                f"/v1/datasets/{self.dataset}/assets", files=[("files", ("p.jpg", content))]
-            )
-            assert response.status_code == 201, response.text
-            uploaded[str(response.json()["items"][0]["id"])] = content
-        return uploaded
+        return upload_photos(self.uploader, self.dataset, count)
 
     def register(
         self, simulator: VendorSimulator | None = None, *, capacity: int = 100, batch: int = 25
     ) -> str:
-        """A webhook vendor pointing at ``simulator``, which then knows its secret."""
         simulator = simulator or self.vendor
-        body = {
-            "name": f"vendor-{uuid.uuid4().hex[:8]}",
-            "kind": "webhook",
-            "url": simulator.url,
-            "capacity": capacity,
-            "batch_size": batch,
-        }
-        response = self.labeling.post("/v1/vendors", json=body)
-        assert response.status_code == 201, response.text
-        simulator.secret = response.json()["secret"]
-        return str(response.json()["id"])
+        return register(self.labeling, simulator, capacity=capacity, batch=batch)
 
     def job(self, vendor_ids: list[str], lease: int = 3600) -> str:
-        body = {
-            "name": f"job-{uuid.uuid4().hex[:6]}",
-            "dataset": self.dataset,
-            "ontology": self.ontology,
-            "vendor_ids": vendor_ids,
-            "lease_seconds": lease,
-        }
-        response = self.labeling.post("/v1/jobs", json=body)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        return start_job(self.labeling, self.dataset, self.ontology, vendor_ids, lease)
 
     def start(self, photos: int, *, capacity: int = 100, batch: int = 25) -> tuple[str, str]:
         """Photos, the simulator as a vendor, a job: the vendor's and the job's ids."""

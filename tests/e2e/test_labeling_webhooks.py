@@ -14,12 +14,11 @@ import pytest
 
 from services.labeling_dispatch.domain.signatures import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from tests.e2e.test_labeling_dispatch import (  # noqa: F401 (fixtures)
+    Scene,
     labeling,
     ontology,
     other_vendor,
-    register,
-    start_job,
-    upload_photos,
+    scene,
     vendor,
 )
 from tests.vendor_simulator import VendorSimulator, bbox_answer
@@ -43,23 +42,17 @@ def audit_records(auditor: httpx.Client, **params: str) -> list[dict[str, Any]]:
 
 
 def test_signed_answers_accepted_once_and_every_refusal_recorded_and_audited(
-    labeling: httpx.Client,  # noqa: F811
-    uploader: httpx.Client,
+    scene: Scene,  # noqa: F811
     auditor: httpx.Client,
-    dataset: str,
-    ontology: str,  # noqa: F811
-    vendor: VendorSimulator,  # noqa: F811
     other_vendor: VendorSimulator,  # noqa: F811
-    labeling_url: str,
 ) -> None:
-    vendor_id = register(labeling, vendor)
-    other_id = register(labeling, other_vendor)
-    upload_photos(uploader, dataset, 2)
-    start_job(labeling, dataset, ontology, [vendor_id])
+    labeling, labeling_url, vendor = scene.labeling, scene.labeling_url, scene.vendor  # noqa: F811
+    vendor_id, _ = scene.start(2)
+    other_id = scene.register(other_vendor)
     vendor.wait_for_deliveries(1, acknowledged=True)
-    first, second = eventually(
-        lambda: vendor.held_task_ids() if len(vendor.held_task_ids()) >= 2 else None
-    )[:2]
+    first, second = eventually(lambda: len(vendor.held_task_ids()) >= 2 and vendor.held_task_ids())[
+        :2
+    ]
 
     def post(answers: list[dict[str, Any]], **kwargs: Any) -> httpx.Response:
         return vendor.post_annotations(labeling_url, vendor_id, answers, **kwargs)

@@ -21,6 +21,27 @@ from shared.errors import error_responses
 
 router = APIRouter()
 
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` written in place: the body is documented by
+    hand (the route reads it as a bounded stream), and ``#/$defs/...`` would not resolve
+    inside the OpenAPI document."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 _SIGNED_HEADERS: list[dict[str, Any]] = [
     {
         "name": SIGNATURE_HEADER,
@@ -58,7 +79,7 @@ _SIGNED_HEADERS: list[dict[str, Any]] = [
         "parameters": _SIGNED_HEADERS,
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": WebhookBody.model_json_schema()}},
+            "content": {"application/json": {"schema": _inlined(WebhookBody.model_json_schema())}},
         },
     },
 )

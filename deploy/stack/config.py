@@ -54,6 +54,7 @@ class Ports:
     master: int = endpoints.SEAWEEDFS_MASTER_PORT
     volume: int = endpoints.SEAWEEDFS_VOLUME_PORT
     postgres: int = endpoints.POSTGRES_PORT
+    label_studio: int = endpoints.LABEL_STUDIO_PORT
 
     def shifted(self, offset: int) -> Ports:
         """Every port plus offset (a scratch stack beside the real one)."""
@@ -73,6 +74,10 @@ class Settings:
     s3_secret_key: str
     webhook_url: str
     webhook_token: str
+    label_studio_version: str = ""
+    label_studio_admin_email: str = endpoints.LABEL_STUDIO_ADMIN_EMAIL
+    label_studio_admin_password: str = endpoints.LABEL_STUDIO_ADMIN_PASSWORD
+    label_studio_token: str = endpoints.LABEL_STUDIO_TOKEN
 
     @property
     def logs(self) -> Path:
@@ -110,7 +115,12 @@ def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Build the settings; the environment overrides the development defaults."""
     versions = read_versions()
-    missing = {"KAFKA_VERSION", "SEAWEEDFS_VERSION", "POSTGRES_MAJOR"} - versions.keys()
+    missing = {
+        "KAFKA_VERSION",
+        "SEAWEEDFS_VERSION",
+        "POSTGRES_MAJOR",
+        "LABEL_STUDIO_VERSION",
+    } - versions.keys()
     if missing:
         raise StackError(f"versions.env lacks {', '.join(sorted(missing))}")
     env = environ.get
@@ -129,6 +139,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         webhook_url=env("CONVEYOR_OBJECTSTORE_WEBHOOK_URL")
         or f"{endpoints.INGEST_URL}/internal/objectstore/events",
         webhook_token=env("CONVEYOR_INGEST_OBJECTSTORE_WEBHOOK_TOKEN") or "dev-objectstore-token",
+        label_studio_version=versions["LABEL_STUDIO_VERSION"],
+        label_studio_admin_email=env("CONVEYOR_LABEL_STUDIO_ADMIN_EMAIL")
+        or endpoints.LABEL_STUDIO_ADMIN_EMAIL,
+        label_studio_admin_password=env("CONVEYOR_LABEL_STUDIO_ADMIN_PASSWORD")
+        or endpoints.LABEL_STUDIO_ADMIN_PASSWORD,
+        label_studio_token=env("CONVEYOR_LABEL_STUDIO_TOKEN") or endpoints.LABEL_STUDIO_TOKEN,
     )
 
 

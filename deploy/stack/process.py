@@ -1,8 +1,9 @@
 """Running the stack's servers as background processes: start, find, wait for health, stop.
 
-What every server module (kafka, seaweedfs, postgres) shares: the :class:`Server` interface
-the command line drives, log files under ``.stack/logs/``, pid files under ``.stack/run/``,
-port checks and the lock that serialises ``up`` and ``down``. Standard library only.
+What every server module (kafka, seaweedfs, postgres, labelstudio) shares: the :class:`Server`
+interface the command line drives, log files under ``.stack/logs/``, pid files under
+``.stack/run/``, port checks and the lock that serialises ``up`` and ``down``. Standard library
+only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shared.endpoints import HOST
 
 HEALTH_TIMEOUT = 90.0  # seconds for a server to become healthy after start
 STOP_GRACE = 25.0  # seconds between the polite stop signal and SIGKILL
+WAIT_PROGRESS_EVERY = 30.0  # seconds between "still waiting" lines while a server starts
 
 
 class Server(abc.ABC):
@@ -33,6 +35,8 @@ class Server(abc.ABC):
     name: ClassVar[str]
     # The polite stop signal; SIGKILL follows after STOP_GRACE.
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    # Seconds from start to healthy before `up` gives up.
+    start_timeout: ClassVar[float] = HEALTH_TIMEOUT
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -49,6 +53,13 @@ class Server(abc.ABC):
     @abc.abstractmethod
     def pid(self) -> int | None:
         """Pid of the running server this stack started, if any."""
+
+    def install(self) -> None:
+        """Install what the server needs, if slow to do; `up` runs it beside the others' starts.
+
+        Must be safe to call again: start() calls it too (by then it has nothing to do).
+        """
+        return None
 
     @abc.abstractmethod
     def start(self) -> None:
@@ -75,7 +86,7 @@ class Server(abc.ABC):
     def start_healthy(self) -> None:
         """Start the server and wait until its health check passes (the fault harness's restart)."""
         self.start()
-        wait_healthy(self.name, self.health, self.pid, self.log)
+        wait_healthy(self.name, self.health, self.pid, self.log, timeout=self.start_timeout)
 
 
 # --------------------------------------------------------------------------- logs
@@ -196,13 +207,19 @@ def find_server(pidfile: Path, marker: str) -> int | None:
     return None
 
 
-def spawn(argv: list[str], *, cwd: Path, log: Path, pidfile: Path) -> int:
-    """Start a server detached from this process, appending its output to log."""
+def spawn(
+    argv: list[str], *, cwd: Path, log: Path, pidfile: Path, env: dict[str, str] | None = None
+) -> int:
+    """Start a server detached from this process, appending its output to log.
+
+    env None: this process's environment.
+    """
     fd = open_log(log, f"starting: {' '.join(argv)}")
     try:
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=subprocess.STDOUT,
@@ -238,10 +255,20 @@ def stop_pids(targets: list[tuple[str, int, signal.Signals]]) -> None:
 
 
 def wait_healthy(
-    name: str, check: Callable[[], str | None], pid: Callable[[], int | None], log: Path
+    name: str,
+    check: Callable[[], str | None],
+    pid: Callable[[], int | None],
+    log: Path,
+    *,
+    timeout: float = HEALTH_TIMEOUT,
 ) -> None:
-    """Poll check() (None = healthy, else the reason) until it passes; fail if the process dies."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT
+    """Poll check() (None = healthy, else the reason) until it passes; fail if the process dies.
+
+    Says why it still waits every WAIT_PROGRESS_EVERY seconds (a first start can take minutes).
+    """
+    began = time.monotonic()
+    deadline = began + timeout
+    next_progress = began + WAIT_PROGRESS_EVERY
     reason = "not checked yet"
     grace_for_pid = time.monotonic() + 5  # postgres writes its pid file shortly after pg_ctl
     while time.monotonic() < deadline:
@@ -250,5 +277,8 @@ def wait_healthy(
             return
         if pid() is None and time.monotonic() > grace_for_pid:
             raise StackError(f"{name} exited during start-up\n{log_tail(log)}")
+        if time.monotonic() > next_progress:
+            say(f"{name}: not healthy yet after {time.monotonic() - began:.0f} s ({reason})")
+            next_progress += WAIT_PROGRESS_EVERY
         time.sleep(1)
-    raise StackError(f"{name} not healthy after {HEALTH_TIMEOUT:.0f} s ({reason})\n{log_tail(log)}")
+    raise StackError(f"{name} not healthy after {timeout:.0f} s ({reason})\n{log_tail(log)}")

@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Local infrastructure stack for Conveyor, without Docker.
 
-Runs Apache Kafka (KRaft, single node), SeaweedFS (S3 API) and PostgreSQL as plain local
-processes bound to 127.0.0.1. Everything they need or write lives under ``<repo>/.stack/``.
+Runs Apache Kafka (KRaft, single node), SeaweedFS (S3 API), PostgreSQL and Label Studio as plain
+local processes bound to 127.0.0.1. Everything they need or write lives under ``<repo>/.stack/``.
 
     .venv/bin/python deploy/stack/stack.py up       # install what is missing, start, wait healthy
     .venv/bin/python deploy/stack/stack.py status   # one line per server; exit 0 if all healthy
-    .venv/bin/python deploy/stack/stack.py down     # stop all three
+    .venv/bin/python deploy/stack/stack.py down     # stop them all
 
 Versions are pinned in deploy/stack/versions.env, ports in shared/endpoints.py. One module per
-server (kafka.py, seaweedfs.py, postgres.py); `down` needs only the standard library, `up` and
-the health checks of `status` the project venv (aiokafka, minio). See deploy/stack/README.md.
+server (kafka.py, seaweedfs.py, postgres.py, labelstudio.py); `down` needs only the standard
+library, `up` and the health checks of `status` the project venv (aiokafka, minio). Label Studio
+lives in a virtualenv of its own under .stack/. See deploy/stack/README.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 if not __package__:  # run as a script: import from the repository, not from deploy/stack/
@@ -25,6 +27,7 @@ if not __package__:  # run as a script: import from the repository, not from dep
 
 from deploy.stack.config import Settings, StackError, load_settings, rel, say
 from deploy.stack.kafka import Kafka
+from deploy.stack.labelstudio import LabelStudio
 from deploy.stack.postgres import Postgres
 from deploy.stack.process import Server, exclusive_lock, stop_pids, wait_healthy
 from deploy.stack.seaweedfs import BUCKETS, SeaweedFS
@@ -33,7 +36,7 @@ from shared import endpoints
 
 def servers(settings: Settings) -> list[Server]:
     """The stack's servers, in start order."""
-    return [Kafka(settings), SeaweedFS(settings), Postgres(settings)]
+    return [Kafka(settings), SeaweedFS(settings), Postgres(settings), LabelStudio(settings)]
 
 
 def cmd_up(settings: Settings) -> int:
@@ -48,13 +51,19 @@ def cmd_up(settings: Settings) -> int:
 
     began = time.monotonic()
     started: set[str] = set()
-    for server in stack:
-        if server.pid() is None:
+    stopped = [server for server in stack if server.pid() is None]
+    # Slow installs (Label Studio's venv: minutes) run while the other servers start.
+    with ThreadPoolExecutor(max_workers=max(1, len(stopped))) as pool:
+        installs: dict[str, Future[None]] = {s.name: pool.submit(s.install) for s in stopped}
+        for server in stopped:
+            installs[server.name].result()
             server.start()
             started.add(server.name)
     for server in stack:
         try:
-            wait_healthy(server.name, server.health, server.pid, server.log)
+            wait_healthy(
+                server.name, server.health, server.pid, server.log, timeout=server.start_timeout
+            )
         except StackError:
             if server.name in started and (running := server.pid()) is not None:
                 stop_pids([(server.name, running, server.stop_signal)])
@@ -90,13 +99,17 @@ Kafka {settings.kafka_version})
               superuser {endpoints.SUPERUSER} / {endpoints.SUPERUSER_PASSWORD} (PostgreSQL \
 {settings.postgres_major})
               log {rel(settings.log("postgres"))}
+  Label Studio http://{host}:{ports.label_studio}  login {settings.label_studio_admin_email} / \
+{settings.label_studio_admin_password}, API token {settings.label_studio_token} \
+(label-studio {settings.label_studio_version})
+              log {rel(settings.log("labelstudio"))}
 Stop with: .venv/bin/python deploy/stack/stack.py down""",
         flush=True,
     )
 
 
 def cmd_down(settings: Settings) -> int:
-    """Stop all three servers (polite signal, then SIGKILL after STOP_GRACE); idempotent."""
+    """Stop every server (polite signal, then SIGKILL after STOP_GRACE); idempotent."""
     targets = []
     for server in servers(settings):
         pid = server.pid()
@@ -110,18 +123,18 @@ def cmd_down(settings: Settings) -> int:
 
 
 def cmd_status(settings: Settings) -> int:
-    """Print one line per server; exit 0 only if all three run and are healthy."""
+    """Print one line per server; exit 0 only if all run and are healthy."""
     all_ok = True
     for server in servers(settings):
         pid = server.pid()
         if pid is None:
             all_ok = False
-            print(f"{server.name:<10} stopped  {'-':<8} {server.address()}")
+            print(f"{server.name:<12} stopped  {'-':<8} {server.address()}")
             continue
         problem = server.health()
         all_ok = all_ok and problem is None
         health = "healthy" if problem is None else f"UNHEALTHY: {problem}"
-        print(f"{server.name:<10} running  {pid:<8} {server.address()}  {health}")
+        print(f"{server.name:<12} running  {pid:<8} {server.address()}  {health}")
     return 0 if all_ok else 1
 
 

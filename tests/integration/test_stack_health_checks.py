@@ -10,6 +10,7 @@ from pathlib import Path
 
 from deploy.stack.config import REPO, load_settings
 from deploy.stack.kafka import Kafka
+from deploy.stack.labelstudio import LabelStudio
 from deploy.stack.postgres import Postgres
 from deploy.stack.seaweedfs import SeaweedFS
 
@@ -27,6 +28,7 @@ def test_status_reports_every_server_of_the_running_stack_healthy(stack: None) -
         ["kafka", "running"],
         ["seaweedfs", "running"],
         ["postgres", "running"],
+        ["labelstudio", "running"],
     ]
     assert all(line.endswith("  healthy") for line in lines), lines
 
@@ -36,6 +38,7 @@ def test_health_checks_pass_against_the_running_servers(stack: None) -> None:
     assert Kafka(settings).health() is None
     assert SeaweedFS(settings).health() is None
     assert Postgres(settings).health() is None
+    assert LabelStudio(settings).health() is None
 
 
 def test_the_s3_check_uses_the_configured_keys(stack: None) -> None:
@@ -60,3 +63,13 @@ def test_nothing_listening_is_reported_at_once_not_after_retries(stack: None) ->
     assert (SeaweedFS(settings).health() or "").startswith("S3 request failed:")
     assert (Postgres(settings).health() or "").startswith("pg_isready exit")
     assert time.monotonic() - began < 5
+
+
+def test_label_studio_is_unhealthy_when_it_listens_on_another_port(stack: None) -> None:
+    # Label Studio takes the next free port when its own is busy: the check must notice.
+    settings = load_settings({})
+    moved = LabelStudio(dataclasses.replace(settings, ports=settings.ports.shifted(400)))
+    wanted, actual = moved.port, settings.ports.label_studio
+    assert moved.health() == (
+        f"listens on port {actual}, not {wanted} (was {wanted} busy at its start?)"
+    )

@@ -57,15 +57,17 @@ def test_down_and_status_run_without_the_venv_packages(tmp_path: Path) -> None:
         "[stack] kafka: not running",
         "[stack] seaweedfs: not running",
         "[stack] postgres: not running",
+        "[stack] labelstudio: not running",
     ]
     assert (state / "stack.lock").exists()
     status = run_without_venv_packages("status", state)
     assert (status.returncode, status.stderr) == (1, "")
     assert status.stdout.splitlines() == [
-        "kafka      stopped  -        127.0.0.1:19392 (controller 127.0.0.1:19393)",
-        "seaweedfs  stopped  -        s3 http://127.0.0.1:18633 (filer 19188, master 19633, "
+        "kafka        stopped  -        127.0.0.1:19392 (controller 127.0.0.1:19393)",
+        "seaweedfs    stopped  -        s3 http://127.0.0.1:18633 (filer 19188, master 19633, "
         "volume 18380)",
-        "postgres   stopped  -        127.0.0.1:55732",
+        "postgres     stopped  -        127.0.0.1:55732",
+        "labelstudio  stopped  -        http://127.0.0.1:8380 (admin admin@conveyor.local)",
     ]
 
 

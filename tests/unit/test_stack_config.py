@@ -25,10 +25,15 @@ def test_versions_env_lines_are_parsed_without_comments_or_quotes(tmp_path: Path
 
 def test_versions_are_pinned_only_in_versions_env() -> None:
     versions = read_versions()
-    assert set(versions) >= {"KAFKA_VERSION", "SEAWEEDFS_VERSION", "POSTGRES_MAJOR"}
+    assert set(versions) >= {
+        "KAFKA_VERSION",
+        "SEAWEEDFS_VERSION",
+        "POSTGRES_MAJOR",
+        "LABEL_STUDIO_VERSION",
+    }
     for module in config.STACK_DIR.glob("*.py"):
         text = module.read_text()
-        for name in ("KAFKA_VERSION", "SEAWEEDFS_VERSION"):
+        for name in ("KAFKA_VERSION", "SEAWEEDFS_VERSION", "LABEL_STUDIO_VERSION"):
             assert not re.search(rf"\b{re.escape(versions[name])}\b", text), (
                 f"{module.name} repeats {name}={versions[name]}"
             )
@@ -46,7 +51,9 @@ def test_defaults_are_the_repository_state_folder_and_the_endpoints_ports() -> N
         master=endpoints.SEAWEEDFS_MASTER_PORT,
         volume=endpoints.SEAWEEDFS_VOLUME_PORT,
         postgres=endpoints.POSTGRES_PORT,
+        label_studio=endpoints.LABEL_STUDIO_PORT,
     )
+    assert settings.label_studio_token == endpoints.LABEL_STUDIO_TOKEN
     assert settings.webhook_url == f"{endpoints.INGEST_URL}/internal/objectstore/events"
     assert (settings.s3_access_key, settings.s3_secret_key) == ("conveyor", "conveyor-dev-secret")
 

@@ -246,7 +246,7 @@ def _last_line(log: Path) -> str:
             handle.seek(max(0, log.stat().st_size - 4096))
             lines = [line.strip() for line in handle.read().decode(errors="replace").splitlines()]
         for line in reversed(lines):
-            if line:
+            if line and not line.startswith("====="):  # not open_log's header
                 return line[:100]
     return "(no output yet)"
 

@@ -62,8 +62,9 @@ def vendor_edge(labeling: Labeling, kind: str) -> VendorEdge | None:
 
 
 def hold_until(labeling: Labeling, now: datetime) -> datetime:
-    """How long a claimed delivery is kept from other copies: past any try's end."""
-    return now + timedelta(seconds=2 * labeling.settings.delivery_timeout_seconds + 30)
+    """How long a claimed delivery is kept from other copies: past its try's end (a try is
+    bounded by the delivery timeout) and the recording of its outcome."""
+    return now + timedelta(seconds=labeling.settings.delivery_timeout_seconds + 10)
 
 
 def claimed(delivery: Delivery, vendor: Vendor) -> Claimed:

@@ -5,6 +5,7 @@ Annotations come back on Conveyor's own webhook, so there is nothing to take or 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -48,15 +49,19 @@ class WebhookEdge:
         }
         started = time.perf_counter()
         try:
-            async with self._http.stream(
-                "POST",
-                vendor.url,
-                content=delivery.body,
-                headers=headers,
-                timeout=self._timeout,
-                follow_redirects=False,
-            ) as response:
-                excerpt = await _excerpt(response)
+            # httpx bounds each phase; this bounds the whole try (a vendor trickling bytes)
+            async with asyncio.timeout(self._timeout):
+                async with self._http.stream(
+                    "POST",
+                    vendor.url,
+                    content=delivery.body,
+                    headers=headers,
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                ) as response:
+                    excerpt = await _excerpt(response)
+        except TimeoutError:
+            return SendOutcome(None, _since(started), error="timeout (no answer in time)")
         except httpx.HTTPError as exc:
             return SendOutcome(None, _since(started), error=_describe(exc))
         latency = _since(started)

@@ -44,6 +44,7 @@ class LabelStudio(Server):
     name = "labelstudio"
     # The first start applies Label Studio's migrations to a new sqlite database (minutes).
     start_timeout = 600.0
+    slow_install = True  # ~1 GB of packages, minutes on a fresh machine
 
     @property
     def home(self) -> Path:

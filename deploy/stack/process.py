@@ -37,6 +37,8 @@ class Server(abc.ABC):
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
     # Seconds from start to healthy before `up` gives up.
     start_timeout: ClassVar[float] = HEALTH_TIMEOUT
+    # True: `up` runs install() in a thread while the servers before it start.
+    slow_install: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -55,7 +57,7 @@ class Server(abc.ABC):
         """Pid of the running server this stack started, if any."""
 
     def install(self) -> None:
-        """Install what the server needs, if slow to do; `up` runs it beside the others' starts.
+        """Install what the server needs when that is slow (see slow_install); else nothing.
 
         Must be safe to call again: start() calls it too (by then it has nothing to do).
         """

@@ -52,27 +52,34 @@ def cmd_up(settings: Settings) -> int:
     began = time.monotonic()
     started: set[str] = set()
     stopped = [server for server in stack if server.pid() is None]
-    # Slow installs (Label Studio's venv: minutes) run while the other servers start.
+    # A slow install (Label Studio's venv: minutes) runs in a thread while the other servers
+    # start and become healthy; its server starts when its turn in the health loop comes.
     with ThreadPoolExecutor(max_workers=max(1, len(stopped))) as pool:
-        installs: dict[str, Future[None]] = {s.name: pool.submit(s.install) for s in stopped}
+        installs: dict[str, Future[None]] = {
+            server.name: pool.submit(server.install) for server in stopped if server.slow_install
+        }
         for server in stopped:
-            installs[server.name].result()
-            server.start()
-            started.add(server.name)
-    for server in stack:
-        try:
-            wait_healthy(
-                server.name, server.health, server.pid, server.log, timeout=server.start_timeout
+            if server.name not in installs:
+                server.start()
+                started.add(server.name)
+        for server in stack:
+            try:
+                if server.name in installs:
+                    installs[server.name].result()
+                    server.start()
+                    started.add(server.name)
+                wait_healthy(
+                    server.name, server.health, server.pid, server.log, timeout=server.start_timeout
+                )
+            except StackError:
+                if server.name in started and (running := server.pid()) is not None:
+                    stop_pids([(server.name, running, server.stop_signal)])
+                raise
+            state = "started" if server.name in started else "already running"
+            say(
+                f"{server.name}: {state}, healthy after {time.monotonic() - began:.1f} s "
+                f"(pid {server.pid()})"
             )
-        except StackError:
-            if server.name in started and (running := server.pid()) is not None:
-                stop_pids([(server.name, running, server.stop_signal)])
-            raise
-        state = "started" if server.name in started else "already running"
-        say(
-            f"{server.name}: {state}, healthy after {time.monotonic() - began:.1f} s "
-            f"(pid {server.pid()})"
-        )
     for server in stack:
         server.provision()
     print_summary(settings)

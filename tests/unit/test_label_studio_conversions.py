@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -358,3 +360,20 @@ def test_the_updated_since_filter_always_carries_microseconds_in_utc() -> None:
     assert updated_after_query(datetime(2026, 5, 1, 12, tzinfo=UTC)) == updated_after_query(
         datetime(2026, 5, 1, 12)
     )
+
+
+def test_the_annotation_in_a_captured_label_studio_webhook_converts_to_pixels() -> None:
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "label_studio_webhooks.json"
+    calls = json.loads(fixture.read_text())["calls"]
+    assert [c["body"]["action"] for c in calls] == [
+        "ANNOTATION_CREATED",
+        "ANNOTATION_UPDATED",
+        "ANNOTATIONS_DELETED",
+    ]
+    created = calls[0]["body"]
+    assert calls[0]["headers"]["X-Conveyor-Vendor-Token"] == "header-secret"  # static header
+    assert created["task"]["data"]["conveyor_task_id"] == "0b8f7d2e-0000-4000-8000-000000000001"
+    spec = OntologySpec.model_validate({"classes": [{"name": "car", "shape": "bbox"}]})
+    converted = shapes_from_results(spec, created["annotation"]["result"], width=None, height=None)
+    assert converted.shapes[0]["bbox"] == {"x": 64.0, "y": 120.0, "width": 320.0, "height": 60.0}
+    assert calls[2]["body"]["annotations"] == [{"id": created["annotation"]["id"]}]

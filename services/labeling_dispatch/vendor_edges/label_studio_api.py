@@ -11,7 +11,16 @@ Behaviour worth knowing, observed on the real server:
 - webhooks are not signed and not retried, and time out after about 1 s: a receiver that is
   slow or down loses the event, so :meth:`LabelStudioApi.tasks_updated_since` is the way to
   catch up;
-- the server does not fetch image URLs (the labeler's browser does).
+- the server does not fetch image URLs (the labeler's browser does);
+- a task's ``updated_at`` moves when an annotation is created, changed or deleted, and is
+  later than the annotation's own: it is the reconcile cursor (tasks imported together can
+  share a timestamp to the microsecond; re-read the boundary and drop what is already stored);
+- webhook bodies (``tests/fixtures/label_studio_webhooks.json``): ``ANNOTATION_CREATED`` and
+  ``ANNOTATION_UPDATED`` carry ``annotation`` (with ``result``, ``completed_by``) and ``task``
+  (with the imported ``data``, so put Conveyor's task id there); ``ANNOTATIONS_DELETED`` only
+  ``[{"id": ...}]``; the static ``headers`` and the URL's query string arrive as registered;
+- a project title needs at least 3 characters; the labeling config is checked only for
+  well-formed XML and ``toName`` references (an unknown tag passes).
 """
 
 from __future__ import annotations

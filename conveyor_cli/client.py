@@ -41,6 +41,8 @@ from conveyor_cli.schemas import (
     QualityReport,
     QualitySummary,
     Reevaluation,
+    Task,
+    TaskState,
     Timeline,
     Vendor,
     VendorWithCredentials,
@@ -599,6 +601,28 @@ class LabelingClient(_ServiceClient):
         """``POST /v1/jobs/{id}/pause|resume|cancel`` (admin); ApiError (409) when the job's
         state does not allow it."""
         return cast(JobDetail, self._request("POST", f"/v1/jobs/{_seg(job_id)}/{action}"))
+
+    # tasks
+    def list_tasks(
+        self,
+        *,
+        job_id: str | None = None,
+        vendor_id: str | None = None,
+        state: TaskState | None = None,
+        asset_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Task]:
+        """One page of ``GET /v1/tasks`` (by job, vendor, state, asset)."""
+        params = {
+            "job_id": job_id,
+            "vendor_id": vendor_id,
+            "state": state,
+            "asset_id": asset_id,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast(Page[Task], self._request("GET", "/v1/tasks", params=params))
 
     # deliveries
     def list_deliveries(

@@ -27,6 +27,7 @@ from conveyor_cli.commands import (
     keys,
     ontologies,
     quality,
+    tasks,
     upload,
     vendors,
 )
@@ -175,6 +176,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(ontologies.app, name="ontologies")
 app.add_typer(vendors.app, name="vendors")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(tasks.app, name="tasks")
 app.add_typer(deliveries.app, name="deliveries")
 
 

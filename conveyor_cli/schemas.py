@@ -344,6 +344,31 @@ class DeliveryDetail(Delivery):
     attempt_log: list[DeliveryAttempt]
 
 
+TaskState = Literal["queued", "assigned", "dispatched", "submitted", "rework", "cancelled"]
+
+
+class Task(TypedDict):
+    """One replica of one asset in a labeling job, and where it is."""
+
+    id: str
+    job_id: str
+    asset_id: str
+    replica: int
+    gold: bool
+    state: TaskState
+    priority_score: float
+    vendor_id: str | None
+    excluded_vendors: list[str]
+    attempt: int
+    delivery_id: str | None
+    lease_expires_at: str | None
+    rework_comment: str | None
+    created_at: str
+    dispatched_at: str | None
+    submitted_at: str | None
+    updated_at: str
+
+
 JobState = Literal["open", "paused", "cancelled", "completed"]
 JobPriority = Literal["arrival", "uncertainty"]
 JobAction = Literal["pause", "resume", "cancel"]

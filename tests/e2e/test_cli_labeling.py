@@ -134,3 +134,7 @@ def test_cli_runs_a_job_through_its_states(tmp_path: Path, labeling_url: str, da
     assert [j["id"] for j in listed["items"]] == [job["id"]]
     deliveries = as_json(labeling_url, "deliveries", "list", "--job", job["id"])
     assert deliveries["items"] == []  # the dataset has no images: nothing was sent
+    assert as_json(labeling_url, "tasks", "list", "--job", job["id"])["items"] == []
+    table = conveyor(labeling_url, "tasks", "list", "--job", job["id"], "--state", "queued")
+    assert table.returncode == 0 and "Tasks" in table.stdout, table.stderr
+    assert conveyor(labeling_url, "tasks", "list", "--job", "not-an-id").returncode == 2

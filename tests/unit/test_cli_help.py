@@ -43,6 +43,7 @@ EXPECTED = {
     "jobs pause",
     "jobs resume",
     "jobs cancel",
+    "tasks list",
     "deliveries list",
     "deliveries show",
     "deliveries redeliver",

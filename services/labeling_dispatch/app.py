@@ -15,6 +15,7 @@ from services.labeling_dispatch.context import SOURCE, Labeling
 from services.labeling_dispatch.models import SCHEMA, inbox, outbox
 from services.labeling_dispatch.settings import LabelingSettings
 from services.labeling_dispatch.use_cases.dispatching import run_dispatcher
+from services.labeling_dispatch.use_cases.submissions import AnswerBatcher
 from shared.auth import RemotePrincipalResolver, RevocationListener
 from shared.db import ping
 from shared.http import create_app
@@ -58,9 +59,12 @@ def create_labeling_app(settings: LabelingSettings | None = None) -> FastAPI:
             rt.spawn("dispatcher", lambda: run_dispatcher(labeling))
             revocations = RevocationListener(resolver, settings.kafka_bootstrap_servers)
             rt.spawn("api-key-revocations", revocations.run)
+            labeling.answers = AnswerBatcher(labeling)
+            labeling.answers.start()
             try:
                 yield
             finally:
+                await labeling.answers.stop()
                 await resolver.close()
                 await vendor_http.aclose()
 

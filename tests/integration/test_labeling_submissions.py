@@ -3,10 +3,12 @@ recorded and nothing else changed, an accepted answer stored once with its event
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,8 +29,13 @@ from services.labeling_dispatch.models import (
     WebhookReceipt,
     outbox,
 )
+from services.labeling_dispatch.repository import annotations as annotations_repo
 from services.labeling_dispatch.use_cases import submissions, vendor_access, vendors
-from services.labeling_dispatch.use_cases.submissions import SubmissionAnswer, Webhook
+from services.labeling_dispatch.use_cases.submissions import (
+    AnswerBatcher,
+    SubmissionAnswer,
+    Webhook,
+)
 from shared.auth import Principal, Role
 from shared.errors import ApiError
 
@@ -141,9 +148,24 @@ class World:
         return task_id
 
 
-@pytest.fixture
-async def world(inbound: Labeling) -> World:
-    return await World(inbound).build()
+@pytest.fixture(params=["alone", "batched"])
+async def world(
+    inbound: Labeling, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[World]:
+    """Every case twice: each request in its own unit of work, and through the batcher (whose
+    batches must not fail)."""
+    built = await World(inbound).build()
+    if request.param == "alone":
+        yield built
+        return
+    inbound.answers = AnswerBatcher(inbound)
+    inbound.answers.start()
+    try:
+        yield built
+    finally:
+        await inbound.answers.stop()
+        inbound.answers = None
+    assert not [r for r in caplog.records if r.name == submissions.__name__]
 
 
 def body_of(*answers: tuple[uuid.UUID, list[Any]]) -> bytes:
@@ -440,3 +462,126 @@ async def test_people_see_a_tasks_annotations_and_refusals(world: World) -> None
     with pytest.raises(ApiError) as hidden:
         await submissions.annotations_of_task(world.labeling, scoped, task_id, 10, None)
     assert hidden.value.status == 404
+
+
+@pytest.fixture
+async def batched(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The batcher's cases; the test's sessions share one connection, so they take turns."""
+    if world.labeling.answers is None:
+        pytest.skip("about the batcher")
+    maker = world.labeling.units.sessions
+    turn = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def one_at_a_time() -> AsyncIterator[Any]:
+        async with turn, maker() as session:
+            yield session
+
+    monkeypatch.setattr(world.labeling.units, "sessions", one_at_a_time)
+    return world
+
+
+async def queue_together(world: World, *requests: Coroutine[Any, Any, SubmissionAnswer]) -> Any:
+    """Start the requests with the batcher's worker held, so all of them are queued (judged)
+    before it takes its first batch; returns the worker's release."""
+    batcher = world.labeling.answers
+    assert batcher is not None
+    await batcher.stop()
+    held = asyncio.Event()
+
+    async def holding() -> None:
+        await held.wait()
+
+    batcher._worker = asyncio.create_task(holding())
+    running = [asyncio.create_task(r) for r in requests]
+    async with asyncio.timeout(10):
+        while batcher._queue.qsize() < len(requests):
+            await asyncio.sleep(0.01)
+
+    async def release() -> list[Any]:
+        batcher.start()
+        held.set()
+        return list(await asyncio.gather(*running, return_exceptions=True))
+
+    return release
+
+
+def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of receipts each batch claimed, recorded."""
+    sizes: list[int] = []
+    claim = annotations_repo.claim_receipts
+
+    async def claim_receipts(session: Any, claims: Any) -> Any:
+        claimed = await claim(session, claims)
+        sizes.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(annotations_repo, "claim_receipts", claim_receipts)
+    return sizes
+
+
+async def test_concurrent_answers_are_committed_together_each_with_its_own_answer(
+    batched: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = batched
+    task_ids = [await world.task() for _ in range(5)]
+    bodies = [body_of((t, [CAR])) for t in task_ids]
+    sizes = batch_sizes(monkeypatch)
+    release = await queue_together(
+        world,
+        *(post(world, body, delivery=f"d-{i}") for i, body in enumerate(bodies)),
+        post(world, bodies[0], delivery="d-0"),  # the same delivery: a replay
+    )
+    answers = await release()
+    assert sizes == [5]  # one batch; the replay was left to its own unit of work
+    first, replay = answers[0], answers[5]
+    assert not first.duplicate and replay.duplicate
+    assert replay.annotation_ids == first.annotation_ids
+    async with world.labeling.units.read() as session:
+        stored = {a.id: a for a in (await session.execute(select(Annotation))).scalars()}
+    assert len(stored) == 5
+    for i, (task_id, answer) in enumerate(zip(task_ids, answers[:5], strict=True)):
+        (annotation_id,) = answer.annotation_ids
+        assert stored[annotation_id].task_id == task_id
+        assert stored[annotation_id].delivery_id == f"d-{i}"
+        assert await state_of(world.labeling, task_id) == ("submitted", "answered")
+    submitted = await events(world.labeling, "conveyor.annotation.submitted.v1")
+    assert sorted(e["data"]["task_id"] for e in submitted) == sorted(map(str, task_ids))
+    assert all(e["traceparent"] == TRACEPARENT for e in submitted)
+    assert await count(world.labeling, WebhookReceipt) == 5
+    (refusal,) = await refusals(world.labeling)
+    assert (refusal.reason, refusal.status_code) == ("replayed", 200)
+
+
+async def test_a_batch_with_a_lost_race_still_answers_the_others(
+    batched: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = batched
+    task_ids = [await world.task() for _ in range(3)]
+    lost = task_ids[2]
+    sizes = batch_sizes(monkeypatch)
+    release = await queue_together(
+        world,
+        *(post(world, body_of((t, [CAR])), delivery=f"d-{i}") for i, t in enumerate(task_ids)),
+    )
+    # judged open, then expired before the batch commits
+    async with world.labeling.units.begin() as uow:
+        await uow.session.execute(
+            update(Assignment).where(Assignment.task_id == lost).values(outcome="expired")
+        )
+    results = await release()
+    assert sizes[0] == 3  # the batch, rolled back; then each request alone
+    for task_id, result in zip(task_ids[:2], results[:2], strict=True):
+        assert isinstance(result, SubmissionAnswer) and result.accepted == 1
+        assert not result.duplicate
+        assert await state_of(world.labeling, task_id) == ("submitted", "answered")
+    error = results[2]
+    assert isinstance(error, ApiError)
+    assert (error.status, error.code) == (409, "task_already_answered")
+    assert await state_of(world.labeling, lost) == ("dispatched", "expired")
+    assert await count(world.labeling, Annotation) == 2
+    assert await count(world.labeling, WebhookReceipt) == 2
+    assert len(await events(world.labeling, "conveyor.annotation.submitted.v1")) == 2
+    assert [(r.reason, r.task_id) for r in await refusals(world.labeling)] == [
+        ("task_already_answered", lost)
+    ]

@@ -14,9 +14,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, insert, select, true, tuple_, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Row,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 from services.labeling_dispatch.models import (
     Annotation,
@@ -205,9 +223,101 @@ async def submit_tasks(
     return set((await session.execute(stmt)).scalars())
 
 
+def _rows(name: str, **types: TypeEngine[Any]) -> TableValuedAlias:
+    """Rows passed as one array per column (a bind parameter named like the column): the
+    statement is the same whatever the number of rows, so it is built once."""
+    arrays = [bindparam(key, type_=ARRAY(type_)) for key, type_ in types.items()]
+    columns = [column(key, type_) for key, type_ in types.items()]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name)
+
+
+# For answers committed together.
+_claimed_rows = _rows("claimed", vendor_id=UUID(as_uuid=True), delivery_id=Text(), response=Text())
+_CLAIM_RECEIPTS = (
+    pg_insert(receipts)
+    .from_select(
+        ["vendor_id", "delivery_id", "response"],
+        select(
+            _claimed_rows.c.vendor_id,
+            _claimed_rows.c.delivery_id,
+            _claimed_rows.c.response.cast(JSONB),
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=[receipts.c.vendor_id, receipts.c.delivery_id])
+    .returning(receipts.c.vendor_id, receipts.c.delivery_id)
+)
+_held_rows = _rows(
+    "held",
+    task_id=UUID(as_uuid=True),
+    attempt=Integer(),
+    vendor_id=UUID(as_uuid=True),
+    closed_at=DateTime(timezone=True),
+)
+_answered_many = (
+    update(assignments)
+    .where(
+        assignments.c.task_id == _held_rows.c.task_id,
+        assignments.c.attempt == _held_rows.c.attempt,
+        assignments.c.vendor_id == _held_rows.c.vendor_id,
+        assignments.c.outcome == "open",
+    )
+    .values(outcome="answered", closed_at=_held_rows.c.closed_at)
+    .returning(assignments.c.task_id, assignments.c.attempt, assignments.c.closed_at)
+    .cte("answered")
+)
+_SUBMIT_MANY = (
+    update(tasks)
+    .where(
+        tasks.c.id == _answered_many.c.task_id,
+        tasks.c.attempt == _answered_many.c.attempt,
+        tasks.c.state.in_(("assigned", "dispatched")),
+    )
+    .values(
+        state="submitted",
+        submitted_at=_answered_many.c.closed_at,
+        updated_at=_answered_many.c.closed_at,
+    )
+    .returning(tasks.c.id)
+)
+
+
+async def claim_receipts(
+    session: AsyncSession, claims: Sequence[tuple[uuid.UUID, str, str]]
+) -> set[tuple[uuid.UUID, str]]:
+    """:func:`claim_receipt` for many ``(vendor id, delivery id, response as JSON text)`` in one
+    statement: the (vendor id, delivery id) pairs claimed; the others are replays.
+
+    The delivery ids must be distinct per vendor (one statement cannot say which of two equal
+    ones it took).
+    """
+    values = {
+        "vendor_id": [v for v, _, _ in claims],
+        "delivery_id": [d for _, d, _ in claims],
+        "response": [r for _, _, r in claims],
+    }
+    return {(v, d) for v, d in await session.execute(_CLAIM_RECEIPTS, values)}
+
+
+async def submit_held_tasks(
+    session: AsyncSession, held: Sequence[tuple[uuid.UUID, int, uuid.UUID, datetime]]
+) -> set[uuid.UUID]:
+    """:func:`submit_tasks` for many vendors' ``(task id, attempt, vendor id, now)`` in one
+    statement; returns the tasks it submitted (a task missing was closed meanwhile)."""
+    values = {
+        "task_id": [t for t, _, _, _ in held],
+        "attempt": [a for _, a, _, _ in held],
+        "vendor_id": [v for _, _, v, _ in held],
+        "closed_at": [n for _, _, _, n in held],
+    }
+    return set((await session.execute(_SUBMIT_MANY, values)).scalars())
+
+
+_INSERT_ANNOTATIONS = insert(stored_annotations)
+
+
 async def insert_annotations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Store annotations (one multi-row insert)."""
-    await session.execute(insert(stored_annotations), list(rows))
+    await session.execute(_INSERT_ANNOTATIONS, list(rows))
 
 
 async def insert_refusal(session: AsyncSession, row: dict[str, Any]) -> None:

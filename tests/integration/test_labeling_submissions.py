@@ -29,7 +29,6 @@ from services.labeling_dispatch.models import (
     WebhookReceipt,
     outbox,
 )
-from services.labeling_dispatch.repository import annotations as annotations_repo
 from services.labeling_dispatch.use_cases import submissions, vendor_access, vendors
 from services.labeling_dispatch.use_cases.submissions import (
     AnswerBatcher,
@@ -150,22 +149,35 @@ class World:
 
 @pytest.fixture(params=["alone", "batched"])
 async def world(
-    inbound: Labeling, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+    inbound: Labeling, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[World]:
     """Every case twice: each request in its own unit of work, and through the batcher (whose
-    batches must not fail)."""
+    batches must not fail but by a lost race)."""
     built = await World(inbound).build()
     if request.param == "alone":
         yield built
         return
-    inbound.answers = AnswerBatcher(inbound)
-    inbound.answers.start()
+    batcher = inbound.answers = AnswerBatcher(inbound)
+    failures: list[Exception] = []
+    write = batcher._write
+
+    async def watched(batch: Any) -> Any:
+        try:
+            return await write(batch)
+        except submissions._LostRace:
+            raise
+        except Exception as exc:
+            failures.append(exc)
+            raise
+
+    monkeypatch.setattr(batcher, "_write", watched)
+    batcher.start()
     try:
         yield built
     finally:
-        await inbound.answers.stop()
+        await batcher.stop()
         inbound.answers = None
-    assert not [r for r in caplog.records if r.name == submissions.__name__]
+    assert failures == []
 
 
 def body_of(*answers: tuple[uuid.UUID, list[Any]]) -> bytes:
@@ -506,18 +518,21 @@ async def queue_together(world: World, *requests: Coroutine[Any, Any, Submission
     return release
 
 
-def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of receipts each batch claimed, recorded."""
-    sizes: list[int] = []
-    claim = annotations_repo.claim_receipts
+def batches(world: World, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
+    """For each batch written: its size and how many it committed (None: rolled back)."""
+    seen: list[tuple[int, int | None]] = []
+    batcher = world.labeling.answers
+    assert batcher is not None
+    write = batcher._write
 
-    async def claim_receipts(session: Any, claims: Any) -> Any:
-        claimed = await claim(session, claims)
-        sizes.append(len(claimed))
-        return claimed
+    async def recording(batch: Any) -> Any:
+        seen.append((len(batch), None))
+        answers = await write(batch)
+        seen[-1] = (len(batch), len(answers))
+        return answers
 
-    monkeypatch.setattr(annotations_repo, "claim_receipts", claim_receipts)
-    return sizes
+    monkeypatch.setattr(batcher, "_write", recording)
+    return seen
 
 
 async def test_concurrent_answers_are_committed_together_each_with_its_own_answer(
@@ -526,14 +541,14 @@ async def test_concurrent_answers_are_committed_together_each_with_its_own_answe
     world = batched
     task_ids = [await world.task() for _ in range(5)]
     bodies = [body_of((t, [CAR])) for t in task_ids]
-    sizes = batch_sizes(monkeypatch)
+    seen = batches(world, monkeypatch)
     release = await queue_together(
         world,
         *(post(world, body, delivery=f"d-{i}") for i, body in enumerate(bodies)),
         post(world, bodies[0], delivery="d-0"),  # the same delivery: a replay
     )
     answers = await release()
-    assert sizes == [5]  # one batch; the replay was left to its own unit of work
+    assert seen == [(6, 5)]  # one batch; the replay was left to its own unit of work
     first, replay = answers[0], answers[5]
     assert not first.duplicate and replay.duplicate
     assert replay.annotation_ids == first.annotation_ids
@@ -559,7 +574,7 @@ async def test_a_batch_with_a_lost_race_still_answers_the_others(
     world = batched
     task_ids = [await world.task() for _ in range(3)]
     lost = task_ids[2]
-    sizes = batch_sizes(monkeypatch)
+    seen = batches(world, monkeypatch)
     release = await queue_together(
         world,
         *(post(world, body_of((t, [CAR])), delivery=f"d-{i}") for i, t in enumerate(task_ids)),
@@ -570,7 +585,7 @@ async def test_a_batch_with_a_lost_race_still_answers_the_others(
             update(Assignment).where(Assignment.task_id == lost).values(outcome="expired")
         )
     results = await release()
-    assert sizes[0] == 3  # the batch, rolled back; then each request alone
+    assert seen == [(3, None)]  # the batch, rolled back; then each request alone
     for task_id, result in zip(task_ids[:2], results[:2], strict=True):
         assert isinstance(result, SubmissionAnswer) and result.accepted == 1
         assert not result.duplicate

@@ -224,9 +224,9 @@ async def submit_tasks(
 
 
 def _rows(name: str, **types: TypeEngine[Any]) -> TableValuedAlias:
-    """Rows passed as one array per column (a bind parameter named like the column): the
-    statement is the same whatever the number of rows, so it is built once."""
-    arrays = [bindparam(key, type_=ARRAY(type_)) for key, type_ in types.items()]
+    """Rows passed as one array per column (bind parameter ``each_<column>``): the statement
+    is the same whatever the number of rows, so it is built once."""
+    arrays = [bindparam(f"each_{key}", type_=ARRAY(type_)) for key, type_ in types.items()]
     columns = [column(key, type_) for key, type_ in types.items()]
     return func.unnest(*arrays).table_valued(*columns).render_derived(name)
 
@@ -291,9 +291,9 @@ async def claim_receipts(
     ones it took).
     """
     values = {
-        "vendor_id": [v for v, _, _ in claims],
-        "delivery_id": [d for _, d, _ in claims],
-        "response": [r for _, _, r in claims],
+        "each_vendor_id": [v for v, _, _ in claims],
+        "each_delivery_id": [d for _, d, _ in claims],
+        "each_response": [r for _, _, r in claims],
     }
     return {(v, d) for v, d in await session.execute(_CLAIM_RECEIPTS, values)}
 
@@ -304,10 +304,10 @@ async def submit_held_tasks(
     """:func:`submit_tasks` for many vendors' ``(task id, attempt, vendor id, now)`` in one
     statement; returns the tasks it submitted (a task missing was closed meanwhile)."""
     values = {
-        "task_id": [t for t, _, _, _ in held],
-        "attempt": [a for _, a, _, _ in held],
-        "vendor_id": [v for _, _, v, _ in held],
-        "closed_at": [n for _, _, _, n in held],
+        "each_task_id": [t for t, _, _, _ in held],
+        "each_attempt": [a for _, a, _, _ in held],
+        "each_vendor_id": [v for _, _, v, _ in held],
+        "each_closed_at": [n for _, _, _, n in held],
     }
     return set((await session.execute(_SUBMIT_MANY, values)).scalars())
 

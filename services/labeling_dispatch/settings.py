@@ -23,6 +23,8 @@ class LabelingSettings(ServiceSettings):
     # How often the dispatcher looks for queued tasks, due deliveries and lapsed leases when
     # nothing wakes it sooner.
     dispatch_interval_seconds: float = Field(default=0.2, gt=0)
+    # ... but never more often than this, however often it is woken.
+    dispatch_min_round_gap_seconds: float = Field(default=0.1, ge=0)
     # Default lease of a task when a job does not set one.
     default_lease_seconds: int = Field(default=24 * 3600, ge=1)
     # Outbound deliveries: first retry after this long, doubling up to max_retry_delay, with

@@ -53,6 +53,10 @@ async def run_dispatcher(labeling: Labeling) -> None:
             except Exception:
                 # a database hiccup must not stop dispatching: the next round tries again
                 log.exception("dispatch round failed")
+            # Under load every new task and every finished try wakes the dispatcher; rounds at
+            # most every min_round_gap let work pile up a little, so one round (a handful of
+            # transactions) serves many tasks instead of one.
+            await asyncio.sleep(labeling.settings.dispatch_min_round_gap_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     labeling.wake_dispatcher.wait(), labeling.settings.dispatch_interval_seconds

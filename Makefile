@@ -70,8 +70,10 @@ bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 Gi
 bench-clean: stack-up ## Clean accuracy vs cleanvision/imagededup, throughput, pHash lookup
 	$(PY) bench/clean.py
 
-bench-labeling: stack-up ## Signed vendor webhooks/s and p95 (1 and 2 workers), vs /healthz
+bench-labeling: stack-up ## Signed vendor webhooks/s (vs /healthz); cleaned->dispatched latency at 50/s
 	$(PY) bench/labeling.py
+	$(PY) bench/labeling_dispatch.py --feed events
+	$(PY) bench/labeling_dispatch.py --feed uploads
 
 chaos: stack-up ## Fault harness: uploads under each fault (kill -9, Kafka, Postgres, store, 2nd copy)
 	$(PY) -m deploy.chaos $(CHAOS_ARGS)

@@ -226,10 +226,17 @@ def run(workers: int, tasks: int, clients: int) -> dict[str, Any]:
         print(f"[workers={workers}] uploading {len(images)} images...", flush=True)
         asyncio.run(upload_all(procs["ingest"].url, "bench", images, 8, 100.0))
         key = vendor["api_key"]
+        # every image clean accepts becomes OVERLAP tasks; one it rejects (a generated image
+        # can read as a near duplicate of another) becomes none: wait until the count settles
         deadline = time.monotonic() + 180
+        settled_since, last = time.monotonic(), -1
         while time.monotonic() < deadline:
             sent = len(_Vendor.task_ids)
-            if sent >= len(images) * OVERLAP and open_task_count(labeling_url, key) >= sent:
+            if sent != last:
+                settled_since, last = time.monotonic(), sent
+            full = sent >= len(images) * OVERLAP
+            quiet = sent > 0 and time.monotonic() - settled_since > 5
+            if (full or quiet) and open_task_count(labeling_url, key) >= sent:
                 break
             time.sleep(0.5)
         task_ids = sorted(_Vendor.task_ids)

@@ -84,11 +84,12 @@ class AnsweringVendor:
                 time.sleep(0.2)
                 continue
             if response.status_code == 200:
+                # A duplicate answer is the first one's: its response was lost in the crash
+                # (the service had committed it), and the retry under the same id says so.
                 with self._lock:
+                    self.accepted[task_id] += 1
                     if response.json().get("duplicate"):
                         self.duplicates += 1
-                    else:
-                        self.accepted[task_id] += 1
                 return
             if response.status_code == 409:
                 # the same task delivered again after the crash, already answered: fine
@@ -188,8 +189,9 @@ def test_kill_9_while_300_tasks_are_dispatched_and_answered_loses_and_repeats_no
     assert task_ids <= set(simulator.held_task_ids())
     # every answer was stored once, whatever was retried or replayed
     assert vendor.failures == 0
-    assert set(vendor.accepted) == task_ids and set(vendor.accepted.values()) == {1}
-    for task_id in list(task_ids)[:: max(1, len(task_ids) // 40)]:
+    # (a task delivered twice is answered twice under one delivery id: the second is a replay)
+    assert set(vendor.accepted) == task_ids
+    for task_id in task_ids:
         stored = labeling.get(f"/v1/tasks/{task_id}/annotations")
         assert stored.status_code == 200, stored.text
         assert len(stored.json()["items"]) == 1

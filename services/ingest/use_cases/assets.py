@@ -12,6 +12,7 @@ from services.ingest.schemas import AssetDetail, AssetOut, AssetPage
 from services.ingest.use_cases.datasets import find_dataset
 from shared.auth import Principal
 from shared.errors import ApiError
+from shared.paging import Cursor
 
 
 def asset_out(asset: Asset, dataset_slug: str, duplicate: bool = False) -> AssetOut:
@@ -61,7 +62,7 @@ async def list_assets(
     sha256: str | None,
 ) -> AssetPage:
     """A page of a dataset's assets."""
-    after = repo.Cursor.decode(cursor) if cursor else None
+    after = Cursor.decode(cursor) if cursor else None
     async with ingest.units.read() as session:
         dataset = await find_dataset(ingest, session, slug, principal)
         rows = await repo.list_assets(
@@ -77,7 +78,7 @@ async def list_assets(
     items = [asset_out(a, slug) for a in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = repo.Cursor(rows[limit - 1].created_at, rows[limit - 1].id).encode()
+        next_cursor = Cursor(rows[limit - 1].created_at, rows[limit - 1].id).encode()
     return AssetPage(items=items, next_cursor=next_cursor)
 
 

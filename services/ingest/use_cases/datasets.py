@@ -14,6 +14,7 @@ from services.ingest.schemas import DatasetCreate, DatasetOut, DatasetPage
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import DatasetCreatedV1
+from shared.paging import Cursor
 
 # Remembered datasets at most: a bound on the cache, far above any real count.
 CACHED_DATASETS = 10_000
@@ -78,12 +79,12 @@ async def list_datasets(
     ingest: Ingest, principal: Principal, limit: int, cursor: str | None
 ) -> DatasetPage:
     """A page of the datasets the caller may touch."""
-    after = repo.Cursor.decode(cursor) if cursor else None
+    after = Cursor.decode(cursor) if cursor else None
     only = None if principal.datasets is None else [uuid.UUID(d) for d in principal.datasets]
     async with ingest.units.read() as session:
         rows = await repo.list_datasets(session, limit + 1, after, only)
     items = [DatasetOut.model_validate(d, from_attributes=True) for d in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = repo.Cursor(rows[limit - 1].created_at, rows[limit - 1].id).encode()
+        next_cursor = Cursor(rows[limit - 1].created_at, rows[limit - 1].id).encode()
     return DatasetPage(items=items, next_cursor=next_cursor)

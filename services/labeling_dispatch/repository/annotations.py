@@ -46,7 +46,7 @@ from services.labeling_dispatch.models import (
     Vendor,
     WebhookReceipt,
 )
-from services.labeling_dispatch.repository.paging import Cursor
+from shared.paging import Cursor
 
 receipts = cast(Table, WebhookReceipt.__table__)
 stored_annotations = cast(Table, Annotation.__table__)

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.labeling_dispatch.models import Delivery, DeliveryAttempt, Job, Vendor
-from services.labeling_dispatch.repository.paging import Cursor
+from shared.paging import Cursor
 
 
 @dataclass(frozen=True)

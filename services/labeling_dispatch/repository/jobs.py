@@ -16,7 +16,7 @@ from services.labeling_dispatch.models import (
     JobVendor,
     KnownAsset,
 )
-from services.labeling_dispatch.repository.paging import Cursor
+from shared.paging import Cursor
 
 
 async def insert_job(

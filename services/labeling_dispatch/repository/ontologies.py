@@ -9,7 +9,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.labeling_dispatch.models import Ontology, OntologyVersion
-from services.labeling_dispatch.repository.paging import Cursor
+from shared.paging import Cursor
 
 
 async def insert_ontology(session: AsyncSession, ontology: Ontology) -> Ontology:

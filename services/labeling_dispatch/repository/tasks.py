@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.labeling_dispatch.models import Assignment, Job, Task
-from services.labeling_dispatch.repository.paging import Cursor
+from shared.paging import Cursor
 
 
 async def insert_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.labeling_dispatch.models import Vendor
-from services.labeling_dispatch.repository.paging import Cursor
+from shared.paging import Cursor
 
 
 async def insert_vendor(session: AsyncSession, vendor: Vendor) -> Vendor:

@@ -27,7 +27,6 @@ from services.labeling_dispatch.domain.tasks import TaskState, task_transition
 from services.labeling_dispatch.models import Delivery, DeliveryAttempt, Task, Vendor
 from services.labeling_dispatch.repository import deliveries as repo
 from services.labeling_dispatch.repository import dispatch as dispatch_repo
-from services.labeling_dispatch.repository.paging import Cursor
 from services.labeling_dispatch.vendor_edges.base import (
     Outbound,
     SendOutcome,
@@ -38,6 +37,7 @@ from services.labeling_dispatch.vendor_edges.webhook import WebhookEdge
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import DeliveryFailedV1, TaskDispatchedV1, TaskExpiredV1
+from shared.paging import Cursor
 from shared.uow import UnitOfWork
 
 ACTOR = "labeling-dispatch"

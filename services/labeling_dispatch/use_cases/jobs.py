@@ -23,12 +23,12 @@ from services.labeling_dispatch.repository import jobs as repo
 from services.labeling_dispatch.repository import ontologies as ontology_repo
 from services.labeling_dispatch.repository import tasks as task_repo
 from services.labeling_dispatch.repository import vendors as vendor_repo
-from services.labeling_dispatch.repository.paging import Cursor
 from services.labeling_dispatch.repository.tasks import Progress
 from services.labeling_dispatch.use_cases.enqueueing import enqueue, labelable
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import JobCreatedV1, JobStateChangedV1
+from shared.paging import Cursor
 
 Priority = Literal["arrival", "uncertainty"]
 

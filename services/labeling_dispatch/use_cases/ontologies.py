@@ -18,10 +18,10 @@ from services.labeling_dispatch.context import Labeling
 from services.labeling_dispatch.domain.ontology import OntologySpec
 from services.labeling_dispatch.models import Ontology, OntologyVersion
 from services.labeling_dispatch.repository import ontologies as repo
-from services.labeling_dispatch.repository.paging import Cursor
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import OntologyVersionCreatedV1
+from shared.paging import Cursor
 from shared.uow import UnitOfWork
 
 # Pinned specs kept in memory at most (a bound far above any real count of pinned versions).

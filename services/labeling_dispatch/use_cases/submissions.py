@@ -39,13 +39,13 @@ from services.labeling_dispatch.domain.ontology import validate_shapes
 from services.labeling_dispatch.domain.signatures import SignatureCheck, verify
 from services.labeling_dispatch.repository import annotations as repo
 from services.labeling_dispatch.repository.annotations import TaskToAnswer, VendorCredentials
-from services.labeling_dispatch.repository.paging import Cursor
 from services.labeling_dispatch.use_cases.ontologies import pinned_spec
 from services.labeling_dispatch.use_cases.vendor_access import vendor_by_id
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import AnnotationRefusedV1, AnnotationSubmittedV1
 from shared.outbox import current_traceparent
+from shared.paging import Cursor
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

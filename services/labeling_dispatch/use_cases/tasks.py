@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from services.labeling_dispatch.context import Labeling
 from services.labeling_dispatch.models import Assignment, Job, Task
 from services.labeling_dispatch.repository import tasks as repo
-from services.labeling_dispatch.repository.paging import Cursor
 from services.labeling_dispatch.repository.tasks import TaskFilter
 from shared.auth import Principal
 from shared.errors import ApiError
+from shared.paging import Cursor
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from services.labeling_dispatch.context import Labeling
 from services.labeling_dispatch.domain.batches import replica_group
 from services.labeling_dispatch.repository import annotations as repo
 from services.labeling_dispatch.repository.annotations import VendorCredentials
-from services.labeling_dispatch.repository.paging import Cursor
 from services.labeling_dispatch.use_cases.vendors import vendor_for_key, vendor_key_hash
 from shared.errors import ApiError
+from shared.paging import Cursor
 from shared.storage import RAW_BUCKET, content_address
 
 CACHE_SECONDS = 2.0

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from services.labeling_dispatch.context import Labeling
 from services.labeling_dispatch.models import Vendor
 from services.labeling_dispatch.repository import vendors as repo
-from services.labeling_dispatch.repository.paging import Cursor
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import VendorChangedV1, VendorCreatedV1
+from shared.paging import Cursor
 
 VENDOR_KEY_PREFIX = "cvv_"
 # The kinds this build can send tasks to; the API's enum may name more (answered 422).

@@ -1,4 +1,4 @@
-"""Keyset pagination shared by labeling's lists: the same opaque cursor as the other services."""
+"""The opaque keyset cursor every service's paginated lists hand out and take back."""
 
 from __future__ import annotations
 

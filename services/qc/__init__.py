@@ -1,0 +1,1 @@
+"""Quality control of labels: structural checks, consensus, gold scoring, exports."""

@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.qc.domain.geometry import COMPARED_TYPES, Shape, box_of, iou_matrix, is_region
-from services.qc.domain.matching import DEFAULT_IOU_THRESHOLD, PairMatching, match_shapes
+from services.qc.domain.matching import (
+    DEFAULT_IOU_THRESHOLD,
+    PairMatching,
+    check_threshold,
+    match_shapes,
+)
 from services.qc.domain.ratios import NO_MEAN, NO_RATIO, Mean, Ratio
 
 
@@ -31,6 +36,11 @@ class ConsensusPolicy:
 
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
     min_agreement: float = 0.7
+
+    def __post_init__(self) -> None:
+        check_threshold(self.iou_threshold)
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ValueError(f"min_agreement must be in [0, 1], got {self.min_agreement}")
 
 
 @dataclass(frozen=True)

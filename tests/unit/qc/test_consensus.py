@@ -143,3 +143,10 @@ def test_keypoints_send_the_asset_to_review() -> None:
     result = compute_consensus({"a": [person], "b": [person]})
     assert result.uncompared_shapes == 2
     assert not result.passed and "keypoint" in result.reasons[0]
+
+
+def test_a_policy_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError):
+        ConsensusPolicy(iou_threshold=1.5)
+    with pytest.raises(ValueError):
+        ConsensusPolicy(min_agreement=-0.1)

@@ -305,6 +305,29 @@ class AnnotationSubmittedV1(Payload):
     vendor_submitted_at: datetime | None
     received_at: datetime
     lead_time_seconds: float | None
+    # A vendor that can change an answer after submitting it (Label Studio) sends versions:
+    # version 2 supersedes version 1, and so on; ``vendor_ref`` is the vendor's own id of it.
+    version: int = 1
+    supersedes: UUID | None = None
+    vendor_ref: str | None = None
+
+
+class AnnotationWithdrawnV1(Payload):
+    """A stored annotation deleted at the vendor (in Label Studio) after it was submitted.
+
+    The annotation stays stored, marked withdrawn; it no longer counts as the task's answer.
+    """
+
+    annotation_id: UUID
+    task_id: UUID
+    job_id: UUID
+    asset_id: UUID
+    vendor_id: UUID
+    annotator_id: str
+    version: int
+    vendor_ref: str | None
+    reason: str
+    withdrawn_at: datetime
 
 
 class AnnotationRefusedV1(Payload):
@@ -376,6 +399,9 @@ ANNOTATION_SUBMITTED = EventType(
 ANNOTATION_REFUSED = EventType(
     "conveyor.annotation.refused.v1", LABELING_EVENTS, AnnotationRefusedV1
 )
+ANNOTATION_WITHDRAWN = EventType(
+    "conveyor.annotation.withdrawn.v1", LABELING_EVENTS, AnnotationWithdrawnV1
+)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
 
 EVENT_TYPES: dict[str, EventType[Any]] = {
@@ -403,6 +429,7 @@ EVENT_TYPES: dict[str, EventType[Any]] = {
         DELIVERY_FAILED,
         ANNOTATION_SUBMITTED,
         ANNOTATION_REFUSED,
+        ANNOTATION_WITHDRAWN,
         DEAD_LETTER,
     )
 }

@@ -74,6 +74,10 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
         "CONVEYOR_LABELING_MAX_RETRY_DELAY_SECONDS": "1",
         "CONVEYOR_LABELING_RETRY_HORIZON_SECONDS": "4",
         "CONVEYOR_LABELING_DELIVERY_TIMEOUT_SECONDS": "2",
+        # Label Studio projects are reconciled every second, not every half minute.
+        "CONVEYOR_LABELING_LABEL_STUDIO_SYNC_INTERVAL_SECONDS": "1",
+        # Registering a Label Studio vendor calls its server: tests stay on this machine.
+        "CONVEYOR_LABELING_LABEL_STUDIO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "CONVEYOR_CLEAN_TRACE_FILE": str(run_dir / "clean-spans.jsonl"),
         "CONVEYOR_INGEST_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
         "CONVEYOR_INGEST_MAX_REQUEST_BYTES": str(20 * 1024 * 1024),

@@ -15,6 +15,7 @@ from services.labeling_dispatch.context import SOURCE, Labeling
 from services.labeling_dispatch.models import SCHEMA, inbox, outbox
 from services.labeling_dispatch.settings import LabelingSettings
 from services.labeling_dispatch.use_cases.dispatching import run_dispatcher
+from services.labeling_dispatch.use_cases.label_studio import run_label_studio_sync
 from services.labeling_dispatch.use_cases.submissions import AnswerBatcher
 from shared.auth import RemotePrincipalResolver, RevocationListener
 from shared.db import ping
@@ -57,6 +58,7 @@ def create_labeling_app(settings: LabelingSettings | None = None) -> FastAPI:
             rt.start_outbox_relay(outbox)
             rt.spawn("labeling-consumer", build_consumer(labeling, rt.producer).run)
             rt.spawn("dispatcher", lambda: run_dispatcher(labeling))
+            rt.spawn("label-studio-sync", lambda: run_label_studio_sync(labeling))
             revocations = RevocationListener(resolver, settings.kafka_bootstrap_servers)
             rt.spawn("api-key-revocations", revocations.run)
             labeling.answers = AnswerBatcher(labeling)

@@ -315,6 +315,33 @@ class Annotation(Base):
     vendor_submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     lead_time_seconds: Mapped[float | None] = mapped_column(Float)
+    # A vendor that can change an answer after submitting it (Label Studio) makes versions:
+    # each change is a new row superseding the last, a deletion marks it withdrawn.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    vendor_ref: Mapped[str | None] = mapped_column(Text)
+    supersedes: Mapped[uuid.UUID | None] = mapped_column()
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LabelStudioProject(Base):
+    """The Label Studio project a ``label_studio`` vendor labels one pass of a job in.
+
+    ``pass_no`` is the task's replica: replicas of one asset land in different projects, so
+    different people label them. ``synced_until`` is the reconcile cursor (the newest task
+    ``updated_at`` read back from Label Studio).
+    """
+
+    __tablename__ = "label_studio_projects"
+
+    vendor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.vendors.id"), primary_key=True
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.jobs.id"), primary_key=True)
+    pass_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    webhook_id: Mapped[int | None] = mapped_column(Integer)
+    synced_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
 class RefusedRequest(Base):

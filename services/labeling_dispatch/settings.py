@@ -42,3 +42,15 @@ class LabelingSettings(ServiceSettings):
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Presigned image links sent to vendors live this long (past the longest lease).
     image_link_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Label Studio vendors: the server and token a new `label_studio` vendor uses unless it
+    # names its own, the address Label Studio's webhooks reach this service at, and how often
+    # every project is reconciled (annotations whose webhook was lost; Label Studio never
+    # retries one).
+    label_studio_url: str = endpoints.LABEL_STUDIO_URL
+    label_studio_token: str = endpoints.LABEL_STUDIO_TOKEN
+    public_url: str = f"http://127.0.0.1:{endpoints.LABELING_PORT}"
+    label_studio_sync_interval_seconds: float = Field(default=30.0, gt=0)
+    # Comma-separated host names a `label_studio` vendor may name (empty: any). Registering a
+    # vendor makes this service call the URL, so a locked-down deployment lists its servers.
+    label_studio_allowed_hosts: str = ""

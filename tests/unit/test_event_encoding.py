@@ -189,6 +189,18 @@ SAMPLES: dict[str, Payload] = {
         reason="invalid_signature",
         status_code=401,
     ),
+    "conveyor.annotation.withdrawn.v1": EVENT_TYPES["conveyor.annotation.withdrawn.v1"].payload(
+        annotation_id=uuid.UUID(int=13),
+        task_id=uuid.UUID(int=14),
+        job_id=uuid.UUID(int=15),
+        asset_id=ASSET_ID,
+        vendor_id=uuid.UUID(int=12),
+        annotator_id="label-studio:ann@example.com",
+        version=2,
+        vendor_ref="41",
+        reason="deleted in Label Studio",
+        withdrawn_at=WHEN,
+    ),
     "conveyor.dead_letter.v1": EVENT_TYPES["conveyor.dead_letter.v1"].payload(
         original_topic="conveyor.ingest.events",
         original_partition=2,

@@ -52,8 +52,9 @@ def test_every_operation_behind_a_key_declares_401_and_403(document: dict[str, A
 
 
 # Vendors are not people with API keys: they show their own key on the task views and sign
-# the webhook; those operations must document the header they authenticate with instead.
-VENDOR_CREDENTIALS = {"x-vendor-key", "conveyor-signature"}
+# the webhook (Label Studio sends a shared token); those operations must document the header
+# they authenticate with instead.
+VENDOR_CREDENTIALS = {"x-vendor-key", "conveyor-signature", "x-conveyor-token"}
 
 
 def _vendor_credential(operation: dict[str, Any]) -> bool:

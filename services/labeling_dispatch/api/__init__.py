@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from services.labeling_dispatch.api import (
     deliveries,
     jobs,
+    label_studio,
     ontologies,
     predictions,
     tasks,
@@ -23,5 +24,6 @@ router.include_router(tasks.router)
 router.include_router(predictions.router)
 router.include_router(ontologies.router)
 router.include_router(webhooks.router)
+router.include_router(label_studio.router)
 router.include_router(vendor_tasks.router)
 router.include_router(deliveries.router)

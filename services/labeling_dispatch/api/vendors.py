@@ -18,7 +18,7 @@ from services.labeling_dispatch.api.dependencies import (
     Viewer,
 )
 from services.labeling_dispatch.models import Vendor
-from services.labeling_dispatch.use_cases import vendors
+from services.labeling_dispatch.use_cases import label_studio, vendors
 from services.labeling_dispatch.use_cases.vendors import Credentials
 from shared.errors import error_responses
 
@@ -36,13 +36,24 @@ HttpUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_h
 
 
 class VendorCreate(BaseModel):
-    """A vendor to register; ``url`` is where task batches are POSTed (webhook vendors)."""
+    """A vendor to register.
+
+    ``webhook``: ``url`` is where task batches are POSTed. ``label_studio``: ``url`` is the
+    Label Studio server (default: the one configured for the service) and ``token`` an admin's
+    API token on it (default: the configured one); both are checked before the vendor is made.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
     kind: Literal["webhook", "label_studio"] = "webhook"
     url: HttpUrl | None = None
+    token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="label_studio only: an API token of a Label Studio admin",
+    )
     capacity: int = Field(default=100, ge=1, le=1_000_000, description="most open tasks at once")
     batch_size: int = Field(default=25, ge=1, le=1000, description="tasks per delivery")
 
@@ -78,7 +89,10 @@ class VendorWithCredentials(VendorOut):
     """A vendor with its new credentials: store them now, they are not shown again."""
 
     api_key: str = Field(description="the vendor's X-Vendor-Key (cvv_...)")
-    secret: str = Field(description="the HMAC secret webhooks are signed with, both directions")
+    secret: str = Field(
+        description="webhook: the HMAC secret webhooks are signed with, both directions; "
+        "label_studio: the token Label Studio's webhooks carry in X-Conveyor-Token"
+    )
 
 
 class VendorPage(BaseModel):
@@ -110,6 +124,7 @@ async def create_vendor(
         url=body.url,
         capacity=body.capacity,
         batch_size=body.batch_size,
+        token=body.token,
     )
     return _with_credentials(vendor, credentials)
 
@@ -155,4 +170,6 @@ async def rotate_credentials(
     vendor_id: uuid.UUID, principal: Admin, labeling: LabelingDep
 ) -> VendorWithCredentials:
     vendor, credentials = await vendors.rotate_credentials(labeling, principal, vendor_id)
+    if vendor.kind == label_studio.KIND:
+        await label_studio.refresh_webhook_secret(labeling, vendor)
     return _with_credentials(vendor, credentials)

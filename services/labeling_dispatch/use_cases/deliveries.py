@@ -27,12 +27,17 @@ from services.labeling_dispatch.domain.tasks import TaskState, task_transition
 from services.labeling_dispatch.models import Delivery, DeliveryAttempt, Task, Vendor
 from services.labeling_dispatch.repository import deliveries as repo
 from services.labeling_dispatch.repository import dispatch as dispatch_repo
+from services.labeling_dispatch.use_cases.label_studio import (
+    LabelStudioProjects,
+    label_studio_api,
+)
 from services.labeling_dispatch.vendor_edges.base import (
     Outbound,
     SendOutcome,
     VendorEdge,
     VendorTarget,
 )
+from services.labeling_dispatch.vendor_edges.label_studio import LabelStudioEdge
 from services.labeling_dispatch.vendor_edges.webhook import WebhookEdge
 from shared.auth import Principal
 from shared.errors import ApiError
@@ -42,7 +47,7 @@ from shared.uow import UnitOfWork
 
 ACTOR = "labeling-dispatch"
 # Vendor kinds deliveries can be sent to.
-EDGE_KINDS = ("webhook",)
+EDGE_KINDS = ("webhook", "label_studio")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,12 @@ def vendor_edge(labeling: Labeling, kind: str) -> VendorEdge | None:
     """The edge that speaks to vendors of ``kind``."""
     if kind == "webhook":
         return WebhookEdge(labeling.http, labeling.settings.delivery_timeout_seconds)
+    if kind == "label_studio":
+        return LabelStudioEdge(
+            lambda vendor: label_studio_api(labeling, vendor),
+            LabelStudioProjects(labeling),
+            labeling.settings.delivery_timeout_seconds,
+        )
     return None
 
 

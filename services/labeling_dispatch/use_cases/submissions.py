@@ -29,7 +29,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -203,7 +203,7 @@ async def receive(labeling: Labeling, request: Webhook) -> SubmissionAnswer:
         raise refusal.as_error() from None
 
 
-async def read_body(request: Webhook, limit: int) -> bytes:
+async def read_body(request: BodyStream, limit: int) -> bytes:
     """The body, read no further than ``limit`` bytes (413 past it)."""
     too_big = Refusal(413, "payload_too_large", f"the body is larger than {limit} bytes")
     declared = request.content_length
@@ -215,6 +215,16 @@ async def read_body(request: Webhook, limit: int) -> bytes:
         if len(body) > limit:
             raise too_big
     return bytes(body)
+
+
+class BodyStream(Protocol):
+    """A request body arriving in chunks, with its declared length."""
+
+    @property
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    @property
+    def content_length(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -419,32 +429,44 @@ def _emit_submitted(
 ) -> None:
     """Stage an ANNOTATION_SUBMITTED per answer, in its asset's trace (else ``traceparent``,
     else the current span's)."""
-    now = verdict.annotations[0]["received_at"]
-    actor = f"vendor:{vendor.name}"
-    for row, (task, _, shapes) in zip(verdict.annotations, verdict.submitted, strict=True):
-        uow.emit(
-            AnnotationSubmittedV1(
-                annotation_id=row["id"],
-                task_id=task.task_id,
-                job_id=task.job_id,
-                asset_id=task.asset_id,
-                dataset_id=task.dataset_id,
-                vendor_id=vendor.id,
-                annotator_id=row["annotator_id"],
-                replica=task.replica,
-                gold=task.gold,
-                ontology_id=task.ontology_id,
-                ontology_version=task.ontology_version,
-                shapes=shapes,
-                vendor_submitted_at=row["vendor_submitted_at"],
-                received_at=now,
-                lead_time_seconds=row["lead_time_seconds"],
-            ),
-            subject=str(task.asset_id),
-            actor=actor,
-            key=str(task.task_id),
-            traceparent=task.traceparent or traceparent,
-        )
+    for row, (task, _, _) in zip(verdict.annotations, verdict.submitted, strict=True):
+        emit_submitted(uow, vendor.name, task, row, traceparent)
+
+
+def emit_submitted(
+    uow: UnitOfWork,
+    vendor_name: str,
+    task: TaskToAnswer,
+    row: dict[str, Any],
+    traceparent: str | None = None,
+) -> None:
+    """Stage the ANNOTATION_SUBMITTED of one stored annotation ``row`` of ``task``."""
+    uow.emit(
+        AnnotationSubmittedV1(
+            annotation_id=row["id"],
+            task_id=task.task_id,
+            job_id=task.job_id,
+            asset_id=task.asset_id,
+            dataset_id=task.dataset_id,
+            vendor_id=row["vendor_id"],
+            annotator_id=row["annotator_id"],
+            replica=task.replica,
+            gold=task.gold,
+            ontology_id=task.ontology_id,
+            ontology_version=task.ontology_version,
+            shapes=row["shapes"],
+            vendor_submitted_at=row["vendor_submitted_at"],
+            received_at=row["received_at"],
+            lead_time_seconds=row["lead_time_seconds"],
+            version=row.get("version", 1),
+            supersedes=row.get("supersedes"),
+            vendor_ref=row.get("vendor_ref"),
+        ),
+        subject=str(task.asset_id),
+        actor=f"vendor:{vendor_name}",
+        key=str(task.task_id),
+        traceparent=task.traceparent or traceparent,
+    )
 
 
 @dataclass
@@ -638,6 +660,14 @@ class AnnotationOut(BaseModel):
     vendor_submitted_at: datetime | None
     received_at: datetime
     lead_time_seconds: float | None
+    version: int = Field(
+        default=1, description="1, or higher for a change made at the vendor after submitting"
+    )
+    vendor_ref: str | None = Field(default=None, description="the vendor's id of the annotation")
+    supersedes: uuid.UUID | None = None
+    withdrawn_at: datetime | None = Field(
+        default=None, description="set when the vendor deleted it: it no longer counts"
+    )
 
 
 class AnnotationPage(BaseModel):

@@ -11,12 +11,17 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 
 from services.labeling_dispatch.context import Labeling
 from services.labeling_dispatch.models import Vendor
 from services.labeling_dispatch.repository import vendors as repo
+from services.labeling_dispatch.vendor_edges.label_studio_api import (
+    LabelStudioApi,
+    LabelStudioError,
+)
 from shared.auth import Principal
 from shared.errors import ApiError
 from shared.events import VendorChangedV1, VendorCreatedV1
@@ -24,7 +29,7 @@ from shared.paging import Cursor
 
 VENDOR_KEY_PREFIX = "cvv_"
 # The kinds this build can send tasks to; the API's enum may name more (answered 422).
-SUPPORTED_KINDS = frozenset({"webhook"})
+SUPPORTED_KINDS = frozenset({"webhook", "label_studio"})
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,12 @@ async def create_vendor(
     url: str | None,
     capacity: int,
     batch_size: int,
+    token: str | None = None,
 ) -> tuple[Vendor, Credentials]:
-    """Register a vendor; its credentials are returned here and never again."""
+    """Register a vendor; its credentials are returned here and never again.
+
+    A Label Studio vendor's server and token are tried first (a 422 says what failed).
+    """
     require_vendor_admin(principal)
     if kind not in SUPPORTED_KINDS:
         raise ApiError(
@@ -77,6 +86,13 @@ async def create_vendor(
         )
     if kind == "webhook" and not url:
         raise ApiError(422, "url_required", "a webhook vendor needs a url")
+    if token is not None and kind != "label_studio":
+        raise ApiError(422, "token_not_allowed", "only a label_studio vendor takes a token")
+    config: dict[str, Any] = {}
+    if kind == "label_studio":
+        url = url or labeling.settings.label_studio_url
+        config["token"] = token or labeling.settings.label_studio_token
+        await _check_label_studio(labeling, url, config["token"])
     credentials = new_credentials()
     vendor = Vendor(
         id=uuid.uuid4(),
@@ -85,7 +101,7 @@ async def create_vendor(
         url=url,
         capacity=capacity,
         batch_size=batch_size,
-        config={},
+        config=config,
         api_key_hash=vendor_key_hash(credentials.api_key),
         secret=credentials.secret,
         enabled=True,
@@ -100,7 +116,7 @@ async def create_vendor(
                 VendorCreatedV1(
                     vendor_id=vendor.id,
                     name=name,
-                    kind="webhook",
+                    kind=kind,
                     capacity=capacity,
                     created_by=principal.name,
                 ),
@@ -110,6 +126,26 @@ async def create_vendor(
     except IntegrityError as exc:  # a concurrent create of the same name
         raise _name_taken(name) from exc
     return vendor, credentials
+
+
+async def _check_label_studio(labeling: Labeling, url: str, token: str) -> None:
+    """The server is allowed, answers, and the token is an admin's: a 422 naming the problem
+    otherwise."""
+    allowed = {h.strip() for h in labeling.settings.label_studio_allowed_hosts.split(",")} - {""}
+    host = urlsplit(url).hostname or ""
+    if allowed and host not in allowed:
+        raise ApiError(
+            422,
+            "label_studio_host_not_allowed",
+            f"Label Studio servers may be on {', '.join(sorted(allowed))} only, not {host!r}",
+        )
+    try:
+        await LabelStudioApi(labeling.http, url, token, timeout=10.0).whoami()
+    except LabelStudioError as exc:
+        problem = "the token was refused" if exc.status_code in (401, 403) else str(exc)
+        raise ApiError(
+            422, "label_studio_unreachable", f"Label Studio at {url}: {problem}"[:500]
+        ) from None
 
 
 def _name_taken(name: str) -> ApiError:

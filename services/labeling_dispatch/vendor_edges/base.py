@@ -1,16 +1,14 @@
-"""What dispatch needs from a kind of vendor: send a batch, take results, reconcile.
+"""What dispatch needs from a kind of vendor: send a batch.
 
-A webhook vendor is pushed to and pushes back, so only ``send`` does anything for it; a
-vendor that is polled (a Label Studio server) takes its answers in ``take_results`` and says
-in ``reconcile`` which tasks it no longer holds. Dispatch only talks to this interface.
+A webhook vendor is POSTed to; a Label Studio server has the batch imported into a project.
+How answers come back differs by kind and is not dispatch's business (the vendor webhook;
+Label Studio's webhook and reconcile). Dispatch only talks to this interface.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -47,16 +45,6 @@ class SendOutcome:
     excerpt: str | None = None
 
 
-@dataclass(frozen=True)
-class VendorResult:
-    """An annotation a polled vendor handed over (canonical shapes, converted at the edge)."""
-
-    task_id: uuid.UUID
-    annotator_id: str
-    shapes: list[dict[str, Any]]
-    submitted_at: datetime | None
-
-
 class VendorEdge(Protocol):
     """One kind of vendor, as dispatch sees it."""
 
@@ -64,14 +52,4 @@ class VendorEdge(Protocol):
 
     async def send(self, vendor: VendorTarget, delivery: Outbound) -> SendOutcome:
         """Try a delivery once; never raises for the vendor's failures (they are outcomes)."""
-        ...
-
-    async def take_results(self, vendor: VendorTarget) -> Sequence[VendorResult]:
-        """Annotations the vendor has ready that Conveyor has not taken yet."""
-        ...
-
-    async def reconcile(
-        self, vendor: VendorTarget, held: Sequence[uuid.UUID]
-    ) -> Sequence[uuid.UUID]:
-        """Of the tasks Conveyor believes ``vendor`` holds, those it does not have."""
         ...

@@ -19,6 +19,7 @@ Behaviour worth knowing, observed on the real server:
   ``ANNOTATION_UPDATED`` carry ``annotation`` (with ``result``, ``completed_by``) and ``task``
   (with the imported ``data``, so put Conveyor's task id there); ``ANNOTATIONS_DELETED`` only
   ``[{"id": ...}]``; the static ``headers`` and the URL's query string arrive as registered;
+- a webhook PATCH without ``actions`` leaves it with none (it then never fires);
 - a project title needs at least 3 characters; the labeling config is checked only for
   well-formed XML and ``toName`` references (an unknown tag passes).
 """
@@ -34,6 +35,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 UPDATED_AT_FILTER = "filter:tasks:updated_at"
+CONVEYOR_TASK_KEY = "conveyor_task_id"  # where Conveyor puts its task id in a task's data
 PAGE_SIZE = 100
 EXCERPT_CHARS = 300  # of an error answer's body, kept in the exception
 
@@ -269,6 +271,48 @@ class LabelStudioApi:
                 return
             page += 1
 
+    async def task_ids_with(self, project_id: int, key: str, value: str) -> set[str]:
+        """The Conveyor task ids (``data.conveyor_task_id``) of a project's tasks whose
+        ``data[key]`` equals ``value``: e.g. the tasks a delivery imported already."""
+        query = {
+            "filters": {
+                "conjunction": "and",
+                "items": [
+                    {
+                        "filter": f"filter:tasks:data.{key}",
+                        "operator": "equal",
+                        "type": "String",
+                        "value": value,
+                    }
+                ],
+            }
+        }
+        found: set[str] = set()
+        page = 1
+        while True:
+            try:
+                answer = await self._call(
+                    "find tasks",
+                    "GET",
+                    "/api/tasks",
+                    params={
+                        "project": project_id,
+                        "query": json.dumps(query, separators=(",", ":")),
+                        "fields": "task_only",
+                        "page": page,
+                        "page_size": PAGE_SIZE,
+                    },
+                )
+            except LabelStudioError as exc:
+                if exc.status_code == 404 and page > 1:
+                    return found
+                raise
+            tasks = answer.json().get("tasks", [])
+            found.update(str(t.get("data", {}).get(CONVEYOR_TASK_KEY)) for t in tasks)
+            if len(tasks) < PAGE_SIZE:
+                return found
+            page += 1
+
     async def task_annotations(self, task_id: int) -> list[Annotation]:
         """Every annotation of a task (cancelled ones included: see ``was_cancelled``)."""
         answer = await self._call("list annotations", "GET", f"/api/tasks/{task_id}/annotations/")
@@ -310,3 +354,55 @@ class LabelStudioApi:
             },
         )
         return User.model_validate(answer.json())
+
+    async def update_webhook_headers(
+        self, webhook_id: int, headers: Mapping[str, str], *, actions: Sequence[str]
+    ) -> None:
+        """Replace the static headers a webhook sends (a rotated shared secret).
+
+        ``actions`` must be given again: a PATCH without them leaves the webhook with none.
+        """
+        await self._call(
+            "update webhook",
+            "PATCH",
+            f"/api/webhooks/{webhook_id}/",
+            body={"headers": dict(headers), "actions": list(actions)},
+        )
+
+    async def get_user(self, user_id: int) -> User:
+        """One user by id (who ``completed_by`` names)."""
+        answer = await self._call("get user", "GET", f"/api/users/{user_id}/")
+        return User.model_validate(answer.json())
+
+    async def create_annotation_as(
+        self, task_id: int, result: Sequence[Mapping[str, Any]], user_id: int
+    ) -> Annotation:
+        """Submit an annotation on behalf of another user of the organisation (an admin
+        token may set ``completed_by``), as that labeler would from the labeling screen."""
+        answer = await self._call(
+            "create annotation",
+            "POST",
+            f"/api/tasks/{task_id}/annotations/",
+            body={"result": list(result), "completed_by": user_id, "was_cancelled": False},
+        )
+        return Annotation.model_validate(answer.json())
+
+    async def update_annotation(
+        self, annotation_id: int, result: Sequence[Mapping[str, Any]]
+    ) -> Annotation:
+        """Change a submitted annotation's results (a labeler fixing their work)."""
+        answer = await self._call(
+            "update annotation",
+            "PATCH",
+            f"/api/annotations/{annotation_id}/",
+            body={"result": list(result)},
+        )
+        return Annotation.model_validate(answer.json())
+
+    async def delete_annotation(self, annotation_id: int) -> None:
+        """Delete an annotation (Label Studio keeps no trace of it)."""
+        await self._call("delete annotation", "DELETE", f"/api/annotations/{annotation_id}/")
+
+    async def delete_project(self, project_id: int) -> None:
+        """Delete a project with its tasks and annotations."""
+        await self._call("delete project", "DELETE", f"/api/projects/{project_id}/")

@@ -1,14 +1,13 @@
 """Webhook vendors: a batch is POSTed to the vendor's URL, signed afresh at every try.
 
-Annotations come back on Conveyor's own webhook, so there is nothing to take or reconcile.
+Annotations come back on Conveyor's own signed vendor webhook.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import httpx
 
@@ -16,7 +15,6 @@ from services.labeling_dispatch.domain.signatures import DELIVERY_HEADER, SIGNAT
 from services.labeling_dispatch.vendor_edges.base import (
     Outbound,
     SendOutcome,
-    VendorResult,
     VendorTarget,
 )
 
@@ -73,16 +71,6 @@ class WebhookEdge:
             retry_after=response.headers.get("Retry-After"),
             excerpt=excerpt or None,
         )
-
-    async def take_results(self, vendor: VendorTarget) -> Sequence[VendorResult]:
-        """Webhook vendors push their annotations: nothing to take."""
-        return []
-
-    async def reconcile(
-        self, vendor: VendorTarget, held: Sequence[uuid.UUID]
-    ) -> Sequence[uuid.UUID]:
-        """A webhook vendor cannot be asked what it holds; leases settle it instead."""
-        return []
 
 
 async def _excerpt(response: httpx.Response) -> str:

@@ -74,8 +74,8 @@ bench-labeling: stack-up ## Signed vendor webhooks/s (vs /healthz); cleaned->dis
 	$(PY) bench/labeling.py
 	$(PY) bench/labeling_dispatch.py --feed events
 	$(PY) bench/labeling_dispatch.py --feed uploads
-
 	$(PY) bench/label_studio.py
+
 chaos: stack-up ## Fault harness: uploads under each fault (kill -9, Kafka, Postgres, store, 2nd copy)
 	$(PY) -m deploy.chaos $(CHAOS_ARGS)
 

@@ -31,6 +31,7 @@ from conveyor_cli.schemas import (
     JobDetail,
     JobPriority,
     JobState,
+    LabelStudioProject,
     Ontology,
     OntologyClass,
     OntologyDetail,
@@ -541,11 +542,26 @@ class LabelingClient(_ServiceClient):
 
     # vendors
     def create_vendor(
-        self, name: str, *, url: str | None, capacity: int, batch_size: int
+        self,
+        name: str,
+        *,
+        url: str | None,
+        capacity: int,
+        batch_size: int,
+        kind: str = "webhook",
+        token: str | None = None,
     ) -> VendorWithCredentials:
-        """``POST /v1/vendors`` (admin): a webhook vendor; the answer holds its key and secret
-        this once."""
-        body = {"name": name, "url": url, "capacity": capacity, "batch_size": batch_size}
+        """``POST /v1/vendors`` (admin): a webhook or Label Studio vendor; the answer holds its
+        key and secret this once."""
+        body: dict[str, object] = {
+            "name": name,
+            "kind": kind,
+            "url": url,
+            "capacity": capacity,
+            "batch_size": batch_size,
+        }
+        if token is not None:
+            body["token"] = token
         return cast(VendorWithCredentials, self._request("POST", "/v1/vendors", json=body))
 
     def list_vendors(self, *, limit: int = 50, cursor: str | None = None) -> Page[Vendor]:
@@ -596,6 +612,13 @@ class LabelingClient(_ServiceClient):
     def get_job(self, job_id: str) -> JobDetail:
         """``GET /v1/jobs/{id}``: the job with its progress per vendor."""
         return cast(JobDetail, self._request("GET", f"/v1/jobs/{_seg(job_id)}"))
+
+    def label_studio_projects(self, job_id: str) -> list[LabelStudioProject]:
+        """``GET /v1/jobs/{id}/label-studio``: where the job is labeled in Label Studio."""
+        return cast(
+            list[LabelStudioProject],
+            self._request("GET", f"/v1/jobs/{_seg(job_id)}/label-studio"),
+        )
 
     def change_job(self, job_id: str, action: JobAction) -> JobDetail:
         """``POST /v1/jobs/{id}/pause|resume|cancel`` (admin); ApiError (409) when the job's

@@ -302,6 +302,16 @@ class Vendor(TypedDict):
     created_at: str
 
 
+class LabelStudioProject(TypedDict):
+    """Where one pass of a job is labeled in Label Studio."""
+
+    vendor_id: str
+    pass_no: int
+    project_id: int
+    project_url: str
+    synced_until: str
+
+
 class VendorWithCredentials(Vendor):
     """A vendor just registered, with its API key and HMAC secret (shown this once)."""
 

@@ -37,6 +37,7 @@ app = typer.Typer(
     "conveyor jobs create cars-boxes --dataset cars --ontology street --vendor 0f4e2b6a-...\n"
     "conveyor jobs list --state open\n"
     "conveyor jobs status 9a1d7c3e-5b2f-4e6a-8c0d-1e2f3a4b5c6d\n"
+    "conveyor jobs label-studio 9a1d7c3e-5b2f-4e6a-8c0d-1e2f3a4b5c6d\n"
     "conveyor jobs pause 9a1d7c3e-5b2f-4e6a-8c0d-1e2f3a4b5c6d\n```\n",
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -247,6 +248,37 @@ def jobs_status(ctx: typer.Context, job: Annotated[str, _JOB_ARGUMENT]) -> None:
     with settings.labeling() as labeling, labeling_hints(settings):
         found = labeling.get_job(job_id)
     settings.output.show(found, lambda out: render_job(out, found, title=f"Job {found['name']}"))
+
+
+@app.command("label-studio")
+@handle_errors
+def jobs_label_studio(ctx: typer.Context, job: Annotated[str, _JOB_ARGUMENT]) -> None:
+    """Show where a job is labeled in Label Studio: a project per Label Studio vendor and pass
+    (replicas of one image are in different passes, for different labelers).
+
+    **Example:**
+
+    ```
+    conveyor jobs label-studio 9a1d7c3e-5b2f-4e6a-8c0d-1e2f3a4b5c6d
+    ```
+    """
+    settings = settings_of(ctx)
+    job_id = checked_id(job, "JOB")
+    with settings.labeling() as labeling, labeling_hints(settings):
+        projects = labeling.label_studio_projects(job_id)
+    settings.output.show(
+        projects,
+        lambda out: out.table(
+            ("pass", "project", "open in Label Studio", "vendor", "reconciled up to"),
+            [
+                [p["pass_no"], p["project_id"], p["project_url"], p["vendor_id"], p["synced_until"]]
+                for p in projects
+            ],
+            title="Label Studio projects",
+            empty="no Label Studio project yet (none of its vendors is a label_studio vendor,"
+            " or nothing was sent yet)",
+        ),
+    )
 
 
 def _change(ctx: typer.Context, job: str, action: JobAction) -> None:

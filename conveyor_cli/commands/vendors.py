@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,15 +16,29 @@ CREDENTIALS_WARNING = (
     " vendor (the key authenticates it, the secret signs webhooks both ways)"
 )
 
+LABEL_STUDIO_NOTE = (
+    "Conveyor makes a Label Studio project for each job (and pass) this vendor works on;"
+    " 'conveyor jobs label-studio JOB' shows where to label"
+)
+
 app = typer.Typer(
     help="Labeling vendors: who Conveyor sends task batches to (webhook vendors get signed"
-    " POSTs at their URL and POST annotations back).\n\n"
+    " POSTs at their URL and POST annotations back; a Label Studio server gets projects and"
+    " tasks, and Conveyor reads the annotations back).\n\n"
     "**Examples:**\n\n```\n"
     "conveyor vendors create acme --url https://labels.acme.example/conveyor\n"
+    "conveyor vendors create in-house --kind label_studio\n"
     "conveyor vendors list\n```\n",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
+
+
+class Kind(StrEnum):
+    """How a vendor gets its tasks."""
+
+    webhook = "webhook"
+    label_studio = "label_studio"
 
 
 @app.command("create")
@@ -34,14 +49,33 @@ def vendors_create(
         str, typer.Argument(metavar="NAME", help="The vendor's unique name.", show_default=False)
     ],
     url: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--url",
-            help="Where task batches are POSTed (http or https).",
+            help="webhook: where task batches are POSTed (required). label_studio: the Label"
+            " Studio server (default: the one labeling-dispatch is configured with).",
             metavar="URL",
             show_default=False,
         ),
-    ],
+    ] = None,
+    kind: Annotated[
+        Kind,
+        typer.Option(
+            "--kind",
+            help="webhook: signed POSTs to your URL. label_studio: a Label Studio server"
+            " Conveyor makes projects in, imports tasks into and reads annotations back from.",
+        ),
+    ] = Kind.webhook,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="label_studio only: an admin's API token on that server (default: the"
+            " configured one).",
+            metavar="TOKEN",
+            show_default=False,
+        ),
+    ] = None,
     capacity: Annotated[
         int,
         typer.Option("--capacity", min=1, help="Most tasks the vendor holds at once.", metavar="N"),
@@ -51,24 +85,34 @@ def vendors_create(
         typer.Option("--batch-size", min=1, help="Tasks per delivery.", metavar="N"),
     ] = 25,
 ) -> None:
-    """Register a webhook vendor (admin key valid for all datasets).
+    """Register a vendor (admin key valid for all datasets).
 
-    Prints the vendor with its **API key and HMAC secret, shown only this once**: store them
-    now. Fails with vendor_exists if the name is taken.
+    Prints the vendor with its **API key and secret, shown only this once**: store them
+    now. Fails with vendor_exists if the name is taken, url_required for a webhook vendor
+    without --url, label_studio_unreachable if the Label Studio server or token does not work.
 
-    **Example:**
+    **Examples:**
 
     ```
     conveyor vendors create acme --url https://labels.acme.example/conveyor --capacity 500
+    conveyor vendors create in-house --kind label_studio --capacity 1000 --batch-size 100
     ```
     """
     settings = settings_of(ctx)
     with settings.labeling() as labeling, labeling_hints(settings):
-        created = labeling.create_vendor(name, url=url, capacity=capacity, batch_size=batch_size)
+        created = labeling.create_vendor(
+            name,
+            url=url,
+            capacity=capacity,
+            batch_size=batch_size,
+            kind=kind.value,
+            token=token,
+        )
     output = settings.output
-    output.show_record(created, title=f"Created vendor {name}", note=CREDENTIALS_WARNING)
+    note = CREDENTIALS_WARNING if kind is Kind.webhook else LABEL_STUDIO_NOTE
+    output.show_record(created, title=f"Created vendor {name}", note=note)
     if output.as_json:  # the note goes to stderr, so a piped answer stays plain JSON
-        output.note(CREDENTIALS_WARNING)
+        output.note(note)
 
 
 @app.command("list")

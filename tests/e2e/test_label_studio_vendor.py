@@ -28,6 +28,7 @@ from deploy.stack.config import load_settings
 from deploy.stack.labelstudio import LabelStudio
 from deploy.stack.stack import servers
 from shared import endpoints
+from tests.e2e.test_cli_labeling import as_json, conveyor
 from tests.e2e.test_labeling_dispatch import labeling, upload_photos  # noqa: F401 (fixture)
 from tests.waiting import eventually
 
@@ -362,3 +363,24 @@ def test_replicas_go_to_different_projects_and_need_different_labelers(
     studio.annotate(two["id"], (12.0, 10.0, 20.0, 20.0), completed_by=other)
     (stored,) = eventually(lambda: scene.annotations(second_task), timeout=30)
     assert stored["annotator_id"].startswith("label-studio:labeler-")
+
+
+def test_the_cli_registers_a_label_studio_vendor_and_shows_where_a_job_is_labeled(
+    labeling: httpx.Client,  # noqa: F811
+    uploader: httpx.Client,
+    labeling_url: str,
+    studio: LabelStudioClient,
+) -> None:
+    name = f"cli-ls-{uuid.uuid4().hex[:6]}"
+    created = as_json(labeling_url, "vendors", "create", name, "--kind", "label_studio")
+    assert (created["kind"], created["url"]) == ("label_studio", endpoints.LABEL_STUDIO_URL)
+    refused = conveyor(
+        labeling_url, "vendors", "create", f"{name}-bad", "--kind", "label_studio", "--token", "no"
+    )
+    assert refused.returncode != 0 and "label_studio_unreachable" in refused.stderr
+
+    scene = start(labeling, uploader, studio, photos=1)
+    (project,) = scene.projects()
+    shown = conveyor(labeling_url, "jobs", "label-studio", scene.job_id)
+    assert shown.returncode == 0, shown.stderr
+    assert project["project_url"] in shown.stdout.replace("\n", "")

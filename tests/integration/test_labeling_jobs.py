@@ -80,9 +80,35 @@ async def test_vendor_refusals(labeling: Labeling) -> None:
     assert taken.value.status == 409
     with pytest.raises(ApiError) as kind:
         await vendors.create_vendor(
-            labeling, ADMIN, name="ls", kind="label_studio", url=None, capacity=1, batch_size=1
+            labeling, ADMIN, name="carrier", kind="pigeon", url=None, capacity=1, batch_size=1
         )
     assert kind.value.code == "unsupported_vendor_kind"
+    with pytest.raises(ApiError) as token:
+        await vendors.create_vendor(
+            labeling,
+            ADMIN,
+            name="hooked",
+            kind="webhook",
+            url="http://a",
+            capacity=1,
+            batch_size=1,
+            token="t",
+        )
+    assert token.value.code == "token_not_allowed"
+    # a Label Studio vendor is registered only once its server answers to its token
+    for url in ("http://127.0.0.1:9", "http://127.0.0.1:8080/not-label-studio/"):
+        with pytest.raises(ApiError) as unreachable:
+            await vendors.create_vendor(
+                labeling,
+                ADMIN,
+                name="ls",
+                kind="label_studio",
+                url=url,
+                capacity=1,
+                batch_size=1,
+                token="nope",
+            )
+        assert unreachable.value.code == "label_studio_unreachable"
     with pytest.raises(ApiError) as scoped:
         await vendors.create_vendor(
             labeling,

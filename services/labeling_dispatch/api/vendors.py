@@ -52,7 +52,8 @@ class VendorCreate(BaseModel):
         default=None,
         min_length=1,
         max_length=256,
-        description="label_studio only: an API token of a Label Studio admin",
+        pattern=r"^[\x21-\x7e]+$",
+        description="label_studio only: an API token of a Label Studio admin (printable ASCII)",
     )
     capacity: int = Field(default=100, ge=1, le=1_000_000, description="most open tasks at once")
     batch_size: int = Field(default=25, ge=1, le=1000, description="tasks per delivery")

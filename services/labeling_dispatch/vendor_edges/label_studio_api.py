@@ -170,9 +170,15 @@ class LabelStudioApi:
         return answer
 
     async def whoami(self) -> User:
-        """The user the token belongs to (a cheap check of the token)."""
+        """The user the token belongs to (a cheap check of the token and that the URL is a
+        Label Studio server: any other answer is a LabelStudioError)."""
         answer = await self._call("whoami", "GET", "/api/current-user/whoami")
-        return User.model_validate(answer.json())
+        try:
+            return User.model_validate(answer.json())
+        except ValueError:  # not JSON, or not a user: not Label Studio's API
+            raise LabelStudioError(
+                "whoami", answer.status_code, "the answer is not a Label Studio user"
+            ) from None
 
     async def create_project(self, title: str, label_config: str, description: str = "") -> Project:
         """A new project with a labeling config (LS checks the XML and answers 400 if bad)."""

@@ -27,6 +27,7 @@ SERVICES: dict[str, tuple[str, str, int]] = {
     "ingest": ("services.ingest", "CONVEYOR_INGEST_PORT", endpoints.INGEST_PORT),
     "clean": ("services.clean", "CONVEYOR_CLEAN_PORT", endpoints.CLEAN_PORT),
     "labeling": ("services.labeling_dispatch", "CONVEYOR_LABELING_PORT", endpoints.LABELING_PORT),
+    "qc": ("services.qc", "CONVEYOR_QC_PORT", endpoints.QC_PORT),
     "audit": ("services.audit", "CONVEYOR_AUDIT_PORT", endpoints.AUDIT_PORT),
 }
 

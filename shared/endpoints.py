@@ -51,6 +51,7 @@ LABEL_STUDIO_URL: Final = f"http://{HOST}:{LABEL_STUDIO_PORT}"
 INGEST_PORT: Final = 8001
 CLEAN_PORT: Final = 8002
 LABELING_PORT: Final = 8003
+QC_PORT: Final = 8004
 AUDIT_PORT: Final = 8005
 
 
@@ -62,6 +63,7 @@ def service_url(port: int) -> str:
 INGEST_URL: Final = service_url(INGEST_PORT)
 CLEAN_URL: Final = service_url(CLEAN_PORT)
 LABELING_URL: Final = service_url(LABELING_PORT)
+QC_URL: Final = service_url(QC_PORT)
 AUDIT_URL: Final = service_url(AUDIT_PORT)
 
 

@@ -235,6 +235,9 @@ class TaskCreatedV1(Payload):
     dataset_id: UUID
     replica: int
     gold: bool
+    # A gold task's known answer (canonical shapes), for QC to score the vendor's against;
+    # never sent to a vendor.
+    gold_shapes: list[dict[str, Any]] | None = None
 
 
 class TaskDispatchedV1(Payload):
@@ -341,6 +344,84 @@ class AnnotationRefusedV1(Payload):
     problems: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class AnnotationReworkRequestedV1(Payload):
+    """QC sends an asset's tasks of a job back for rework, with the reviewer's comment.
+
+    ``vendor_id`` None: each task goes back to the vendor that answered it; else to that one.
+    """
+
+    job_id: UUID
+    asset_id: UUID
+    dataset_id: UUID
+    task_ids: list[UUID]
+    comment: str
+    requested_by: str
+    vendor_id: UUID | None = None
+    round: int
+
+
+class AnnotationAcceptedV1(Payload):
+    """An asset's labels in a job were accepted (automatically or by a reviewer)."""
+
+    job_id: UUID
+    asset_id: UUID
+    dataset_id: UUID
+    annotation_ids: list[UUID]
+    shapes: list[dict[str, Any]]
+    decided_by: str
+    automatic: bool
+    comment: str | None = None
+    agreement: float | None = None
+
+
+class AnnotationRejectedV1(Payload):
+    """A reviewer rejected an asset's labels in a job: they never become the dataset's."""
+
+    job_id: UUID
+    asset_id: UUID
+    dataset_id: UUID
+    annotation_ids: list[UUID]
+    decided_by: str
+    comment: str
+
+
+class ConsensusComputedV1(Payload):
+    """QC compared the annotators of one asset in a job (all replicas in, or timed out)."""
+
+    job_id: UUID
+    asset_id: UUID
+    dataset_id: UUID
+    annotation_ids: list[UUID]
+    annotators: list[str]
+    agreement: float
+    mean_iou: float | None
+    f1: float | None
+    unmatched_shapes: int
+    class_disagreements: int
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)
+    timed_out: bool = False
+
+
+class GoldScoredV1(Payload):
+    """A vendor's answer to a gold task scored against the known answer."""
+
+    job_id: UUID
+    asset_id: UUID
+    task_id: UUID
+    annotation_id: UUID
+    vendor_id: UUID
+    annotator_id: str
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    mean_iou: float | None
+    class_accuracy: float | None
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+
 class DeadLetterV1(Payload):
     """A message a consumer gave up on after bounded retries (or could not parse)."""
 
@@ -402,6 +483,13 @@ ANNOTATION_REFUSED = EventType(
 ANNOTATION_WITHDRAWN = EventType(
     "conveyor.annotation.withdrawn.v1", LABELING_EVENTS, AnnotationWithdrawnV1
 )
+ANNOTATION_REWORK_REQUESTED = EventType(
+    "conveyor.annotation.rework_requested.v1", QC_EVENTS, AnnotationReworkRequestedV1
+)
+ANNOTATION_ACCEPTED = EventType("conveyor.annotation.accepted.v1", QC_EVENTS, AnnotationAcceptedV1)
+ANNOTATION_REJECTED = EventType("conveyor.annotation.rejected.v1", QC_EVENTS, AnnotationRejectedV1)
+CONSENSUS_COMPUTED = EventType("conveyor.qc.consensus_computed.v1", QC_EVENTS, ConsensusComputedV1)
+GOLD_SCORED = EventType("conveyor.qc.gold_scored.v1", QC_EVENTS, GoldScoredV1)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
 
 EVENT_TYPES: dict[str, EventType[Any]] = {
@@ -430,6 +518,11 @@ EVENT_TYPES: dict[str, EventType[Any]] = {
         ANNOTATION_SUBMITTED,
         ANNOTATION_REFUSED,
         ANNOTATION_WITHDRAWN,
+        ANNOTATION_REWORK_REQUESTED,
+        ANNOTATION_ACCEPTED,
+        ANNOTATION_REJECTED,
+        CONSENSUS_COMPUTED,
+        GOLD_SCORED,
         DEAD_LETTER,
     )
 }

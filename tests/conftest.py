@@ -68,6 +68,8 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
         "CONVEYOR_AUDIT_CONSUMER_GROUP": f"conveyor-audit-{run_id}",
         "CONVEYOR_CLEAN_CONSUMER_GROUP": f"conveyor-clean-{run_id}",
         "CONVEYOR_LABELING_CONSUMER_GROUP": f"conveyor-labeling-dispatch-{run_id}",
+        "CONVEYOR_QC_CONSUMER_GROUP": f"conveyor-qc-{run_id}",
+        "CONVEYOR_QC_TRACE_FILE": str(run_dir / "qc-spans.jsonl"),
         "CONVEYOR_LABELING_TRACE_FILE": str(run_dir / "labeling-spans.jsonl"),
         # Vendor deliveries are retried on a schedule of seconds, not of a day.
         "CONVEYOR_LABELING_FIRST_RETRY_SECONDS": "0.2",
@@ -96,7 +98,7 @@ def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, S
     """
     procs = {
         name: ServiceProcess(name, env=service_env, log_dir=run_dir, run_dir=run_dir)
-        for name in ("ingest", "clean", "labeling", "audit")
+        for name in ("ingest", "clean", "labeling", "qc", "audit")
     }
     stop_running(tuple(procs))
     for proc in procs.values():
@@ -120,6 +122,11 @@ def clean_url(services: dict[str, ServiceProcess]) -> str:
 @pytest.fixture(scope="session")
 def labeling_url(services: dict[str, ServiceProcess]) -> str:
     return services["labeling"].url
+
+
+@pytest.fixture(scope="session")
+def qc_url(services: dict[str, ServiceProcess]) -> str:
+    return services["qc"].url
 
 
 @pytest.fixture(scope="session")

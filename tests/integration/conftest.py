@@ -27,6 +27,9 @@ from services.ingest.settings import IngestSettings
 from services.labeling_dispatch import context as labeling_context
 from services.labeling_dispatch import models as labeling_models
 from services.labeling_dispatch.settings import LabelingSettings
+from services.qc import context as qc_context
+from services.qc import models as qc_models
+from services.qc.settings import QcSettings
 from shared import endpoints
 from shared.db import migrate
 from shared.storage import ObjectStore
@@ -36,7 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 USECASE_DB = "conveyor_usecases"
 USECASE_DB_URL = endpoints.postgres_url(USECASE_DB, driver="asyncpg")
 # schema -> the service package whose migrations create it
-SCHEMAS = {"ingest": "ingest", "clean": "clean", "audit": "audit", "labeling": "labeling_dispatch"}
+SCHEMAS = {
+    "ingest": "ingest",
+    "clean": "clean",
+    "audit": "audit",
+    "labeling": "labeling_dispatch",
+    "qc": "qc",
+}
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +97,19 @@ async def labeling(
     )
     async with httpx.AsyncClient() as http:
         yield labeling_context.Labeling(settings, units, ObjectStore(settings), http)
+
+
+@pytest.fixture
+async def qc(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[qc_context.Qc]:
+    """QC's context over the rolled-back sessions and the local object store."""
+    settings = QcSettings(consumer_group="test-qc-use-cases")
+    units = UnitsOfWork(
+        sessions,
+        outbox=qc_models.outbox,
+        inbox=qc_models.inbox,
+        source=qc_context.SOURCE,
+        consumer=settings.consumer_group,
+    )
+    store = ObjectStore(settings)
+    await store.ensure_buckets()
+    yield qc_context.Qc(settings, units, store)

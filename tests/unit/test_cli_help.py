@@ -40,6 +40,7 @@ EXPECTED = {
     "jobs create",
     "jobs list",
     "jobs status",
+    "jobs label-studio",
     "jobs pause",
     "jobs resume",
     "jobs cancel",

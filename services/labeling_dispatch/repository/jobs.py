@@ -129,6 +129,14 @@ async def count_gold_uses(
         )
 
 
+async def gold_answers(
+    session: AsyncSession, job_id: uuid.UUID
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """The known answer (canonical shapes) of each asset of a job's gold set."""
+    query = select(GoldItem.asset_id, GoldItem.shapes).where(GoldItem.job_id == job_id)
+    return {asset_id: list(shapes) for asset_id, shapes in (await session.execute(query)).all()}
+
+
 async def gold_assets(session: AsyncSession, job_id: uuid.UUID) -> list[KnownAsset]:
     """The assets of a job's gold set."""
     query = (

@@ -69,7 +69,8 @@ async def enqueue(uow: UnitOfWork, job: Job, assets: Sequence[KnownAsset], *, ac
     )
     every = rows + gold_rows
     await task_repo.insert_tasks(
-        uow.session, [{k: v for k, v in r.items() if k != "asset"} for r in every]
+        uow.session,
+        [{k: v for k, v in r.items() if k not in ("asset", "gold_shapes")} for r in every],
     )
     await job_repo.add_task_counts(uow.session, job.id, len(rows), len(gold_rows))
     for row in every:
@@ -82,6 +83,7 @@ async def enqueue(uow: UnitOfWork, job: Job, assets: Sequence[KnownAsset], *, ac
                 dataset_id=job.dataset_id,
                 replica=row["replica"],
                 gold=row["gold"],
+                gold_shapes=row.get("gold_shapes"),
             ),
             subject=str(row["id"]),
             actor=actor,
@@ -120,6 +122,7 @@ async def _gold_rows(
     if not drawn:
         return []
     gold_assets = {a.id: a for a in await job_repo.gold_assets(uow.session, job.id)}
+    answers = await job_repo.gold_answers(uow.session, job.id)
     ordered = sorted(scores)
     rows = []
     for i, asset_id in enumerate(drawn):
@@ -127,7 +130,7 @@ async def _gold_rows(
         if asset is None:  # checked at creation; a mirror row cannot disappear
             continue
         score = ordered[min(len(ordered) - 1, (i + 1) * len(ordered) // (len(drawn) + 1))]
-        rows.append(_task_row(job, asset, 0, score, gold=True))
+        rows.append(_task_row(job, asset, 0, score, gold=True) | {"gold_shapes": answers[asset_id]})
     counted: dict[uuid.UUID, int] = {}
     for row in rows:
         counted[row["asset_id"]] = counted.get(row["asset_id"], 0) + 1

@@ -1,0 +1,15 @@
+"""QC's background loops (besides the consumer and the outbox relay), started by the app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from services.qc.context import Qc
+
+Loop = Callable[[], Coroutine[Any, Any, None]]
+
+
+def background_loops(qc: Qc) -> list[tuple[str, Loop]]:
+    """(name, loop) of every background loop of the service."""
+    return []

@@ -1,0 +1,123 @@
+"""An asset's labels in a job decided: accepted (they become the dataset's), rejected, or sent
+back for rework. The automatic path (judging) and reviewers (the review API) both end here, so
+an acceptance is recorded and announced one way."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from services.qc.models import AcceptedLabels, AssetReview, QcJob
+from shared.events import AnnotationAcceptedV1, AnnotationRejectedV1, AnnotationReworkRequestedV1
+from shared.uow import UnitOfWork
+
+
+async def accept(
+    uow: UnitOfWork,
+    review: AssetReview,
+    job: QcJob,
+    shapes: list[dict[str, Any]],
+    annotation_ids: Sequence[uuid.UUID],
+    *,
+    decided_by: str,
+    automatic: bool,
+    comment: str | None = None,
+) -> None:
+    """Accept: the review closes, the asset's accepted labels become ``shapes``."""
+    now = datetime.now(UTC)
+    review.state = "accepted"
+    review.label_set = shapes
+    review.decided_by = decided_by
+    review.comment = comment
+    review.updated_at = now
+    await uow.session.merge(
+        AcceptedLabels(
+            asset_id=review.asset_id,
+            dataset_id=review.dataset_id,
+            job_id=job.id,
+            ontology_id=job.ontology_id,
+            ontology_version=job.ontology_version,
+            shapes=shapes,
+            annotation_ids=list(annotation_ids),
+            accepted_by=decided_by,
+            accepted_at=now,
+        )
+    )
+    uow.emit(
+        AnnotationAcceptedV1(
+            job_id=job.id,
+            asset_id=review.asset_id,
+            dataset_id=review.dataset_id,
+            annotation_ids=list(annotation_ids),
+            shapes=shapes,
+            decided_by=decided_by,
+            automatic=automatic,
+            comment=comment,
+            agreement=review.agreement,
+        ),
+        subject=str(review.asset_id),
+        actor=decided_by,
+        key=str(review.asset_id),
+    )
+
+
+def reject(
+    uow: UnitOfWork,
+    review: AssetReview,
+    annotation_ids: Sequence[uuid.UUID],
+    *,
+    decided_by: str,
+    comment: str,
+) -> None:
+    """Reject: the review closes; the answers never become the dataset's labels."""
+    review.state = "rejected"
+    review.decided_by = decided_by
+    review.comment = comment
+    review.updated_at = datetime.now(UTC)
+    uow.emit(
+        AnnotationRejectedV1(
+            job_id=review.job_id,
+            asset_id=review.asset_id,
+            dataset_id=review.dataset_id,
+            annotation_ids=list(annotation_ids),
+            decided_by=decided_by,
+            comment=comment,
+        ),
+        subject=str(review.asset_id),
+        actor=decided_by,
+        key=str(review.asset_id),
+    )
+
+
+def send_back(
+    uow: UnitOfWork,
+    review: AssetReview,
+    task_ids: Sequence[uuid.UUID],
+    *,
+    decided_by: str,
+    comment: str,
+    vendor_id: uuid.UUID | None = None,
+) -> None:
+    """Rework: labeling-dispatch sends the tasks back; their new answers come through QC again."""
+    review.state = "rework"
+    review.round += 1
+    review.decided_by = decided_by
+    review.comment = comment
+    review.updated_at = datetime.now(UTC)
+    uow.emit(
+        AnnotationReworkRequestedV1(
+            job_id=review.job_id,
+            asset_id=review.asset_id,
+            dataset_id=review.dataset_id,
+            task_ids=list(task_ids),
+            comment=comment,
+            requested_by=decided_by,
+            vendor_id=vendor_id,
+            round=review.round,
+        ),
+        subject=str(review.asset_id),
+        actor=decided_by,
+        key=str(review.asset_id),
+    )

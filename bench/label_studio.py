@@ -51,6 +51,10 @@ from deploy.sandbox import reset  # noqa: E402
 from deploy.services import ServiceProcess, stop_running  # noqa: E402
 from deploy.stack.config import load_settings  # noqa: E402
 from services.labeling_dispatch.settings import LabelingSettings  # noqa: E402
+from services.labeling_dispatch.use_cases.label_studio import CURSOR_OVERLAP  # noqa: E402
+from services.labeling_dispatch.vendor_edges.label_studio_api import (  # noqa: E402
+    updated_after_query,
+)
 from shared import endpoints  # noqa: E402
 
 ADMIN_KEY = "cvk_bench_admin"
@@ -85,15 +89,22 @@ def task_total(studio: httpx.Client, project: int) -> int:
     return int(answer.json()["total"])
 
 
-def all_tasks(studio: httpx.Client, project: int, fields: str) -> list[dict[str, Any]]:
-    """Every task of a project, 100 a page (a page past the end is a 404)."""
+def all_tasks(
+    studio: httpx.Client, project: int, fields: str, query: str | None = None
+) -> list[dict[str, Any]]:
+    """Every task of a project (or those ``query`` selects), 100 a page (past the end: 404)."""
     tasks: list[dict[str, Any]] = []
     page = 1
     while True:
-        answer = studio.get(
-            "/api/tasks",
-            params={"project": project, "fields": fields, "page": page, "page_size": BATCH},
-        )
+        params: dict[str, str | int] = {
+            "project": project,
+            "fields": fields,
+            "page": page,
+            "page_size": BATCH,
+        }
+        if query is not None:
+            params["query"] = query
+        answer = studio.get("/api/tasks", params=params)
         if answer.status_code == 404 and page > 1:
             return tasks
         answer.raise_for_status()
@@ -304,8 +315,6 @@ def run(
         project = int(projects[0]["project_id"])
         made.append(project)
         in_studio = task_total(studio, project)
-        if in_studio != count:
-            raise RuntimeError(f"project {project} holds {in_studio} tasks, not {count}")
         job = c.get(f"{labeling_url}/v1/jobs/{job_id}").json()
         log = delivery_log(c, labeling_url, vendor_id, datetime.fromisoformat(job["created_at"]))
         figures.update(
@@ -316,7 +325,9 @@ def run(
         )
 
         print("peer: the same tasks through Label Studio's import API...", flush=True)
-        tasks = all_tasks(studio, project, "task_only")
+        tasks = one_per_conveyor_task(all_tasks(studio, project, "task_only"))
+        if len(tasks) != count:
+            raise RuntimeError(f"project {project} holds {len(tasks)} of the {count} tasks")
         config = studio.get(f"/api/projects/{project}").json()["label_config"]
         datas = [t["data"] for t in tasks]
         bare = asyncio.run(bare_import(config, datas, 1, made))
@@ -361,6 +372,12 @@ def run(
         read_s = time.perf_counter() - started
         if sum(len(t.get("annotations") or []) for t in read) != annotations:
             raise RuntimeError("the full read did not return every annotation")
+        # A diagnosis: the read as reconcile asks for it (updated since the project was made,
+        # oldest first), without Conveyor's work on each task.
+        started = time.perf_counter()
+        since = updated_after_query(datetime.fromisoformat(job["created_at"]) - CURSOR_OVERLAP)
+        filtered = all_tasks(studio, project, "all", since)
+        filtered_s = time.perf_counter() - started
         figures.update(
             annotations=annotations,
             restart_to_ready_s=round(ready - launched, 2),
@@ -370,8 +387,21 @@ def run(
             bare_read_s=round(read_s, 3),
             bare_read_tasks=len(read),
             reconcile_ratio=round((done - ready) / read_s, 2),
+            bare_filtered_read_s=round(filtered_s, 3),
+            bare_filtered_read_tasks=len(filtered),
         )
+        # Checked last: a delivery try that timed out may still land in Label Studio later.
+        final = task_total(studio, project)
+        figures.update(conveyor_project_tasks_final=final, duplicate_tasks=final - count)
     return figures
+
+
+def one_per_conveyor_task(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first Label Studio task of each Conveyor task (a retried delivery may import twice)."""
+    first: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        first.setdefault(str(task["data"]["conveyor_task_id"]), task)
+    return list(first.values())
 
 
 def delete_projects(made: list[int]) -> None:
@@ -395,6 +425,12 @@ def report(f: dict[str, Any]) -> None:
         f"  {f['bare_tasks_per_s']:.0f} tasks/s"
     )
     print(f"  ratio Conveyor / bare time           {f['import_ratio']:.2f}   (target < 1.20)")
+    if f["duplicate_tasks"]:
+        print(
+            f"  DUPLICATES: the Conveyor project ended with {f['conveyor_project_tasks_final']}"
+            f" tasks for {f['tasks']} Conveyor tasks ({f['conveyor_project_tasks']} when the job"
+            " showed all dispatched)"
+        )
     print(
         f"  deliveries {f['deliveries']} ({f['attempts']} tries): latency p50 / max"
         f" {f['delivery_p50_ms']} / {f['delivery_max_ms']} ms, sum {f['delivery_sum_ms']} ms;"
@@ -422,6 +458,10 @@ def report(f: dict[str, Any]) -> None:
     print(
         f"  peer: read all {f['bare_read_tasks']} tasks with annotations {f['bare_read_s']:.2f} s"
         f"  (ratio {f['reconcile_ratio']:.2f})"
+    )
+    print(
+        f"  diagnosis: the same read filtered on updated_at, as reconcile asks"
+        f" {f['bare_filtered_read_s']:.2f} s ({f['bare_filtered_read_tasks']} tasks)"
     )
 
 

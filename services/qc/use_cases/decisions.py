@@ -63,7 +63,7 @@ async def accept(
     )
 
 
-def reject(
+async def reject(
     uow: UnitOfWork,
     review: AssetReview,
     annotation_ids: Sequence[uuid.UUID],
@@ -91,7 +91,7 @@ def reject(
     )
 
 
-def send_back(
+async def send_back(
     uow: UnitOfWork,
     review: AssetReview,
     task_ids: Sequence[uuid.UUID],

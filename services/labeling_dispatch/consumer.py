@@ -11,7 +11,9 @@ from services.labeling_dispatch.use_cases.mirror import (
     record_rejected,
     remember_datasets,
 )
+from services.labeling_dispatch.use_cases.rework import send_back_for_rework
 from shared.events import (
+    ANNOTATION_REWORK_REQUESTED,
     API_KEY_CREATED,
     API_KEY_REVOKED,
     API_KEY_SCOPE_CHANGED,
@@ -45,8 +47,9 @@ ROUTES: Routes[Labeling] = {
     API_KEY_CREATED: IGNORED,
     API_KEY_REVOKED: IGNORED,  # the revocation listener handles it, outside the group
     API_KEY_SCOPE_CHANGED: IGNORED,
-    # QC's rework requests are routed here once QC announces them
+    # of QC's decisions only rework concerns dispatch: accepted and rejected answers stay stored
     **{t: IGNORED for t in types_on(QC_EVENTS)},
+    ANNOTATION_REWORK_REQUESTED: send_back_for_rework,
 }
 
 

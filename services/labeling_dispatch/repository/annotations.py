@@ -132,6 +132,18 @@ async def receipt_response(
     return response
 
 
+async def known_receipts(
+    session: AsyncSession, vendor_id: uuid.UUID, delivery_ids: Sequence[str]
+) -> set[str]:
+    """Which of these delivery ids (receipt keys) the vendor has a receipt of."""
+    if not delivery_ids:
+        return set()
+    query = select(receipts.c.delivery_id).where(
+        receipts.c.vendor_id == vendor_id, receipts.c.delivery_id.in_(list(delivery_ids))
+    )
+    return set((await session.execute(query)).scalars())
+
+
 # Built once: constructing this statement (a lateral subquery) cost more CPU per webhook than
 # running it.
 _latest = (

@@ -81,7 +81,9 @@ def hold_until(labeling: Labeling, now: datetime) -> datetime:
 def claimed(delivery: Delivery, vendor: Vendor) -> Claimed:
     """A claim's plain form, usable after its transaction."""
     target = VendorTarget(vendor.id, vendor.kind, vendor.url, vendor.secret, dict(vendor.config))
-    return Claimed(target, Outbound(delivery.id, delivery.body), vendor.enabled)
+    # A claim pushes next_attempt_at past created_at: equal means no try was ever started.
+    first = delivery.attempts == 0 and delivery.next_attempt_at == delivery.created_at
+    return Claimed(target, Outbound(delivery.id, delivery.body, first), vendor.enabled)
 
 
 async def claim_due(labeling: Labeling, limit: int) -> list[Claimed]:

@@ -27,7 +27,7 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,6 +61,7 @@ from services.labeling_dispatch.vendor_edges.label_studio_api import (
     LabelStudioApi,
     LabelStudioError,
 )
+from services.labeling_dispatch.vendor_edges.label_studio_api import Task as LsTask
 from shared.auth import Principal
 from shared.events import AnnotationWithdrawnV1
 from shared.uow import UnitOfWork
@@ -73,6 +74,7 @@ WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELE
 # Reconcile re-reads this much before its cursor: tasks updated in the same instant as the
 # cursor's would otherwise be missed (what is stored already is recognised and skipped).
 CURSOR_OVERLAP = timedelta(seconds=2)
+RECONCILE_PAGE = 100  # Label Studio tasks judged together
 WITHDRAWN_REASON = "deleted in Label Studio"
 
 
@@ -542,28 +544,53 @@ async def _act(
 
 
 async def reconcile_project(labeling: Labeling, vendor: Vendor, row: ProjectRow) -> Taken:
-    """Take what a project holds that Conveyor missed, note deletions, advance its cursor."""
+    """Take what a project holds that Conveyor missed, note deletions, advance its cursor.
+
+    Tasks are judged a page at a time: one query says which of the page's annotation versions
+    are known already and which stored answers of its tasks are live, so a page of tasks with
+    nothing new costs two queries.
+    """
     api = label_studio_api(labeling, vendor)
     taken = Taken()
     newest = row.synced_until
+    page: list[LsTask] = []
     async for task in api.tasks_updated_since(row.project_id, row.synced_until - CURSOR_OVERLAP):
-        ref = task.data.get(TASK_KEY)
-        taken.add(
-            await take_annotations(labeling, vendor, [Seen(ref, a) for a in task.annotations])
-        )
-        present = {str(a.id) for a in task.annotations}
-        with contextlib.suppress(ValueError):
-            task_id = uuid.UUID(str(ref))
-            async with labeling.units.read() as session:
-                live = await repo.live_refs_of_tasks(session, vendor.id, [task_id])
-            taken.withdrawn += await withdraw_annotations(
-                labeling, vendor, sorted(live.get(task_id, set()) - present)
-            )
+        page.append(task)
         if task.updated_at is not None and task.updated_at > newest:
             newest = task.updated_at
+        if len(page) >= RECONCILE_PAGE:
+            taken.add(await _reconcile_page(labeling, vendor, page))
+            page = []
+    if page:
+        taken.add(await _reconcile_page(labeling, vendor, page))
     if newest > row.synced_until:
         async with labeling.units.begin() as uow:
             await repo.advance_cursor(uow.session, row, newest)
+    return taken
+
+
+async def _reconcile_page(labeling: Labeling, vendor: Vendor, tasks: Sequence[LsTask]) -> Taken:
+    seen = [Seen(t.data.get(TASK_KEY), a) for t in tasks for a in t.annotations]
+    by_task: dict[uuid.UUID, set[str]] = {}
+    for task in tasks:
+        with contextlib.suppress(ValueError):
+            by_task.setdefault(uuid.UUID(str(task.data.get(TASK_KEY))), set()).update(
+                str(a.id) for a in task.annotations
+            )
+    async with labeling.units.read() as session:
+        known = await answers_repo.known_receipts(
+            session, vendor.id, [receipt_key(s.annotation) for s in seen]
+        )
+        live = await repo.live_refs_of_tasks(session, vendor.id, list(by_task))
+    fresh = [s for s in seen if receipt_key(s.annotation) not in known]
+    taken = await take_annotations(labeling, vendor, fresh)
+    taken.duplicates += len(seen) - len(fresh)
+    missing = sorted(ref for task_id, refs in live.items() for ref in refs - by_task[task_id])
+    # A Conveyor task may have two Label Studio tasks (an import that landed after its retry
+    # looked) on different pages: only what Label Studio says is gone was deleted.
+    api = label_studio_api(labeling, vendor)
+    gone = [ref for ref in missing if not await api.annotation_exists(int(ref))]
+    taken.withdrawn += await withdraw_annotations(labeling, vendor, gone)
     return taken
 
 

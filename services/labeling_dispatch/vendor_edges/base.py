@@ -25,10 +25,15 @@ class VendorTarget:
 
 @dataclass(frozen=True)
 class Outbound:
-    """One delivery to send: its id and the exact bytes stored for it."""
+    """One delivery to send: its id and the exact bytes stored for it.
+
+    ``first_try``: no try of it was ever started (not even one cut short by a crash), so the
+    vendor cannot hold any of it yet.
+    """
 
     delivery_id: uuid.UUID
     body: bytes
+    first_try: bool = False
 
 
 @dataclass(frozen=True)

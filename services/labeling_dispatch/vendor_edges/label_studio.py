@@ -3,8 +3,10 @@
 A delivery's tasks are imported into the project of their pass (the task's replica), made on
 first use by a :class:`ProjectDirectory`. Each imported task carries Conveyor's task id and the
 delivery id in its ``data``, so annotations coming back name the task, and a retried delivery
-(the first try's answer lost) finds what it imported before and imports only the rest: the
-same delivery tried twice never makes duplicate tasks in Label Studio.
+(the first try's answer lost) finds what it imported before and imports only the rest. Imports
+into one server are made one at a time, so a try rarely times out; one that does may still land
+in Label Studio after the retry looked (reconcile then finds two Label Studio tasks of one
+Conveyor task: an answer to either counts once).
 
 Annotations come back on Conveyor's Label Studio webhook and by reconcile
 (``use_cases/label_studio.py``), not through this edge.
@@ -62,11 +64,15 @@ class LabelStudioEdge:
     async def send(self, vendor: VendorTarget, delivery: Outbound) -> SendOutcome:
         """Import the delivery's tasks (those not imported by an earlier try); never raises."""
         started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._send(vendor, delivery, started)
-        except TimeoutError:
-            return SendOutcome(None, _since(started), error="timeout (no answer in time)")
+        # One import at a time per server: Label Studio (SQLite, one process) slows down so
+        # much under concurrent imports that tries time out, and a timed-out import that lands
+        # later is imported twice by the retry.
+        async with _server_lock(self._api_for(vendor).base_url):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    return await self._send(vendor, delivery, time.perf_counter())
+            except TimeoutError:
+                return SendOutcome(None, _since(started), error="timeout (no answer in time)")
 
     async def _send(self, vendor: VendorTarget, delivery: Outbound, started: float) -> SendOutcome:
         try:
@@ -82,7 +88,11 @@ class LabelStudioEdge:
         try:
             for pass_no, tasks in sorted(passes.items()):
                 project = await self._projects.project_for(vendor, body["job"], pass_no)
-                already = await api.task_ids_with(project, DELIVERY_KEY, str(delivery.delivery_id))
+                already = (
+                    set()
+                    if delivery.first_try
+                    else await api.task_ids_with(project, DELIVERY_KEY, str(delivery.delivery_id))
+                )
                 todo = [t for t in tasks if t["task_id"] not in already]
                 if todo:
                     await api.import_tasks(
@@ -94,6 +104,14 @@ class LabelStudioEdge:
                 exc.status_code, _since(started), error=str(exc)[:500], excerpt=exc.excerpt
             )
         return SendOutcome(200, _since(started), excerpt=f"imported {imported} task(s)")
+
+
+_locks: dict[str, asyncio.Lock] = {}
+
+
+def _server_lock(base_url: str) -> asyncio.Lock:
+    """The lock serialising imports into one Label Studio server (this process's)."""
+    return _locks.setdefault(base_url, asyncio.Lock())
 
 
 def _task_import(spec: OntologySpec, task: dict[str, Any], delivery_id: str) -> TaskImport:

@@ -405,6 +405,16 @@ class LabelStudioApi:
         )
         return Annotation.model_validate(answer.json())
 
+    async def annotation_exists(self, annotation_id: int) -> bool:
+        """Whether Label Studio still has this annotation (a 404 says it was deleted)."""
+        try:
+            await self._call("get annotation", "GET", f"/api/annotations/{annotation_id}/")
+        except LabelStudioError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
     async def delete_annotation(self, annotation_id: int) -> None:
         """Delete an annotation (Label Studio keeps no trace of it)."""
         await self._call("delete annotation", "DELETE", f"/api/annotations/{annotation_id}/")

@@ -1,4 +1,5 @@
-"""Labeling-dispatch's Kafka consumer: datasets and assets as announced, cleaned ones into jobs."""
+"""Labeling-dispatch's Kafka consumer: datasets and assets as announced, cleaned ones into jobs,
+QC's rework requests back into the queue."""
 
 from __future__ import annotations
 

@@ -293,7 +293,7 @@ async def test_the_dispatcher_sends_the_reworked_task_to_its_vendor_only(world: 
 
     async with world.labeling.units.read() as session:
         delivery = (
-            await session.execute(select(Delivery).where(Delivery.task_ids.any(task_id)))
+            await session.execute(select(Delivery).where(Delivery.task_ids.contains([task_id])))
         ).scalar_one()
         attempts = (
             await session.execute(

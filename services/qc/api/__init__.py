@@ -3,4 +3,8 @@ answer."""
 
 from fastapi import APIRouter
 
+from services.qc.api import policies, reviews
+
 router = APIRouter()
+router.include_router(reviews.router)
+router.include_router(policies.router)

@@ -10,8 +10,8 @@ changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from services.qc.context import Qc
 from services.qc.repository import mirror as repo
@@ -25,6 +25,9 @@ from shared.events import (
     TaskCreatedV1,
 )
 from shared.routing import Event
+
+AssetEvent = TypeVar("AssetEvent", Event[AssetIngestedV1], Event[AssetCleanedV1])
+
 
 INGESTED_COLUMNS = ("dataset_id", "sha256", "filename", "media_type")
 CLEANED_COLUMNS = ("width", "height")
@@ -40,30 +43,34 @@ async def remember_datasets(qc: Qc, events: Sequence[Event[DatasetCreatedV1]]) -
 
 async def record_ingested(qc: Qc, events: Sequence[Event[AssetIngestedV1]]) -> None:
     """Record what assets are: content hash, file name, media type."""
-    async with qc.units.begin() as uow:
-        claimed = await uow.claim_all([e.envelope for e in events])
-        fresh = _last_per_asset([e for e in events if e.id in claimed])
-        await repo.remember_datasets(
-            uow.session, [(e.payload.dataset_id, e.payload.dataset_slug) for e in fresh]
-        )
-        await repo.upsert_assets(
-            uow.session,
-            [
-                {
-                    "id": e.payload.asset_id,
-                    "dataset_id": e.payload.dataset_id,
-                    "sha256": e.payload.sha256,
-                    "filename": e.payload.filename,
-                    "media_type": e.payload.media_type,
-                }
-                for e in fresh
-            ],
-            INGESTED_COLUMNS,
-        )
+    await _record_assets(
+        qc,
+        events,
+        lambda p: {"sha256": p.sha256, "filename": p.filename, "media_type": p.media_type},
+        INGESTED_COLUMNS,
+    )
 
 
 async def record_cleaned(qc: Qc, events: Sequence[Event[AssetCleanedV1]]) -> None:
     """Record cleaned assets' pixel sizes (what COCO and YOLO need)."""
+    await _record_assets(
+        qc,
+        events,
+        lambda p: {
+            "width": _pixels(p.metrics.get("width")),
+            "height": _pixels(p.metrics.get("height")),
+        },
+        CLEANED_COLUMNS,
+    )
+
+
+async def _record_assets(
+    qc: Qc,
+    events: Sequence[AssetEvent],
+    facts: Callable[[Any], dict[str, Any]],
+    columns: Sequence[str],
+) -> None:
+    """Claim the events and upsert each asset's ``facts`` (only ``columns`` on a known one)."""
     async with qc.units.begin() as uow:
         claimed = await uow.claim_all([e.envelope for e in events])
         fresh = _last_per_asset([e for e in events if e.id in claimed])
@@ -73,15 +80,10 @@ async def record_cleaned(qc: Qc, events: Sequence[Event[AssetCleanedV1]]) -> Non
         await repo.upsert_assets(
             uow.session,
             [
-                {
-                    "id": e.payload.asset_id,
-                    "dataset_id": e.payload.dataset_id,
-                    "width": _pixels(e.payload.metrics.get("width")),
-                    "height": _pixels(e.payload.metrics.get("height")),
-                }
+                {"id": e.payload.asset_id, "dataset_id": e.payload.dataset_id, **facts(e.payload)}
                 for e in fresh
             ],
-            CLEANED_COLUMNS,
+            columns,
         )
 
 
@@ -139,9 +141,6 @@ async def remember_tasks(qc: Qc, events: Sequence[Event[TaskCreatedV1]]) -> None
 
 def _pixels(value: float | None) -> int | None:
     return None if value is None else int(value)
-
-
-AssetEvent = TypeVar("AssetEvent", Event[AssetIngestedV1], Event[AssetCleanedV1])
 
 
 def _last_per_asset(events: Sequence[AssetEvent]) -> list[AssetEvent]:

@@ -17,12 +17,14 @@ from services.audit.app import create_audit_app
 from services.clean.app import create_clean_app
 from services.ingest.app import create_ingest_app
 from services.labeling_dispatch.app import create_labeling_app
+from services.qc.app import create_qc_app
 
 APPS: dict[str, Callable[[], FastAPI]] = {
     "ingest": create_ingest_app,
     "clean": create_clean_app,
     "audit": create_audit_app,
     "labeling": create_labeling_app,
+    "qc": create_qc_app,
 }
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 # The shell's own routes: open to anyone, and /readyz's 503 is its readiness report.

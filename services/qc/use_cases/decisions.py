@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.qc.models import AcceptedLabels, AssetReview, QcJob
+from services.qc.use_cases.scorecards import count_decision
 from shared.events import AnnotationAcceptedV1, AnnotationRejectedV1, AnnotationReworkRequestedV1
 from shared.uow import UnitOfWork
 
@@ -61,6 +62,7 @@ async def accept(
         actor=decided_by,
         key=str(review.asset_id),
     )
+    await count_decision(uow, job.id, "accepted", now, annotation_ids=annotation_ids)
 
 
 async def reject(
@@ -72,10 +74,11 @@ async def reject(
     comment: str,
 ) -> None:
     """Reject: the review closes; the answers never become the dataset's labels."""
+    now = datetime.now(UTC)
     review.state = "rejected"
     review.decided_by = decided_by
     review.comment = comment
-    review.updated_at = datetime.now(UTC)
+    review.updated_at = now
     uow.emit(
         AnnotationRejectedV1(
             job_id=review.job_id,
@@ -89,6 +92,7 @@ async def reject(
         actor=decided_by,
         key=str(review.asset_id),
     )
+    await count_decision(uow, review.job_id, "rejected", now, annotation_ids=annotation_ids)
 
 
 async def send_back(
@@ -101,11 +105,12 @@ async def send_back(
     vendor_id: uuid.UUID | None = None,
 ) -> None:
     """Rework: labeling-dispatch sends the tasks back; their new answers come through QC again."""
+    now = datetime.now(UTC)
     review.state = "rework"
     review.round += 1
     review.decided_by = decided_by
     review.comment = comment
-    review.updated_at = datetime.now(UTC)
+    review.updated_at = now
     uow.emit(
         AnnotationReworkRequestedV1(
             job_id=review.job_id,
@@ -121,3 +126,4 @@ async def send_back(
         actor=decided_by,
         key=str(review.asset_id),
     )
+    await count_decision(uow, review.job_id, "rework", now, task_ids=task_ids)

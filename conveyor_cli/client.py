@@ -1,4 +1,4 @@
-"""Typed HTTP clients for the Conveyor ingest, clean, audit and labeling-dispatch services.
+"""Typed HTTP clients for the Conveyor ingest, clean, audit, labeling-dispatch and qc services.
 
 Every non-2xx answer becomes an :class:`ApiError` carrying the contract's error envelope
 (``{"error": {"code", "message", "details"}}``), and every transport failure becomes a
@@ -42,6 +42,9 @@ from conveyor_cli.schemas import (
     QualityReport,
     QualitySummary,
     Reevaluation,
+    Review,
+    ReviewDetail,
+    ReviewState,
     Task,
     TaskState,
     Timeline,
@@ -57,6 +60,7 @@ DEFAULT_INGEST_URL = endpoints.INGEST_URL
 DEFAULT_CLEAN_URL = endpoints.CLEAN_URL
 DEFAULT_AUDIT_URL = endpoints.AUDIT_URL
 DEFAULT_LABELING_URL = endpoints.LABELING_URL
+DEFAULT_QC_URL = endpoints.QC_URL
 API_KEY_HEADER = "X-API-Key"
 USER_AGENT = f"conveyor-cli/{__version__}"
 
@@ -676,6 +680,63 @@ class LabelingClient(_ServiceClient):
         ApiError (409) if it is not failed or none of its tasks can be given back."""
         path = f"/v1/deliveries/{_seg(delivery_id)}/redeliver"
         return cast(DeliveryDetail, self._request("POST", path))
+
+
+class QcClient(_ServiceClient):
+    """Synchronous client for the qc service (the review queue)."""
+
+    service = "qc"
+
+    def __enter__(self) -> QcClient:
+        return self
+
+    def list_reviews(
+        self,
+        *,
+        job_id: str | None = None,
+        state: ReviewState | None = None,
+        dataset: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Review]:
+        """One page of ``GET /v1/reviews`` (the service lists state ``review`` by default)."""
+        params = {
+            "job_id": job_id,
+            "state": state,
+            "dataset": dataset,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast(Page[Review], self._request("GET", "/v1/reviews", params=params))
+
+    def get_review(self, job_id: str, asset_id: str) -> ReviewDetail:
+        """``GET /v1/reviews/{job}/{asset}``: every live answer, the consensus, the tasks."""
+        return cast(ReviewDetail, self._request("GET", _review_path(job_id, asset_id)))
+
+    def accept_review(self, job_id: str, asset_id: str, *, comment: str | None) -> ReviewDetail:
+        """``POST .../accept`` (uploader): the consensus becomes the asset's labels; ApiError
+        ``review_not_open`` (409) when the review is not waiting for a person."""
+        body = {} if comment is None else {"comment": comment}
+        path = f"{_review_path(job_id, asset_id)}/accept"
+        return cast(ReviewDetail, self._request("POST", path, json=body))
+
+    def reject_review(self, job_id: str, asset_id: str, *, comment: str) -> ReviewDetail:
+        """``POST .../reject`` (uploader), with the reason."""
+        path = f"{_review_path(job_id, asset_id)}/reject"
+        return cast(ReviewDetail, self._request("POST", path, json={"comment": comment}))
+
+    def rework_review(
+        self, job_id: str, asset_id: str, *, comment: str, vendor_id: str | None = None
+    ) -> ReviewDetail:
+        """``POST .../rework`` (uploader): the asset's answered tasks go back to the vendors
+        that answered them, or all to ``vendor_id``."""
+        body = {"comment": comment, "vendor_id": vendor_id}
+        path = f"{_review_path(job_id, asset_id)}/rework"
+        return cast(ReviewDetail, self._request("POST", path, json=_clean(body)))
+
+
+def _review_path(job_id: str, asset_id: str) -> str:
+    return f"/v1/reviews/{_seg(job_id)}/{_seg(asset_id)}"
 
 
 # --------------------------------------------------------------------------- async upload

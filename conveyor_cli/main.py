@@ -17,6 +17,7 @@ from conveyor_cli.client import (
     DEFAULT_CLEAN_URL,
     DEFAULT_INGEST_URL,
     DEFAULT_LABELING_URL,
+    DEFAULT_QC_URL,
 )
 from conveyor_cli.commands import (
     assets,
@@ -27,6 +28,7 @@ from conveyor_cli.commands import (
     keys,
     ontologies,
     quality,
+    reviews,
     tasks,
     upload,
     vendors,
@@ -39,7 +41,8 @@ Command-line client for **Conveyor**, the data-ops platform for computer-vision 
 Uploads images and videos into datasets on the ingest service, browses datasets and
 assets, shows the clean service's quality reports, duplicates and cleaning policies,
 manages API keys, inspects or verifies the audit service's hash-chained log, and runs
-labeling (ontologies, vendors, jobs, tasks, deliveries) on the labeling-dispatch service.
+labeling (ontologies, vendors, jobs, tasks, deliveries) on the labeling-dispatch service,
+and works the qc service's review queue (accept, reject, send back for rework).
 
 Every command needs an API key: pass `--api-key` or set `CONVEYOR_API_KEY`. Results go
 to stdout (tables, or raw JSON with `--json`); progress and errors go to stderr.
@@ -127,6 +130,16 @@ def main(
             metavar="URL",
         ),
     ] = DEFAULT_LABELING_URL,
+    qc_url: Annotated[
+        str,
+        typer.Option(
+            "--qc-url",
+            callback=_check_url,
+            envvar="CONVEYOR_QC_URL",
+            help="Base URL of the qc service (the review queue).",
+            metavar="URL",
+        ),
+    ] = DEFAULT_QC_URL,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -161,6 +174,7 @@ def main(
         audit_url=audit_url,
         clean_url=clean_url,
         labeling_url=labeling_url,
+        qc_url=qc_url,
         api_key=api_key,
         as_json=as_json,
     )
@@ -178,6 +192,7 @@ app.add_typer(vendors.app, name="vendors")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(deliveries.app, name="deliveries")
+app.add_typer(reviews.app, name="reviews")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""The JSON bodies the CLI reads from (and sends to) the services (ingest, clean, audit, labeling).
+"""The JSON bodies the CLI reads from (and sends to) the services (ingest, clean, audit, labeling,
+qc).
 
 These mirror the services' response models (``services/*/schemas.py``) as the service sends
 them: every field of a response model is always present (pydantic writes fields that have a
@@ -424,3 +425,57 @@ class JobDetail(Job):
 
     progress: list[JobProgress]
     total: JobProgress
+
+
+# --------------------------------------------------------------------------- qc: reviews
+
+ReviewState = Literal["waiting", "review", "accepted", "rejected", "rework"]
+
+
+class Review(TypedDict):
+    """Where one asset of one labeling job stands in QC."""
+
+    job_id: str
+    asset_id: str
+    dataset_id: str
+    state: ReviewState
+    round: int
+    reasons: list[str]
+    agreement: float | None
+    decided_by: str | None
+    comment: str | None
+    first_answer_at: str | None
+    updated_at: str
+
+
+class ReviewAnswer(TypedDict):
+    """An annotation that counts now in a review, with the checks' findings."""
+
+    id: str
+    task_id: str
+    replica: int
+    vendor_id: str
+    annotator_id: str
+    version: int
+    gold: bool
+    shapes: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    gold_score: dict[str, Any] | None
+    received_at: str
+
+
+class ReviewTask(TypedDict):
+    """One of the asset's tasks in the job."""
+
+    id: str
+    replica: int
+    gold: bool
+
+
+class ReviewDetail(Review):
+    """A review with its consensus, proposed (or accepted) label set, answers and tasks."""
+
+    consensus: dict[str, Any] | None
+    label_set: list[dict[str, Any]] | None
+    answers: list[ReviewAnswer]
+    tasks: list[ReviewTask]

@@ -17,11 +17,13 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from conveyor_cli.client import (
+    DEFAULT_QC_URL,
     AuditClient,
     CleanClient,
     ConveyorError,
     IngestClient,
     LabelingClient,
+    QcClient,
 )
 from conveyor_cli.output import Output
 
@@ -47,6 +49,7 @@ class Settings:
     labeling_url: str
     api_key: str | None
     as_json: bool
+    qc_url: str = DEFAULT_QC_URL
 
     @property
     def output(self) -> Output:
@@ -77,6 +80,10 @@ class Settings:
     def labeling(self) -> LabelingClient:
         """A synchronous labeling-dispatch client (raises UsageProblem without an API key)."""
         return LabelingClient(self.labeling_url, self.key())
+
+    def qc(self) -> QcClient:
+        """A synchronous qc client (raises UsageProblem without an API key)."""
+        return QcClient(self.qc_url, self.key())
 
 
 def settings_of(ctx: typer.Context) -> Settings:

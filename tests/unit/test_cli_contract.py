@@ -44,6 +44,7 @@ from services.audit.app import create_audit_app
 from services.clean.app import create_clean_app
 from services.ingest.app import create_ingest_app
 from services.labeling_dispatch.app import create_labeling_app
+from services.qc.app import create_qc_app
 from shared.events import EVENT_TYPES
 
 Doc = dict[str, Any]
@@ -66,6 +67,7 @@ def documents() -> Iterator[dict[str, Doc]]:
             "clean": create_clean_app().openapi(),
             "audit": create_audit_app().openapi(),
             "labeling": create_labeling_app().openapi(),
+            "qc": create_qc_app().openapi(),
         }
     finally:
         root.handlers, root.level = handlers, level

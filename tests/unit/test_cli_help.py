@@ -48,6 +48,11 @@ EXPECTED = {
     "deliveries list",
     "deliveries show",
     "deliveries redeliver",
+    "reviews list",
+    "reviews show",
+    "reviews accept",
+    "reviews reject",
+    "reviews rework",
 }
 
 

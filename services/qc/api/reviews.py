@@ -162,13 +162,8 @@ async def get_review(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def accept(
-    job_id: uuid.UUID,
-    asset_id: uuid.UUID,
-    principal: Uploader,
-    qc: QcDep,
-    body: AcceptIn | None = None,
+    job_id: uuid.UUID, asset_id: uuid.UUID, body: AcceptIn, principal: Uploader, qc: QcDep
 ) -> ReviewDetailOut:
-    body = body or AcceptIn()
     found = await reviews.accept_review(
         qc, principal, job_id, asset_id, shapes=body.shapes, comment=body.comment
     )

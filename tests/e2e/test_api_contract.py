@@ -115,6 +115,24 @@ CONTENT_RULES: dict[str, list[dict[str, Any]]] = {
             for path in ("/v1/jobs", "/v1/predictions")
         ),
     ],
+    "qc": [
+        paged("/v1/reviews"),
+        *(
+            {
+                # Accepted shapes need classes of the job's ontology and a geometry an export
+                # can write; rework's task ids must be the asset's; a policy's class names must
+                # be the ontology's: rules on the stored job, not the request's shape.
+                "include-path": path,
+                "include-method": method,
+                "statuses": ["422"],
+            }
+            for path, method in (
+                ("/v1/reviews/{job_id}/{asset_id}/accept", "POST"),
+                ("/v1/reviews/{job_id}/{asset_id}/rework", "POST"),
+                ("/v1/jobs/{job_id}/qc-policy", "PUT"),
+            )
+        ),
+    ],
 }
 
 
@@ -197,7 +215,7 @@ def run_schemathesis(service: str, base_url: str, workdir: Path) -> dict[str, An
     return document
 
 
-@pytest.mark.parametrize("service", ["ingest", "clean", "labeling", "audit"])
+@pytest.mark.parametrize("service", ["ingest", "clean", "labeling", "audit", "qc"])
 def test_api_answers_as_its_openapi_document_says(
     service: str, services: dict[str, ServiceProcess], tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from services.qc.use_cases.mirror import (
     remember_ontology_version,
     remember_tasks,
 )
+from services.qc.use_cases.scorecards import record_expired
 from shared.events import (
     ANNOTATION_REFUSED,
     ANNOTATION_SUBMITTED,
@@ -70,7 +71,7 @@ ROUTES: Routes[Qc] = {
     VENDOR_CHANGED: IGNORED,
     JOB_STATE_CHANGED: IGNORED,
     TASK_DISPATCHED: IGNORED,
-    TASK_EXPIRED: IGNORED,
+    TASK_EXPIRED: Batched(record_expired, size=RUN_SIZE),
     DELIVERY_FAILED: IGNORED,
     ANNOTATION_REFUSED: IGNORED,  # a refused answer changed nothing
 }

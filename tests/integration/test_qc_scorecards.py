@@ -35,6 +35,8 @@ from shared.auth import Principal, Role
 from shared.errors import ApiError
 from shared.events import TASK_EXPIRED, Envelope, TaskExpiredV1
 from shared.routing import Event
+from tests.integration.test_qc_judging import Job as JudgedJob
+from tests.integration.test_qc_judging import box as judged_box
 
 VIEWER = Principal("viewer-key", "viewer", Role.viewer)
 T0 = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
@@ -474,3 +476,23 @@ async def test_scorecards_refuse_no_key_an_unknown_vendor_and_a_backwards_window
     assert unknown.json()["error"]["code"] == "vendor_not_found"
     assert backwards.status_code == 400
     assert far.status_code in (200, 400)
+
+
+# Through judging -------------------------------------------------------------------------
+
+
+async def test_judged_answers_count_once_with_gold_agreement_and_acceptance(qc: Qc) -> None:
+    job = await JudgedJob(qc, overlap=2).start()
+    asset, gold_asset = await job.asset(), await job.asset(gold_shapes=[judged_box(10)])
+    first, second = job.answer(asset, 0, [judged_box(10)]), job.answer(asset, 1, [judged_box(10)])
+    gold = job.answer(gold_asset, 0, [judged_box(10)], gold=True)
+
+    await job.submit(first, first, second, gold)
+    await job.submit(job.answer(gold_asset, 0, [judged_box(10)], gold=True, version=2))
+
+    card = await _card(qc, job.vendor_id, job_id=job.job_id)
+    assert card.counters.submitted == 3
+    assert card.figures.turnaround_mean_seconds == domain.Figure(12.0, 3)
+    assert card.figures.gold_f1 == domain.Figure(1.0, 1)
+    assert card.figures.agreement == domain.Figure(1.0, 2)
+    assert card.figures.acceptance_rate == domain.Figure(1.0, 2)

@@ -34,7 +34,7 @@ from services.qc.repository import annotations as annotations_repo
 from services.qc.repository import mirror as mirror_repo
 from services.qc.repository import reviews as reviews_repo
 from services.qc.settings import QcSettings
-from services.qc.use_cases import decisions
+from services.qc.use_cases import decisions, scorecards
 from shared.events import (
     AnnotationSubmittedV1,
     AnnotationWithdrawnV1,
@@ -149,6 +149,7 @@ async def judge(uow: UnitOfWork, settings: QcSettings, answer: AnnotationSubmitt
     if not stored:
         return  # the same answer announced again under another event id
     live = await annotations_repo.settle_live(session, answer.annotation_id, answer.task_id)
+    await _count_for_scorecard(uow, answer, score)
     if answer.gold:
         if score is not None:
             _emit_gold_scored(uow, answer, score)
@@ -207,6 +208,9 @@ async def evaluate(
     review.agreement = consensus.agreement
     review.consensus = consensus_record(consensus, by_annotator, timed_out=timed_out)
     _emit_consensus(uow, review, consensus, by_annotator, timed_out=timed_out)
+    if consensus.agreement is not None:
+        compared = [(a.vendor_id, consensus.agreement) for a in by_annotator.values()]
+        await scorecards.count_agreement(uow, job.id, datetime.now(UTC), compared)
     reasons = list(consensus.reasons) + finding_reasons(answers)
     if reasons:
         _hold(review, reasons + ([TIMEOUT_REASON] if timed_out else []), consensus.label_set)
@@ -248,6 +252,19 @@ def _hold(review: AssetReview, reasons: list[str], label_set: list[dict[str, Any
     review.reasons = reasons
     review.label_set = label_set
     review.updated_at = datetime.now(UTC)
+
+
+async def _count_for_scorecard(
+    uow: UnitOfWork, answer: AnnotationSubmittedV1, score: GoldScore | None
+) -> None:
+    """A task's first answer counts on its vendor's scorecard (a later version is an edit of
+    the same work, and its lead time says nothing)."""
+    if answer.version != 1:
+        return
+    vendor, job, at = answer.vendor_id, answer.job_id, answer.received_at
+    await scorecards.count_submitted(uow, vendor, job, at, answer.lead_time_seconds)
+    if score is not None:
+        await scorecards.count_gold(uow, vendor, job, at, score)
 
 
 async def _gold_score(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
-from conveyor_cli.client import ApiError, collect_pages
+from conveyor_cli.client import ApiError, QcClient, collect_pages
 from conveyor_cli.commands.context import Settings, handle_errors, settings_of
 from conveyor_cli.commands.labeling import checked_id
 from conveyor_cli.output import Output
@@ -168,8 +168,19 @@ def render_review(out: Output, review: ReviewDetail, *, title: str) -> None:
     out.table(("from", "class", "type", "geometry"), rows, title="Shapes")
 
 
-def _decided(settings: Settings, review: ReviewDetail, verb: str) -> None:
-    title = f"{verb} asset {review['asset_id']} in job {review['job_id']}"
+def _on_review(
+    ctx: typer.Context,
+    job: str,
+    asset: str,
+    verb: str,
+    call: Callable[[QcClient, str, str], ReviewDetail],
+) -> None:
+    """``call(client, job id, asset id)`` with the ids checked, then the review it answers."""
+    settings = settings_of(ctx)
+    job_id, asset_id = checked_id(job, "JOB"), checked_id(asset, "ASSET")
+    with settings.qc() as qc, qc_hints(settings):
+        review = call(qc, job_id, asset_id)
+    title = f"{verb} asset {asset_id} in job {job_id}"
     settings.output.show(review, lambda out: render_review(out, review, title=title))
 
 
@@ -187,11 +198,7 @@ def reviews_show(
     conveyor reviews show 9a1d7c3e-1d3b-4f6a-8e9c-0b1a2c3d4e5f 0b7e3c1d-5b1d-4c1e-9d7a-0a4c2b9f1e11
     ```
     """
-    settings = settings_of(ctx)
-    job_id, asset_id = checked_id(job, "JOB"), checked_id(asset, "ASSET")
-    with settings.qc() as qc, qc_hints(settings):
-        found = qc.get_review(job_id, asset_id)
-    _decided(settings, found, "Review of")
+    _on_review(ctx, job, asset, "Review of", QcClient.get_review)
 
 
 _COMMENT_REQUIRED = typer.Option(
@@ -219,11 +226,9 @@ def reviews_accept(
     conveyor reviews accept 9a1d7c3e-... 0b7e3c1d-... --comment 'checked by hand'
     ```
     """
-    settings = settings_of(ctx)
-    job_id, asset_id = checked_id(job, "JOB"), checked_id(asset, "ASSET")
-    with settings.qc() as qc, qc_hints(settings):
-        found = qc.accept_review(job_id, asset_id, comment=comment)
-    _decided(settings, found, "Accepted")
+    _on_review(
+        ctx, job, asset, "Accepted", lambda qc, j, a: qc.accept_review(j, a, comment=comment)
+    )
 
 
 @app.command("reject")
@@ -242,11 +247,9 @@ def reviews_reject(
     conveyor reviews reject 9a1d7c3e-... 0b7e3c1d-... --comment 'image too dark to label'
     ```
     """
-    settings = settings_of(ctx)
-    job_id, asset_id = checked_id(job, "JOB"), checked_id(asset, "ASSET")
-    with settings.qc() as qc, qc_hints(settings):
-        found = qc.reject_review(job_id, asset_id, comment=comment)
-    _decided(settings, found, "Rejected")
+    _on_review(
+        ctx, job, asset, "Rejected", lambda qc, j, a: qc.reject_review(j, a, comment=comment)
+    )
 
 
 @app.command("rework")
@@ -277,9 +280,11 @@ def reviews_rework(
     conveyor reviews rework 9a1d7c3e-... 0b7e3c1d-... -m 'boxes too loose' --vendor 0f4e2b6a-...
     ```
     """
-    settings = settings_of(ctx)
-    job_id, asset_id = checked_id(job, "JOB"), checked_id(asset, "ASSET")
     vendor_id = checked_id(vendor, "--vendor") if vendor else None
-    with settings.qc() as qc, qc_hints(settings):
-        found = qc.rework_review(job_id, asset_id, comment=comment, vendor_id=vendor_id)
-    _decided(settings, found, "Sent back")
+    _on_review(
+        ctx,
+        job,
+        asset,
+        "Sent back",
+        lambda qc, j, a: qc.rework_review(j, a, comment=comment, vendor_id=vendor_id),
+    )

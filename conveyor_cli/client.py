@@ -45,10 +45,12 @@ from conveyor_cli.schemas import (
     Review,
     ReviewDetail,
     ReviewState,
+    ScorecardList,
     Task,
     TaskState,
     Timeline,
     Vendor,
+    VendorScorecard,
     VendorWithCredentials,
     VerifyResult,
 )
@@ -733,6 +735,26 @@ class QcClient(_ServiceClient):
         body = {"comment": comment, "vendor_id": vendor_id}
         path = f"{_review_path(job_id, asset_id)}/rework"
         return cast(ReviewDetail, self._request("POST", path, json=_clean(body)))
+
+    def list_scorecards(
+        self, *, job_id: str | None = None, since: str | None = None, until: str | None = None
+    ) -> ScorecardList:
+        """``GET /v1/scorecards``: every vendor's scorecard over the window (ISO times)."""
+        params = {"job_id": job_id, "since": since, "until": until}
+        return cast(ScorecardList, self._request("GET", "/v1/scorecards", params=params))
+
+    def vendor_scorecard(
+        self,
+        vendor_id: str,
+        *,
+        job_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> VendorScorecard:
+        """``GET /v1/vendors/{id}/scorecard``: one vendor's scorecard and its trend by day."""
+        params = {"job_id": job_id, "since": since, "until": until}
+        path = f"/v1/vendors/{_seg(vendor_id)}/scorecard"
+        return cast(VendorScorecard, self._request("GET", path, params=params))
 
 
 def _review_path(job_id: str, asset_id: str) -> str:

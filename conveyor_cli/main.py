@@ -29,6 +29,7 @@ from conveyor_cli.commands import (
     ontologies,
     quality,
     reviews,
+    scorecards,
     tasks,
     upload,
     vendors,
@@ -193,6 +194,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(reviews.app, name="reviews")
+app.add_typer(scorecards.app, name="scorecards")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -479,3 +479,83 @@ class ReviewDetail(Review):
     label_set: list[dict[str, Any]] | None
     answers: list[ReviewAnswer]
     tasks: list[ReviewTask]
+
+
+# --------------------------------------------------------------------------- qc: scorecards
+
+
+class ScorecardFigure(TypedDict):
+    """A scorecard figure and the number of facts it rests on (value null when none)."""
+
+    value: float | None
+    count: int
+
+
+class ScorecardFigures(TypedDict):
+    """A vendor's figures over a window (docs/qc.md says what each one counts)."""
+
+    gold_f1: ScorecardFigure
+    gold_precision: ScorecardFigure
+    gold_recall: ScorecardFigure
+    gold_mean_iou: ScorecardFigure
+    gold_class_accuracy: ScorecardFigure
+    agreement: ScorecardFigure
+    acceptance_rate: ScorecardFigure
+    rejection_rate: ScorecardFigure
+    rework_rate: ScorecardFigure
+    turnaround_p50_seconds: ScorecardFigure
+    turnaround_p95_seconds: ScorecardFigure
+    turnaround_mean_seconds: ScorecardFigure
+    throughput_per_hour: ScorecardFigure
+    active_hours: int
+    expired_rate: ScorecardFigure
+
+
+class ScorecardCounters(TypedDict):
+    """The exact sums behind the figures (sums of real numbers as decimal strings)."""
+
+    submitted: int
+    lead_time_count: int
+    lead_time_sum: str
+    gold_count: int
+    gold_true_positives: int
+    gold_false_positives: int
+    gold_false_negatives: int
+    gold_iou_sum: str
+    gold_iou_count: int
+    gold_class_correct: int
+    gold_class_total: int
+    agreement_count: int
+    agreement_sum: str
+    accepted: int
+    rejected: int
+    rework: int
+    expired: int
+
+
+class Scorecard(TypedDict):
+    """One vendor's scorecard over a window."""
+
+    vendor_id: str
+    figures: ScorecardFigures
+    counters: ScorecardCounters
+
+
+class ScorecardList(TypedDict):
+    """Every vendor with anything counted in the window."""
+
+    items: list[Scorecard]
+
+
+class ScorecardDay(TypedDict):
+    """A vendor's scorecard for one UTC day."""
+
+    day: str
+    figures: ScorecardFigures
+    counters: ScorecardCounters
+
+
+class VendorScorecard(Scorecard):
+    """A vendor's scorecard over the window and its trend by day."""
+
+    trend: list[ScorecardDay]

@@ -53,6 +53,8 @@ EXPECTED = {
     "reviews accept",
     "reviews reject",
     "reviews rework",
+    "scorecards list",
+    "scorecards show",
 }
 
 

@@ -18,7 +18,7 @@ NAMES = [n for n in ScorecardFigures.__annotations__ if n != "active_hours"]
 
 
 def _card() -> dict[str, Any]:
-    shown = {name: {"value": None, "count": 0} for name in NAMES}
+    shown: dict[str, dict[str, Any]] = {n: {"value": None, "count": 0} for n in NAMES}
     shown["rework_rate"] = {"value": 1 / 41, "count": 41}
     shown["turnaround_p95_seconds"] = {"value": 30.8, "count": 12}
     return {"vendor_id": VENDOR, "figures": {**shown, "active_hours": 1}, "counters": {}}

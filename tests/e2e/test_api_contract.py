@@ -132,6 +132,14 @@ CONTENT_RULES: dict[str, list[dict[str, Any]]] = {
                 ("/v1/jobs/{job_id}/qc-policy", "PUT"),
             )
         ),
+        *(
+            {
+                # A window whose since is not before its until (or out of range) is 400.
+                "include-path": path,
+                "statuses": ["400"],
+            }
+            for path in ("/v1/scorecards", "/v1/vendors/{vendor_id}/scorecard")
+        ),
     ],
 }
 

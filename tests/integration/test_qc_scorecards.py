@@ -470,12 +470,14 @@ async def test_scorecards_refuse_no_key_an_unknown_vendor_and_a_backwards_window
         "/v1/scorecards", params={"since": "2026-03-02T10:00Z", "until": "2026-03-02T09:00Z"}
     )
     far = await api.get("/v1/scorecards", params={"since": "0001-01-01T00:00:00+05:00"})
+    epoch = await api.get("/v1/scorecards", params={"until": "0.5"})
 
     assert anonymous.status_code == 401
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "vendor_not_found"
     assert backwards.status_code == 400
     assert far.status_code in (200, 400)
+    assert epoch.status_code == 422
 
 
 # Through judging -------------------------------------------------------------------------

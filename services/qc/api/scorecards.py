@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime
@@ -9,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from services.qc.api.dependencies import QcDep, Viewer
 from services.qc.domain.scorecards import Figures
@@ -18,11 +19,20 @@ from shared.errors import error_responses
 
 router = APIRouter(tags=["scorecards"])
 
+
+def _dated(value: object) -> object:
+    """Only an ISO 8601 time: pydantic would also read a number (``0.5``) as epoch seconds."""
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("not an ISO 8601 date-time")
+    return value
+
+
+Time = Annotated[datetime, BeforeValidator(_dated)]
 JobParam = Annotated[uuid.UUID | None, Query(description="only this job")]
 SinceParam = Annotated[
-    datetime | None, Query(description="from this time (counted by whole UTC hours)")
+    Time | None, Query(description="from this time (counted by whole UTC hours)")
 ]
-UntilParam = Annotated[datetime | None, Query(description="up to this time (exclusive)")]
+UntilParam = Annotated[Time | None, Query(description="up to this time (exclusive)")]
 
 
 class CountersOut(BaseModel):

@@ -10,9 +10,9 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, func, or_, select, tuple_
+from sqlalchemy import BigInteger, DateTime, Integer, String, Table, Text, func, or_, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,6 +56,9 @@ class VersionItem(Base):
     ontology_id: Mapped[uuid.UUID] = mapped_column()
     ontology_version: Mapped[int] = mapped_column(Integer)
     shapes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+
+VERSION_ITEMS = cast(Table, VersionItem.__table__)
 
 
 class Export(Base):
@@ -114,12 +117,34 @@ async def lock_dataset(session: AsyncSession, dataset_id: uuid.UUID) -> None:
 # ------------------------------------------------------------------------------- freezing
 
 
+class AcceptedRow(NamedTuple):
+    """An asset's accepted labels with what QC's asset mirror knows of it (None: nothing)."""
+
+    asset_id: uuid.UUID
+    ontology_id: uuid.UUID
+    ontology_version: int
+    shapes: list[dict[str, Any]]
+    sha256: str | None
+    filename: str | None
+    width: int | None
+    height: int | None
+
+
 async def accepted_page(
     session: AsyncSession, dataset_id: uuid.UUID, after: uuid.UUID | None
-) -> list[tuple[AcceptedLabels, KnownAsset | None]]:
-    """A page of the dataset's accepted labels by asset id, each with its asset's mirror row."""
+) -> list[AcceptedRow]:
+    """A page of the dataset's accepted labels by asset id, with the assets' mirror facts."""
     query = (
-        select(AcceptedLabels, KnownAsset)
+        select(
+            AcceptedLabels.asset_id,
+            AcceptedLabels.ontology_id,
+            AcceptedLabels.ontology_version,
+            AcceptedLabels.shapes,
+            KnownAsset.sha256,
+            KnownAsset.filename,
+            KnownAsset.width,
+            KnownAsset.height,
+        )
         .outerjoin(KnownAsset, KnownAsset.id == AcceptedLabels.asset_id)
         .where(AcceptedLabels.dataset_id == dataset_id)
         .order_by(AcceptedLabels.asset_id)
@@ -127,7 +152,7 @@ async def accepted_page(
     )
     if after is not None:
         query = query.where(AcceptedLabels.asset_id > after)
-    return [(labels, asset) for labels, asset in (await session.execute(query)).tuples()]
+    return [AcceptedRow(*row) for row in (await session.execute(query)).all()]
 
 
 async def ontology_classes(
@@ -151,7 +176,8 @@ async def add_version(session: AsyncSession, version: DatasetVersion) -> None:
 async def add_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Write a batch of a version's items."""
     if rows:
-        await session.execute(insert(VersionItem), list(rows))
+        # the table, not the class: no ORM bookkeeping for rows that are only written
+        await session.execute(insert(VERSION_ITEMS), list(rows))
 
 
 async def next_number(session: AsyncSession, dataset_id: uuid.UUID) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import tempfile
@@ -60,6 +61,7 @@ DOWNLOAD_TTL = timedelta(hours=1)
 LINK_TTL = timedelta(days=7)  # the longest an S3 (SigV4) presigned URL may live
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every member's timestamp: equal contents, equal bytes
 MAX_ERROR = 2000
+BUFFER = 256 * 1024  # bytes gathered before a zip member compresses them
 
 
 @dataclass(frozen=True)
@@ -175,10 +177,16 @@ def _error_text(exc: BaseException) -> str:
 
 
 class Progress:
-    """Images written so far, counted by the build thread and read by the event loop."""
+    """How far a build is: every pass over the version's images (spooling them, each pass of
+    the zip) counts its images; ``done`` is the images of all passes, per pass."""
 
-    def __init__(self) -> None:
-        self.done = 0
+    def __init__(self, passes: int) -> None:
+        self.passes = passes
+        self.steps = 0  # bumped by the build thread, read by the event loop
+
+    @property
+    def done(self) -> int:
+        return self.steps // self.passes
 
 
 async def _build(qc: Qc, export: Export) -> dict[str, object]:
@@ -190,7 +198,6 @@ async def _build(qc: Qc, export: Export) -> dict[str, object]:
         dataset_slug = dataset.slug if dataset is not None else str(version.dataset_id)
     with tempfile.TemporaryDirectory(prefix="conveyor-export-") as tmp:
         work = Path(tmp)
-        await _spool_items(qc, version.id, work / "items.jsonl")
         plan = ZipPlan(
             fmt="coco" if export.format == "coco" else "yolo",
             images="include" if export.images == "include" else "links",
@@ -198,10 +205,12 @@ async def _build(qc: Qc, export: Export) -> dict[str, object]:
             info=coco_info(version, dataset_slug),
             work=work,
         )
-        progress = Progress()
+        # spooling, then COCO's two passes or YOLO's labels, then the images or their links
+        progress = Progress(passes=4 if plan.fmt == "coco" else 3)
+        # a page of rows at a time, well inside the lease (renewed below, while the zip grows)
+        await _spool_items(qc, version.id, plan.items_path, progress)
         build = asyncio.ensure_future(asyncio.to_thread(write_zip, plan, qc.store, progress))
         while not build.done():
-            await asyncio.wait({build}, timeout=PROGRESS_SECONDS)
             async with qc.units.begin() as uow:
                 await repo.record_progress(
                     uow.session,
@@ -210,6 +219,7 @@ async def _build(qc: Qc, export: Export) -> dict[str, object]:
                     progress.done,
                     datetime.now(UTC) + LEASE,
                 )
+            await asyncio.wait({build}, timeout=PROGRESS_SECONDS)
         annotations = build.result()
         sha256, size = await asyncio.to_thread(_file_digest, plan.zip_path)
         key = f"{dataset_slug}/v{version.number}/{export.id}-{export.format}.zip"
@@ -238,13 +248,14 @@ def coco_info(version: DatasetVersion, dataset_slug: str) -> dict[str, str]:
     }
 
 
-async def _spool_items(qc: Qc, version_id: uuid.UUID, path: Path) -> None:
+async def _spool_items(qc: Qc, version_id: uuid.UUID, path: Path, progress: Progress) -> None:
     """The version's items, in file-name order, as JSON lines on local disk: the build thread
     reads them (twice for COCO) without a database connection."""
     with path.open("w", encoding="utf-8") as out:
         async with qc.units.read() as session:
             async for item in repo.items_by_file_name(session, version_id):
                 out.write(json.dumps(list(item), separators=(",", ":")) + "\n")
+                progress.steps += 1
 
 
 def _file_digest(path: Path) -> tuple[str, int]:
@@ -279,12 +290,13 @@ class ZipPlan:
         return self.work / "export.zip"
 
 
-def read_items(path: Path) -> Iterator[tuple[str, ExportImage]]:
-    """(sha256, image) of every spooled item, in file-name order."""
+def read_items(path: Path, progress: Progress) -> Iterator[tuple[str, ExportImage]]:
+    """(sha256, image) of every spooled item, in file-name order; each one read is a step."""
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             file_name, sha256, width, height, shapes = json.loads(line)
             yield sha256, ExportImage(file_name, width, height, shapes)
+            progress.steps += 1
 
 
 class _Members:
@@ -301,8 +313,12 @@ class _Members:
         info = zipfile.ZipInfo(path, date_time=ZIP_TIME)
         info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         info.external_attr = 0o644 << 16
-        with self._zf.open(info, "w", force_zip64=True) as raw:
-            writer = DigestingWriter(raw)
+        # writers hand over one record at a time: buffered, zlib gets large chunks
+        with (
+            self._zf.open(info, "w", force_zip64=True) as raw,
+            io.BufferedWriter(raw, BUFFER) as buffered,
+        ):
+            writer = DigestingWriter(buffered)
             yield writer
         entry = writer.entry(path)
         self._spool.write(f"{entry.path}\t{entry.sha256}\t{entry.size}\n")
@@ -330,7 +346,7 @@ def write_zip(plan: ZipPlan, store: ObjectStore, progress: Progress) -> int:
     annotations = 0
 
     def images() -> Iterator[ExportImage]:
-        return (image for _, image in read_items(plan.items_path))
+        return (image for _, image in read_items(plan.items_path, progress))
 
     with (
         zipfile.ZipFile(plan.zip_path, "w", allowZip64=True) as zf,
@@ -343,20 +359,18 @@ def write_zip(plan: ZipPlan, store: ObjectStore, progress: Progress) -> int:
         else:
             members.write("data.yaml", yolo_data_yaml(plan.classes).encode())
         if plan.images == "include":
-            for sha256, image in read_items(plan.items_path):
+            for sha256, image in read_items(plan.items_path, progress):
                 _copy_image(members, store, sha256, image.file_name)
-                progress.done += 1
         if plan.fmt == "yolo":
             for path, content in yolo_files(images(), plan.classes):
                 members.write(path, content)
                 annotations += content.count(b"\n")
         if plan.images == "links":
             with members.member("links.jsonl") as out:
-                for sha256, image in read_items(plan.items_path):
+                for sha256, image in read_items(plan.items_path, progress):
                     url = store.presigned_get(RAW_BUCKET, content_address(sha256), LINK_TTL)
                     record = {"file_name": image.file_name, "sha256": sha256, "url": url}
                     out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-                    progress.done += 1
         spool.flush()
         with members.member("manifest.json") as out:
             write_manifest(out, _spooled_entries(entries_path))

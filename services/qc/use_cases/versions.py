@@ -166,32 +166,31 @@ async def _copy_items(
     while True:
         page = await repo.accepted_page(session, dataset_id, after)
         rows: list[dict[str, Any]] = []
-        for labels, asset in page:
-            if asset is None or not asset.sha256 or not asset.width or not asset.height:
+        for found in page:
+            if not found.sha256 or not found.width or not found.height:
                 frozen.left_out += 1
                 continue
-            filename = asset.filename or ""
+            filename = found.filename or ""
             item = {
-                "asset_id": labels.asset_id,
-                "file_name": export_name(asset.sha256, filename, taken, labels.asset_id),
-                "sha256": asset.sha256,
+                "asset_id": found.asset_id,
+                "file_name": export_name(found.sha256, filename, taken, found.asset_id),
+                "sha256": found.sha256,
                 "filename": filename,
-                "width": asset.width,
-                "height": asset.height,
-                "ontology_id": labels.ontology_id,
-                "ontology_version": labels.ontology_version,
-                "shapes": labels.shapes,
+                "width": found.width,
+                "height": found.height,
+                "ontology_id": found.ontology_id,
+                "ontology_version": found.ontology_version,
+                "shapes": found.shapes,
             }
             lines.update(item_line(item) + b"\n")
-            ontologies.add((labels.ontology_id, labels.ontology_version))
+            ontologies.add((found.ontology_id, found.ontology_version))
             frozen.items += 1
-            frozen.shapes += len(labels.shapes)
+            frozen.shapes += len(found.shapes)
             rows.append({**item, "version_id": version_id})
         await repo.add_items(session, rows)
         if len(page) < repo.PAGE:
             break
-        after = page[-1][0].asset_id
-        session.expunge_all()
+        after = page[-1].asset_id
     frozen.digest = lines.hexdigest()
     frozen.ontologies = frozenset(ontologies)
     return frozen

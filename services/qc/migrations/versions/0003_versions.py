@@ -44,7 +44,14 @@ def upgrade() -> None:
         sa.Column("ontology_id", sa.Uuid(), nullable=False),
         sa.Column("ontology_version", sa.Integer(), nullable=False),
         sa.Column("shapes", postgresql.JSONB(), nullable=False),
-        sa.UniqueConstraint("version_id", "file_name", name="dataset_version_items_file_name"),
+        schema=SCHEMA,
+    )
+    # byte order: exports read a version's items in the order their zip paths sort
+    op.create_index(
+        "dataset_version_items_file_name",
+        "dataset_version_items",
+        ["version_id", sa.text('file_name COLLATE "C"')],
+        unique=True,
         schema=SCHEMA,
     )
     op.create_table(

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv stack-up stack-down stack-status run stop status test test-unit lint format \
-        bench bench-ingest bench-clean bench-labeling chaos clean
+        bench bench-ingest bench-clean bench-labeling bench-qc chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ format: venv ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: bench-ingest bench-clean bench-labeling ## All benchmarks
+bench: bench-ingest bench-clean bench-labeling bench-qc ## All benchmarks
 
 bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 GiB upload
 	$(PY) bench/ingest.py
@@ -76,6 +76,9 @@ bench-labeling: stack-up ## Signed vendor webhooks/s (vs /healthz); cleaned->dis
 	$(PY) bench/labeling_dispatch.py --feed events
 	$(PY) bench/labeling_dispatch.py --feed uploads
 	$(PY) bench/label_studio.py
+
+bench-qc: stack-up ## Export of 20 000 images / 100 000 boxes as COCO and YOLO: time, peak RSS
+	$(PY) bench/qc_export.py
 
 chaos: stack-up ## Fault harness: uploads under each fault (kill -9, Kafka, Postgres, store, 2nd copy)
 	$(PY) -m deploy.chaos $(CHAOS_ARGS)

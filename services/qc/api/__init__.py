@@ -3,10 +3,11 @@ answer."""
 
 from fastapi import APIRouter
 
-from services.qc.api import policies, reviews
+from services.qc.api import policies, reviews, versions
 from services.qc.api import scorecards as scorecards_api
 
 router = APIRouter()
 router.include_router(reviews.router)
 router.include_router(policies.router)
 router.include_router(scorecards_api.router)
+router.include_router(versions.router)

@@ -117,6 +117,7 @@ CONTENT_RULES: dict[str, list[dict[str, Any]]] = {
     ],
     "qc": [
         paged("/v1/reviews"),
+        paged("/v1/datasets/{dataset}/versions"),
         *(
             {
                 # Accepted shapes need classes of the job's ontology and a geometry an export

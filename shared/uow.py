@@ -13,7 +13,7 @@ connection and row locks for as long as it is open.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,20 @@ class UnitOfWork:
         self._source = source
         self._consumer = consumer
         self._staged: list[Emitted] = []
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
+        # Work a use case defers to the commit, by name (e.g. counters summed over a run).
+        self.deferred: dict[str, Any] = {}
+
+    def before_commit(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` once, just before the commit: writes to hot rows (shared counters) go
+        last, so their row locks are held for the commit only, not the whole transaction."""
+        self._before_commit.append(step)
+
+    async def run_before_commit(self) -> None:
+        """The deferred steps, in the order they were registered."""
+        steps, self._before_commit = self._before_commit, []
+        for step in steps:
+            await step()
 
     def emit(
         self,
@@ -156,6 +170,7 @@ class UnitsOfWork:
                 consumer=self.consumer,
             )
             yield uow
+            await uow.run_before_commit()
             await uow.flush_events()
             # leaving ``session.begin()`` commits: the one commit of every write
 

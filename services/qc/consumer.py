@@ -49,6 +49,9 @@ TOPICS = [INGEST_EVENTS, CLEAN_EVENTS, LABELING_EVENTS]
 
 # A burst of uploads, verdicts or new tasks is one unit of work per run of at most this many.
 RUN_SIZE = 200
+# Answers judged in one unit of work, at most (each takes its asset's review lock until the
+# run commits).
+JUDGED_RUN = 50
 
 ROUTES: Routes[Qc] = {
     DATASET_CREATED: Batched(remember_datasets, size=RUN_SIZE),
@@ -57,7 +60,7 @@ ROUTES: Routes[Qc] = {
     ONTOLOGY_VERSION_CREATED: remember_ontology_version,
     JOB_CREATED: remember_job,
     TASK_CREATED: Batched(remember_tasks, size=RUN_SIZE),
-    ANNOTATION_SUBMITTED: judge_submitted,
+    ANNOTATION_SUBMITTED: Batched(judge_submitted, size=JUDGED_RUN),
     ANNOTATION_WITHDRAWN: withdraw_answer,
     TASK_REWORK_SENT: set_aside_reworked,
     # a rejected asset never becomes a task, so QC never hears of it again

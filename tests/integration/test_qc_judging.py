@@ -179,7 +179,11 @@ class Job:
 
     async def submit(self, *answers: Event[AnnotationSubmittedV1]) -> None:
         for answer in answers:
-            await judging.judge_submitted(self.qc, answer)
+            await judging.judge_submitted(self.qc, [answer])
+
+    async def submit_together(self, *answers: Event[AnnotationSubmittedV1]) -> None:
+        """One run, as the consumer hands a partition's consecutive answers over."""
+        await judging.judge_submitted(self.qc, list(answers))
 
     async def review(self, asset_id: uuid.UUID) -> AssetReview | None:
         async with self.qc.units.read() as session:
@@ -287,6 +291,20 @@ async def test_overlap_three_majority_is_accepted_with_the_consensus_label_set(q
     assert consensus["type"] == CONSENSUS and consensus["data"]["passed"] is True
     assert consensus["data"]["annotators"] == ["worker-0", "worker-1", "worker-2"]
     assert accepted["type"] == ACCEPTED and accepted["data"]["agreement"] == review.agreement
+
+
+async def test_one_run_holding_every_replica_and_a_redelivery_decides_once(qc: Qc) -> None:
+    job = await Job(qc, overlap=3).start()
+    asset, other = await job.asset(), await job.asset()
+    answers = [job.answer(asset, replica, [box(10 + replica)]) for replica in range(3)]
+    alone = job.answer(other, 0, [box(50)])
+    await job.submit_together(answers[0], alone, answers[1], answers[0], answers[2])
+
+    review = await job.review(asset)
+    assert review is not None and review.state == "accepted"
+    assert await job.types(asset) == [CONSENSUS, ACCEPTED]
+    waiting = await job.review(other)
+    assert waiting is not None and waiting.state == "waiting"
 
 
 async def test_overlap_two_disagreeing_goes_to_review_with_the_consensus(qc: Qc) -> None:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +69,20 @@ async def remember_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 async def job_by_id(session: AsyncSession, ident: uuid.UUID) -> QcJob | None:
     """The known job with this id."""
     return await session.get(QcJob, ident)
+
+
+async def lock_job_arrival(session: AsyncSession, ident: uuid.UUID) -> QcJob | None:
+    """Serialise a job's announcement with answers judged before it, until the transaction
+    ends; the job as committed by then (None: still unknown).
+
+    The job's event and its answers travel on different partitions, so they are handled side
+    by side: without this, an answer judged while the job's transaction commits would wait
+    for a job that had already looked for waiting assets.
+    """
+    key = f"qc-job-arrival:{ident}"
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+    query = select(QcJob).where(QcJob.id == ident).execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def task_by_id(session: AsyncSession, ident: uuid.UUID) -> QcTask | None:

@@ -81,11 +81,16 @@ def effective_policy(job: QcJob | None, settings: QcSettings) -> JudgingPolicy:
 # ----------------------------------------------------------------------------- handlers
 
 
-async def judge_submitted(qc: Qc, event: Event[AnnotationSubmittedV1]) -> None:
-    """Judge one submitted annotation, once however often it is delivered."""
+async def judge_submitted(qc: Qc, events: Sequence[Event[AnnotationSubmittedV1]]) -> None:
+    """Judge a run of submitted annotations in one unit of work, each once however often it
+    is delivered (one transaction per run, not per answer: the commit, the inbox and the
+    outbox rows are shared)."""
     async with qc.units.begin() as uow:
-        if await uow.claim(event.envelope):
-            await judge(uow, qc.settings, event.payload)
+        claimed = await uow.claim_all([e.envelope for e in events])
+        for event in events:
+            if event.id in claimed:
+                claimed.discard(event.id)  # the same event twice in one run is judged once
+                await judge(uow, qc.settings, event.payload)
 
 
 async def withdraw_answer(qc: Qc, event: Event[AnnotationWithdrawnV1]) -> None:
@@ -123,6 +128,9 @@ async def judge(uow: UnitOfWork, settings: QcSettings, answer: AnnotationSubmitt
     """Check and store one answer, score it if gold, else evaluate its asset."""
     session = uow.session
     job = await mirror_repo.job_by_id(session, answer.job_id)
+    if job is None:
+        # before any review lock, in the order remember_job takes them
+        job = await mirror_repo.lock_job_arrival(session, answer.job_id)
     policy = effective_policy(job, settings)
     findings = check_annotation(answer.shapes, forbidden_together=policy.forbidden_together)
     score = await _gold_score(uow, answer, policy) if answer.gold else None

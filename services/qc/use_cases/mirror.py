@@ -103,6 +103,7 @@ async def remember_job(qc: Qc, event: Event[JobCreatedV1]) -> None:
     async with qc.units.begin() as uow:
         if not await uow.claim(event.envelope):
             return
+        await repo.lock_job_arrival(uow.session, job.job_id)
         await repo.remember_job(
             uow.session,
             {

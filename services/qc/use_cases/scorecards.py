@@ -53,6 +53,9 @@ class Counted:
     tally: Tally
 
 
+DEFERRED = "scorecard tallies"
+
+
 def hour_of(at: datetime) -> datetime:
     """The UTC hour a fact is counted in (a naive time is taken as UTC)."""
     aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
@@ -60,12 +63,16 @@ def hour_of(at: datetime) -> datetime:
 
 
 async def count(uow: UnitOfWork, facts: Iterable[Counted]) -> None:
-    """Add facts to their vendors' counters in one statement (a batch's facts at once)."""
-    merged: dict[HourKey, Tally] = defaultdict(Tally)
+    """Add facts to their vendors' counters when the unit of work commits: every fact of the
+    unit of work (a run of answers) in one statement, written last, so the counter rows every
+    answer of a vendor shares stay locked for the commit only."""
+    merged: dict[HourKey, Tally] | None = uow.deferred.get(DEFERRED)
+    if merged is None:
+        merged = uow.deferred[DEFERRED] = defaultdict(Tally)
+        uow.before_commit(lambda: repo.add_tallies(uow.session, merged))
     for fact in facts:
         key = (fact.vendor_id, fact.job_id, hour_of(fact.at))
         merged[key] = merged[key] + fact.tally
-    await repo.add_tallies(uow.session, merged)
 
 
 async def count_submitted(

@@ -77,7 +77,8 @@ bench-labeling: stack-up ## Signed vendor webhooks/s (vs /healthz); cleaned->dis
 	$(PY) bench/labeling_dispatch.py --feed uploads
 	$(PY) bench/label_studio.py
 
-bench-qc: stack-up ## Export of 20 000 images / 100 000 boxes as COCO and YOLO: time, peak RSS
+bench-qc: stack-up ## QC answers judged/s (vs in-process consensus); export of 20 000 images as COCO/YOLO: time, peak RSS
+	$(PY) bench/qc.py
 	$(PY) bench/qc_export.py
 
 chaos: stack-up ## Fault harness: uploads under each fault (kill -9, Kafka, Postgres, store, 2nd copy)

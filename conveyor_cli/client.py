@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any, Literal, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -22,6 +22,8 @@ from conveyor_cli.schemas import (
     AuditRecord,
     CreatedApiKey,
     Dataset,
+    DatasetExport,
+    DatasetVersion,
     Delivery,
     DeliveryDetail,
     DeliveryStatus,
@@ -755,6 +757,38 @@ class QcClient(_ServiceClient):
         params = {"job_id": job_id, "since": since, "until": until}
         path = f"/v1/vendors/{_seg(vendor_id)}/scorecard"
         return cast(VendorScorecard, self._request("GET", path, params=params))
+
+    def list_versions(
+        self, dataset: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[DatasetVersion]:
+        """One page of ``GET /v1/datasets/{dataset}/versions``, oldest first."""
+        params = {"limit": limit, "cursor": cursor}
+        path = f"/v1/datasets/{_seg(dataset)}/versions"
+        return cast(Page[DatasetVersion], self._request("GET", path, params=params))
+
+    def create_version(self, dataset: str) -> DatasetVersion:
+        """``POST /v1/datasets/{dataset}/versions`` (uploader): freeze the accepted labels; the
+        existing version when one already holds exactly this content."""
+        path = f"/v1/datasets/{_seg(dataset)}/versions"
+        return cast(DatasetVersion, self._request("POST", path))
+
+    def request_export(
+        self,
+        dataset: str,
+        number: int,
+        *,
+        export_format: Literal["coco", "yolo"],
+        images: Literal["include", "links"],
+    ) -> DatasetExport:
+        """``POST .../versions/{n}/exports`` (uploader): queue an export (built in the
+        background; follow it with :meth:`get_export`)."""
+        path = f"/v1/datasets/{_seg(dataset)}/versions/{number}/exports"
+        body = {"format": export_format, "images": images}
+        return cast(DatasetExport, self._request("POST", path, json=body))
+
+    def get_export(self, export_id: str) -> DatasetExport:
+        """``GET /v1/exports/{id}``: state, progress, and a time-limited download URL."""
+        return cast(DatasetExport, self._request("GET", f"/v1/exports/{_seg(export_id)}"))
 
 
 def _review_path(job_id: str, asset_id: str) -> str:

@@ -88,7 +88,7 @@ class Output:
 
     def json(self, value: Any) -> None:
         """Print ``value`` as indented JSON on stdout, with no markup processing."""
-        self.out.print(json.dumps(value, indent=2, sort_keys=False), markup=False)
+        self.out.print(json.dumps(value, indent=2, sort_keys=False), markup=False, soft_wrap=True)
 
     def error(self, message: str) -> None:
         """Print one ``error: ...`` line on stderr."""

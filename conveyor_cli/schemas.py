@@ -559,3 +559,47 @@ class VendorScorecard(Scorecard):
     """A vendor's scorecard over the window and its trend by day."""
 
     trend: list[ScorecardDay]
+
+
+class DatasetVersion(TypedDict):
+    """A frozen, numbered set of a dataset's accepted labels (QC)."""
+
+    id: str
+    dataset_id: str
+    dataset: str
+    number: int
+    manifest_hash: str
+    item_count: int
+    shape_count: int
+    left_out: int
+    classes: list[str]
+    created_by: str
+    created_at: str
+
+
+ExportState = Literal["queued", "running", "done", "failed"]
+
+
+class DatasetExport(TypedDict):
+    """An export of a dataset version: its progress, and its download URL once done."""
+
+    id: str
+    dataset_id: str
+    version_id: str
+    version: int
+    format: str
+    images: str
+    state: ExportState
+    done: int
+    total: int
+    attempts: int
+    annotation_count: int | None
+    sha256: str | None
+    size: int | None
+    error: str | None
+    requested_by: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    download_url: str | None
+    download_expires_at: str | None

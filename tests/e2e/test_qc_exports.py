@@ -8,8 +8,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,6 +53,9 @@ def test_an_accepted_asset_is_frozen_and_exported_with_its_image_and_consensus_b
     other_vendor: VendorSimulator,  # noqa: F811
     auditor: httpx.Client,
     qc: httpx.Client,
+    qc_url: str,
+    uploader_key: str,
+    tmp_path: Path,
 ) -> None:
     job_id = answer_overlap_two(scene, other_vendor, 100, 104)
     [accepted] = eventually(lambda: records_of_job(auditor, ACCEPTED, job_id), timeout=60)
@@ -90,6 +97,33 @@ def test_an_accepted_asset_is_frozen_and_exported_with_its_image_and_consensus_b
     assert {f["path"]: f["sha256"] for f in manifest["files"]} == {
         p: hashlib.sha256(b).hexdigest() for p, b in files.items()
     }
+
+    # the CLI: the same version exported as YOLO, followed and downloaded
+    zip_path = tmp_path / "v1-yolo.zip"
+    command = ["--qc-url", qc_url, "--json", "datasets", "export", scene.dataset, "1"]
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conveyor_cli.main",
+            *command,
+            "--format",
+            "yolo",
+            "-o",
+            str(zip_path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CONVEYOR_API_KEY": uploader_key},
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert json.loads(cli.stdout)["state"] == "done"
+    with zipfile.ZipFile(zip_path) as zf:
+        [label] = [n for n in zf.namelist() if n.startswith("labels/")]
+        index, *box = zf.read(label).decode().split()
+    assert int(index) == annotation["category_id"] - 1
+    assert float(box[2]) * image["width"] == pytest.approx(120, abs=0.01)
 
 
 def test_version_and_export_refusals(qc: httpx.Client, dataset: str) -> None:

@@ -3,7 +3,7 @@ answer."""
 
 from fastapi import APIRouter
 
-from services.qc.api import policies, reviews, versions
+from services.qc.api import agreement, policies, reviews, versions
 from services.qc.api import scorecards as scorecards_api
 
 router = APIRouter()
@@ -11,3 +11,4 @@ router.include_router(reviews.router)
 router.include_router(policies.router)
 router.include_router(scorecards_api.router)
 router.include_router(versions.router)
+router.include_router(agreement.router)

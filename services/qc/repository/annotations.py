@@ -96,3 +96,21 @@ async def live_answers(
         .order_by(JudgedAnnotation.replica, JudgedAnnotation.received_at, JudgedAnnotation.id)
     )
     return list((await session.execute(query)).scalars())
+
+
+async def job_classifications(
+    session: AsyncSession, job_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str, int, list[dict[str, Any]]]]:
+    """(asset, annotator, replica, shapes) of every answer that counts in a job (not gold),
+    for the job's agreement figures."""
+    query = select(
+        JudgedAnnotation.asset_id,
+        JudgedAnnotation.annotator_id,
+        JudgedAnnotation.replica,
+        JudgedAnnotation.shapes,
+    ).where(
+        JudgedAnnotation.job_id == job_id,
+        JudgedAnnotation.live,
+        JudgedAnnotation.gold.is_(False),
+    )
+    return [(a, n, r, list(s)) for a, n, r, s in await session.execute(query)]

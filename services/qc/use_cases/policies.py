@@ -62,7 +62,7 @@ async def job_policy(qc: Qc, principal: Principal, job_id: uuid.UUID) -> PolicyV
     """The policy of a job the caller may see; 404 otherwise."""
     async with qc.units.read() as session:
         job = await mirror_repo.job_by_id(session, job_id)
-        _check_visible(principal, job_id, job)
+        check_visible(principal, job_id, job)
         assert job is not None
         return _view(qc, job)
 
@@ -77,7 +77,7 @@ async def set_job_policy(
         raise ValueError(f"not policy fields: {sorted(unknown)}")
     async with qc.units.begin() as uow:
         job = await mirror_repo.job_by_id(uow.session, job_id)
-        _check_visible(principal, job_id, job)
+        check_visible(principal, job_id, job)
         assert job is not None
         stored = dict(chosen)
         if "forbidden_together" in stored:
@@ -90,7 +90,7 @@ async def set_job_policy(
         return _view(qc, job)
 
 
-def _check_visible(principal: Principal, job_id: uuid.UUID, job: QcJob | None) -> None:
+def check_visible(principal: Principal, job_id: uuid.UUID, job: QcJob | None) -> None:
     if job is None or not principal.sees(job.dataset_id):
         raise ApiError(404, "job_not_found", f"QC knows no job {job_id}")
 

@@ -5,6 +5,7 @@ A payload change that breaks readers is a new type (``...v2``), never an edit of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -115,6 +116,13 @@ class AssetCleanedV1(Payload):
     metrics: dict[str, float]
     flags: list[QualityReason] = Field(default_factory=list)
     policy_version: int
+
+
+def pixels(metrics: Mapping[str, float], name: str) -> int | None:
+    """A size metric of a verdict (``width``, ``height``) in whole pixels; None when clean did
+    not measure it (an unreadable file)."""
+    value = metrics.get(name)
+    return None if value is None else int(value)
 
 
 class AssetRejectedV1(Payload):

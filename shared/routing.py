@@ -88,6 +88,15 @@ class RoutingError(ValueError):
     """A routes table that does not fit the topics it is meant for."""
 
 
+AssetEvents = TypeVar("AssetEvents", bound=Event[Any])
+
+
+def last_per_asset(events: Sequence[AssetEvents]) -> list[AssetEvents]:
+    """One event per asset of a run (the last): a projection's one INSERT ... ON CONFLICT
+    cannot touch a row twice."""
+    return list({e.payload.asset_id: e for e in events}.values())
+
+
 def routing_problems(routes: Routes[Any], topics: Sequence[Topic]) -> list[str]:
     """What is wrong with ``routes`` for a consumer of ``topics`` (empty when nothing is)."""
     problems = []

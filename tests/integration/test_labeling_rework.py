@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from services.labeling_dispatch.context import Labeling
+from services.labeling_dispatch.domain.batches import rework_vendor
 from services.labeling_dispatch.models import (
     Assignment,
     Delivery,
@@ -24,7 +25,7 @@ from services.labeling_dispatch.models import (
     outbox,
 )
 from services.labeling_dispatch.use_cases import dispatching, vendors
-from services.labeling_dispatch.use_cases.rework import rework_vendor, send_back_for_rework
+from services.labeling_dispatch.use_cases.rework import send_back_for_rework
 from shared.auth import Principal, Role
 from shared.events import (
     ANNOTATION_REWORK_REQUESTED,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +115,30 @@ def one_replica_per_asset(
             seen.add(asset)
             kept.append(task)
     return kept
+
+
+def rework_vendor(
+    task_id: uuid.UUID,
+    answered_by: uuid.UUID | None,
+    requested: uuid.UUID | None,
+    job_vendors: Sequence[uuid.UUID],
+    holders: Mapping[uuid.UUID, set[uuid.UUID]],
+) -> uuid.UUID | None:
+    """The vendor a reworked task goes to: ``requested`` if it is a vendor of the job and, with
+    several vendors, holds no other replica of the asset (``holders``: task id -> vendors holding
+    or having answered it); else the vendor that answered it."""
+    if requested is None or requested not in job_vendors:
+        return answered_by
+    if len(job_vendors) > 1 and any(
+        requested in vendors for other, vendors in holders.items() if other != task_id
+    ):
+        return answered_by
+    return requested
+
+
+def only_for(vendor_id: uuid.UUID | None, job_vendors: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """The excluded vendors that leave ``vendor_id`` the only one of the job to take a task
+    (none when it is not, or no longer, a vendor of the job: then any of them may)."""
+    if vendor_id is None or vendor_id not in job_vendors:
+        return []
+    return [v for v in job_vendors if v != vendor_id]

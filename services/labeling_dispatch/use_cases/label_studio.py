@@ -104,6 +104,9 @@ class LabelStudioProjects:
             found = await repo.project(session, vendor.id, job_id, pass_no)
         if found is not None:
             return found.project_id
+        # The one place this service calls out while a transaction is open: the slot's lock
+        # must cover the creation in Label Studio, or two copies of the service would each make
+        # a project. It happens once per job and pass.
         async with self.labeling.units.begin() as uow:
             await repo.lock_project_slot(uow.session, vendor.id, job_id, pass_no)
             found = await repo.project(uow.session, vendor.id, job_id, pass_no)
@@ -559,17 +562,19 @@ async def reconcile_project(labeling: Labeling, vendor: Vendor, row: ProjectRow)
         if task.updated_at is not None and task.updated_at > newest:
             newest = task.updated_at
         if len(page) >= RECONCILE_PAGE:
-            taken.add(await _reconcile_page(labeling, vendor, page))
+            taken.add(await _reconcile_page(labeling, vendor, api, page))
             page = []
     if page:
-        taken.add(await _reconcile_page(labeling, vendor, page))
+        taken.add(await _reconcile_page(labeling, vendor, api, page))
     if newest > row.synced_until:
         async with labeling.units.begin() as uow:
             await repo.advance_cursor(uow.session, row, newest)
     return taken
 
 
-async def _reconcile_page(labeling: Labeling, vendor: Vendor, tasks: Sequence[LsTask]) -> Taken:
+async def _reconcile_page(
+    labeling: Labeling, vendor: Vendor, api: LabelStudioApi, tasks: Sequence[LsTask]
+) -> Taken:
     seen = [Seen(t.data.get(TASK_KEY), a) for t in tasks for a in t.annotations]
     by_task: dict[uuid.UUID, set[str]] = {}
     for task in tasks:
@@ -588,7 +593,6 @@ async def _reconcile_page(labeling: Labeling, vendor: Vendor, tasks: Sequence[Ls
     missing = sorted(ref for task_id, refs in live.items() for ref in refs - by_task[task_id])
     # A Conveyor task may have two Label Studio tasks (an import that landed after its retry
     # looked) on different pages: only what Label Studio says is gone was deleted.
-    api = label_studio_api(labeling, vendor)
     gone = [ref for ref in missing if not await api.annotation_exists(int(ref))]
     taken.withdrawn += await withdraw_annotations(labeling, vendor, gone)
     return taken

@@ -15,8 +15,14 @@ from typing import TypeVar
 from services.labeling_dispatch.context import Labeling
 from services.labeling_dispatch.repository import assets as repo
 from services.labeling_dispatch.use_cases.enqueueing import enqueue_into_jobs
-from shared.events import AssetCleanedV1, AssetIngestedV1, AssetRejectedV1, DatasetCreatedV1
-from shared.routing import Event
+from shared.events import (
+    AssetCleanedV1,
+    AssetIngestedV1,
+    AssetRejectedV1,
+    DatasetCreatedV1,
+    pixels,
+)
+from shared.routing import Event, last_per_asset
 from shared.uow import UnitOfWork
 
 ACTOR = "labeling-dispatch"
@@ -50,7 +56,7 @@ async def record_ingested(labeling: Labeling, events: Sequence[Event[AssetIngest
                     "filename": e.payload.filename,
                     "traceparent": e.envelope.traceparent,
                 }
-                for e in _last_per_asset(fresh)
+                for e in last_per_asset(fresh)
             ],
         )
 
@@ -79,7 +85,7 @@ async def _record_verdicts(
 ) -> list[uuid.UUID]:
     """Claim the events and store their verdicts; the ids of the assets they were about."""
     claimed = await uow.claim_all([e.envelope for e in events])
-    fresh = _last_per_asset([e for e in events if e.id in claimed])
+    fresh = last_per_asset([e for e in events if e.id in claimed])
     for ident in sorted({e.payload.dataset_id for e in fresh}):  # one lock order
         await repo.lock_dataset(uow.session, ident)
     await repo.upsert_verdicts(
@@ -90,26 +96,11 @@ async def _record_verdicts(
                 "dataset_id": e.payload.dataset_id,
                 "media_type": e.payload.media_type,
                 "state": state,
-                "width": _pixels(e.payload.metrics.get("width")),
-                "height": _pixels(e.payload.metrics.get("height")),
+                "width": pixels(e.payload.metrics, "width"),
+                "height": pixels(e.payload.metrics, "height"),
                 "cleaned_at": e.envelope.time if state == "cleaned" else None,
             }
             for e in fresh
         ],
     )
     return [e.payload.asset_id for e in fresh]
-
-
-def _pixels(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
-
-AssetEvent = TypeVar(
-    "AssetEvent", Event[AssetIngestedV1], Event[AssetCleanedV1], Event[AssetRejectedV1]
-)
-
-
-def _last_per_asset(events: Sequence[AssetEvent]) -> list[AssetEvent]:
-    """One event per asset (the last), since one INSERT ... ON CONFLICT cannot touch a row twice."""
-    last = {e.payload.asset_id: e for e in events}
-    return list(last.values())

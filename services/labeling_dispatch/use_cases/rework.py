@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from services.labeling_dispatch.context import Labeling
+from services.labeling_dispatch.domain.batches import only_for, rework_vendor
 from services.labeling_dispatch.domain.tasks import TaskState, task_transition
 from services.labeling_dispatch.models import Task
 from services.labeling_dispatch.repository import dispatch as dispatch_repo
@@ -27,33 +28,6 @@ log = logging.getLogger(__name__)
 
 # Jobs whose queued tasks can still go out (a paused job sends them when it resumes).
 LIVE_JOB_STATES = frozenset({"open", "paused"})
-
-
-def rework_vendor(
-    task_id: uuid.UUID,
-    answered_by: uuid.UUID | None,
-    requested: uuid.UUID | None,
-    job_vendors: Sequence[uuid.UUID],
-    holders: Mapping[uuid.UUID, set[uuid.UUID]],
-) -> uuid.UUID | None:
-    """The vendor a reworked task goes to: ``requested`` if it is a vendor of the job and, with
-    several vendors, holds no other replica of the asset (``holders``: task id -> vendors holding
-    or having answered it); else the vendor that answered it."""
-    if requested is None or requested not in job_vendors:
-        return answered_by
-    if len(job_vendors) > 1 and any(
-        requested in vendors for other, vendors in holders.items() if other != task_id
-    ):
-        return answered_by
-    return requested
-
-
-def only_for(vendor_id: uuid.UUID | None, job_vendors: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    """The excluded vendors that leave ``vendor_id`` the only one of the job to take a task
-    (none when it is not, or no longer, a vendor of the job: then any of them may)."""
-    if vendor_id is None or vendor_id not in job_vendors:
-        return []
-    return [v for v in job_vendors if v != vendor_id]
 
 
 async def send_back_for_rework(

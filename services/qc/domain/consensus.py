@@ -258,3 +258,11 @@ def _agreement(pairs: tuple[PairAgreement, ...], answers: list[list[Shape]]) -> 
         parts.append(shared / given)
     # Everyone answering "nothing here" is full agreement.
     return min(parts) if parts else 1.0
+
+
+def rater_names(answers: Sequence[tuple[str, int]]) -> list[str]:
+    """Names of one asset's raters from their (annotator id, replica): two vendors'
+    annotators may share an id, so a shared id is told apart by its replica
+    (``worker-1#0``, ``worker-1#1``)."""
+    counts = Counter(annotator for annotator, _ in answers)
+    return [a if counts[a] == 1 else f"{a}#{replica}" for a, replica in answers]

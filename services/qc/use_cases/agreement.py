@@ -9,12 +9,12 @@ answers are read once per request.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 
 from pydantic import BaseModel, Field
 
 from services.qc.context import Qc
 from services.qc.domain.agreement import job_agreement
+from services.qc.domain.consensus import rater_names
 from services.qc.repository import annotations as repo
 from services.qc.repository import mirror as mirror_repo
 from services.qc.use_cases.policies import check_visible
@@ -59,12 +59,19 @@ async def job_agreement_report(qc: Qc, principal: Principal, job_id: uuid.UUID) 
         job = await mirror_repo.job_by_id(session, job_id)
         check_visible(principal, job_id, job)
         answers = await repo.job_classifications(session, job_id)
-    ratings: dict[str, dict[str, str]] = {}
-    # two vendors' annotators may share an id on one image: told apart by replica there
-    shared = Counter((asset, annotator) for asset, annotator, _, _ in answers)
+    by_asset: dict[str, list[tuple[str, int, list[dict[str, object]]]]] = {}
     for asset, annotator, replica, shapes in answers:
-        rater = annotator if shared[(asset, annotator)] == 1 else f"{annotator}#{replica}"
-        ratings.setdefault(str(asset), {})[rater] = image_class(shapes)
+        by_asset.setdefault(str(asset), []).append((annotator, replica, shapes))
+    ratings = {
+        asset: dict(
+            zip(
+                rater_names([(name, replica) for name, replica, _ in rated]),
+                [image_class(shapes) for _, _, shapes in rated],
+                strict=True,
+            )
+        )
+        for asset, rated in by_asset.items()
+    }
     classified = {a for a, by in ratings.items() if any(v != NO_CLASS for v in by.values())}
     kept = {a: by for a, by in ratings.items() if a in classified}
     figures = job_agreement(kept)

@@ -11,8 +11,29 @@ from typing import Any
 
 from services.qc.models import AcceptedLabels, AssetReview, QcJob
 from services.qc.use_cases.scorecards import count_decision
-from shared.events import AnnotationAcceptedV1, AnnotationRejectedV1, AnnotationReworkRequestedV1
+from shared.events import (
+    AnnotationAcceptedV1,
+    AnnotationRejectedV1,
+    AnnotationReworkRequestedV1,
+    Payload,
+)
 from shared.uow import UnitOfWork
+
+
+def _decide(review: AssetReview, state: str, decided_by: str, comment: str | None) -> datetime:
+    """Record a decision on the review row; when it was made."""
+    now = datetime.now(UTC)
+    review.state = state
+    review.decided_by = decided_by
+    review.comment = comment
+    review.updated_at = now
+    return now
+
+
+def _announce(uow: UnitOfWork, review: AssetReview, payload: Payload, decided_by: str) -> None:
+    """Stage a decision's event: in the asset's timeline, in the asset's order."""
+    key = str(review.asset_id)
+    uow.emit(payload, subject=key, actor=decided_by, key=key)
 
 
 async def accept(
@@ -27,12 +48,8 @@ async def accept(
     comment: str | None = None,
 ) -> None:
     """Accept: the review closes, the asset's accepted labels become ``shapes``."""
-    now = datetime.now(UTC)
-    review.state = "accepted"
+    now = _decide(review, "accepted", decided_by, comment)
     review.label_set = shapes
-    review.decided_by = decided_by
-    review.comment = comment
-    review.updated_at = now
     await uow.session.merge(
         AcceptedLabels(
             asset_id=review.asset_id,
@@ -46,7 +63,9 @@ async def accept(
             accepted_at=now,
         )
     )
-    uow.emit(
+    _announce(
+        uow,
+        review,
         AnnotationAcceptedV1(
             job_id=job.id,
             asset_id=review.asset_id,
@@ -58,9 +77,7 @@ async def accept(
             comment=comment,
             agreement=review.agreement,
         ),
-        subject=str(review.asset_id),
-        actor=decided_by,
-        key=str(review.asset_id),
+        decided_by,
     )
     await count_decision(uow, job.id, "accepted", now, annotation_ids=annotation_ids)
 
@@ -74,12 +91,10 @@ async def reject(
     comment: str,
 ) -> None:
     """Reject: the review closes; the answers never become the dataset's labels."""
-    now = datetime.now(UTC)
-    review.state = "rejected"
-    review.decided_by = decided_by
-    review.comment = comment
-    review.updated_at = now
-    uow.emit(
+    now = _decide(review, "rejected", decided_by, comment)
+    _announce(
+        uow,
+        review,
         AnnotationRejectedV1(
             job_id=review.job_id,
             asset_id=review.asset_id,
@@ -88,9 +103,7 @@ async def reject(
             decided_by=decided_by,
             comment=comment,
         ),
-        subject=str(review.asset_id),
-        actor=decided_by,
-        key=str(review.asset_id),
+        decided_by,
     )
     await count_decision(uow, review.job_id, "rejected", now, annotation_ids=annotation_ids)
 
@@ -105,13 +118,11 @@ async def send_back(
     vendor_id: uuid.UUID | None = None,
 ) -> None:
     """Rework: labeling-dispatch sends the tasks back; their new answers come through QC again."""
-    now = datetime.now(UTC)
-    review.state = "rework"
+    now = _decide(review, "rework", decided_by, comment)
     review.round += 1
-    review.decided_by = decided_by
-    review.comment = comment
-    review.updated_at = now
-    uow.emit(
+    _announce(
+        uow,
+        review,
         AnnotationReworkRequestedV1(
             job_id=review.job_id,
             asset_id=review.asset_id,
@@ -122,8 +133,6 @@ async def send_back(
             vendor_id=vendor_id,
             round=review.round,
         ),
-        subject=str(review.asset_id),
-        actor=decided_by,
-        key=str(review.asset_id),
+        decided_by,
     )
     await count_decision(uow, review.job_id, "rework", now, task_ids=task_ids)

@@ -19,7 +19,6 @@ answers stopped counting when labeling-dispatch sent them back).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +26,12 @@ from typing import Any
 
 from services.qc.context import ACTOR, Qc
 from services.qc.domain.checks import Finding, check_annotation
-from services.qc.domain.consensus import AssetConsensus, ConsensusPolicy, compute_consensus
+from services.qc.domain.consensus import (
+    AssetConsensus,
+    ConsensusPolicy,
+    compute_consensus,
+    rater_names,
+)
 from services.qc.domain.gold import GoldScore, score_against_gold
 from services.qc.models import AssetReview, JudgedAnnotation, QcJob
 from services.qc.repository import annotations as annotations_repo
@@ -241,11 +245,8 @@ async def evaluate_waiting(uow: UnitOfWork, settings: QcSettings, job: QcJob) ->
 def annotators_of(answers: Sequence[JudgedAnnotation]) -> dict[str, JudgedAnnotation]:
     """Answers by annotator; two vendors' annotators may share an id, so a shared id is told
     apart by its replica (``worker-1#0``, ``worker-1#1``)."""
-    counts = Counter(a.annotator_id for a in answers)
-    return {
-        a.annotator_id if counts[a.annotator_id] == 1 else f"{a.annotator_id}#{a.replica}": a
-        for a in answers
-    }
+    names = rater_names([(a.annotator_id, a.replica) for a in answers])
+    return dict(zip(names, answers, strict=True))
 
 
 def _wait(review: AssetReview) -> None:

@@ -23,8 +23,9 @@ from shared.events import (
     JobCreatedV1,
     OntologyVersionCreatedV1,
     TaskCreatedV1,
+    pixels,
 )
-from shared.routing import Event
+from shared.routing import Event, last_per_asset
 
 AssetEvent = TypeVar("AssetEvent", Event[AssetIngestedV1], Event[AssetCleanedV1])
 
@@ -57,8 +58,8 @@ async def record_cleaned(qc: Qc, events: Sequence[Event[AssetCleanedV1]]) -> Non
         qc,
         events,
         lambda p: {
-            "width": _pixels(p.metrics.get("width")),
-            "height": _pixels(p.metrics.get("height")),
+            "width": pixels(p.metrics, "width"),
+            "height": pixels(p.metrics, "height"),
         },
         CLEANED_COLUMNS,
     )
@@ -73,7 +74,7 @@ async def _record_assets(
     """Claim the events and upsert each asset's ``facts`` (only ``columns`` on a known one)."""
     async with qc.units.begin() as uow:
         claimed = await uow.claim_all([e.envelope for e in events])
-        fresh = _last_per_asset([e for e in events if e.id in claimed])
+        fresh = last_per_asset([e for e in events if e.id in claimed])
         await repo.remember_datasets(
             uow.session, [(e.payload.dataset_id, e.payload.dataset_slug) for e in fresh]
         )
@@ -138,12 +139,3 @@ async def remember_tasks(qc: Qc, events: Sequence[Event[TaskCreatedV1]]) -> None
                 for t in {e.payload.task_id: e.payload for e in events if e.id in claimed}.values()
             ],
         )
-
-
-def _pixels(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _last_per_asset(events: Sequence[AssetEvent]) -> list[AssetEvent]:
-    """One event per asset (the last): one INSERT ... ON CONFLICT cannot touch a row twice."""
-    return list({e.payload.asset_id: e for e in events}.values())

@@ -45,10 +45,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import ADMIN_KEY, fresh_services  # noqa: E402
 from bench.ingest import pct  # noqa: E402
 from bench.labeling_dispatch import feed_events  # noqa: E402
-from deploy.sandbox import reset  # noqa: E402
-from deploy.services import ServiceProcess, stop_running  # noqa: E402
+from deploy.services import ServiceProcess  # noqa: E402
 from deploy.stack.config import load_settings  # noqa: E402
 from services.labeling_dispatch.settings import LabelingSettings  # noqa: E402
 from services.labeling_dispatch.use_cases.label_studio import CURSOR_OVERLAP  # noqa: E402
@@ -57,7 +57,6 @@ from services.labeling_dispatch.vendor_edges.label_studio_api import (  # noqa: 
 )
 from shared import endpoints  # noqa: E402
 
-ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench_label_studio"
 BATCH = 100  # tasks per Conveyor delivery and per bare import request
 POLL_SECONDS = 0.1
@@ -493,22 +492,17 @@ def main() -> None:
         parser.error("--annotations must be between 1 and --tasks")
 
     names = ("ingest", "labeling")
-    stop_running((*names, "audit"), say=True)
-    print("resetting database and topics...", flush=True)
-    reset(DATABASE)
-    run_dir = ROOT / ".stack" / "bench-label-studio"
-    stamp = int(time.time())
-    env = {
-        "CONVEYOR_DATABASE_URL": endpoints.postgres_url(DATABASE, driver="asyncpg"),
-        "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "CONVEYOR_LOG_LEVEL": "WARNING",
-        "CONVEYOR_LABELING_LABEL_STUDIO_TOKEN": load_settings().label_studio_token,
-        # reconcile runs once at start; no periodic round competes with the imports
-        "CONVEYOR_LABELING_LABEL_STUDIO_SYNC_INTERVAL_SECONDS": "3600",
-        "CONVEYOR_LABELING_DELIVERY_CONCURRENCY": str(args.delivery_concurrency),
-        **{f"CONVEYOR_{n.upper()}_CONSUMER_GROUP": f"bench-ls-{n}-{stamp}" for n in names},
-    }
-    procs = {n: ServiceProcess(n, env=env, log_dir=run_dir, run_dir=run_dir) for n in names}
+    procs = fresh_services(
+        names,
+        DATABASE,
+        "label-studio",
+        {
+            "CONVEYOR_LABELING_LABEL_STUDIO_TOKEN": load_settings().label_studio_token,
+            # reconcile runs once at start; no periodic round competes with the imports
+            "CONVEYOR_LABELING_LABEL_STUDIO_SYNC_INTERVAL_SECONDS": "3600",
+            "CONVEYOR_LABELING_DELIVERY_CONCURRENCY": str(args.delivery_concurrency),
+        },
+    )
     made: list[int] = []
     try:
         for proc in procs.values():

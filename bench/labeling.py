@@ -36,9 +36,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import ADMIN_KEY, fresh_services  # noqa: E402
 from bench.ingest import make_jpegs, pct, upload_all  # noqa: E402
-from deploy.sandbox import reset  # noqa: E402
-from deploy.services import ServiceProcess, stop_running  # noqa: E402
 from services.labeling_dispatch.domain.signatures import (  # noqa: E402
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -46,7 +45,6 @@ from services.labeling_dispatch.domain.signatures import (  # noqa: E402
 )
 from shared import endpoints  # noqa: E402
 
-ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench_webhooks"
 OVERLAP = 10
 SERVICES = ("ingest", "clean", "labeling", "audit")
@@ -200,23 +198,14 @@ async def fire(url: str, requests: list[bytes], clients: int) -> dict[str, Any]:
 
 def run(workers: int, tasks: int, clients: int) -> dict[str, Any]:
     """One full run with ``workers`` labeling-dispatch processes; its figures."""
-    stop_running(SERVICES, say=True)
-    print(f"[workers={workers}] resetting database...", flush=True)
-    reset(DATABASE)
-    run_dir = ROOT / ".stack" / "bench-webhooks"
-    stamp = int(time.time())
-    env = {
-        "CONVEYOR_DATABASE_URL": endpoints.postgres_url(DATABASE, driver="asyncpg"),
-        "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "CONVEYOR_LOG_LEVEL": "WARNING",
-        "CONVEYOR_LABELING_WORKERS": str(workers),
-        **{f"CONVEYOR_{n.upper()}_CONSUMER_GROUP": f"bench-wh-{n}-{stamp}" for n in SERVICES},
-    }
+    print(f"[workers={workers}]", flush=True)
+    procs = fresh_services(
+        SERVICES, DATABASE, "webhooks", {"CONVEYOR_LABELING_WORKERS": str(workers)}
+    )
     _Vendor.task_ids = set()
     server = ThreadingHTTPServer((endpoints.HOST, 0), _Vendor)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     vendor_url = f"http://{endpoints.HOST}:{server.server_address[1]}/deliveries"
-    procs = {n: ServiceProcess(n, env=env, log_dir=run_dir, run_dir=run_dir) for n in SERVICES}
     for proc in procs.values():
         proc.start()
     try:

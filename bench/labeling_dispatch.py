@@ -40,9 +40,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import ADMIN_KEY, fresh_services  # noqa: E402
 from bench.ingest import make_jpegs, pct, upload_all  # noqa: E402
-from deploy.sandbox import reset  # noqa: E402
-from deploy.services import ServiceProcess, stop_running  # noqa: E402
 from shared import endpoints  # noqa: E402
 from shared.events import (  # noqa: E402
     ASSET_CLEANED,
@@ -59,7 +58,6 @@ from shared.events import (  # noqa: E402
 from shared.kafka import decode, encode  # noqa: E402
 from shared.storage import RAW_BUCKET, content_address  # noqa: E402
 
-ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench_labeling"
 TIMED = {ASSET_INGESTED.name, ASSET_CLEANED.name, TASK_DISPATCHED.name}
 
@@ -272,21 +270,10 @@ def main() -> None:
     args = parser.parse_args()
 
     names = ("ingest", "labeling") if args.feed == "events" else ("ingest", "clean", "labeling")
-    stop_running((*names, "audit"), say=True)
-    print("resetting database...", flush=True)
-    reset(DATABASE)
-    run_dir = ROOT / ".stack" / "bench-labeling"
-    stamp = int(time.time())
-    env = {
-        "CONVEYOR_DATABASE_URL": endpoints.postgres_url(DATABASE, driver="asyncpg"),
-        "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "CONVEYOR_LOG_LEVEL": "WARNING",
-        **{f"CONVEYOR_{n.upper()}_CONSUMER_GROUP": f"bench-{n}-{stamp}" for n in names},
-    }
+    procs = list(fresh_services(names, DATABASE, "labeling").values())
     server = ThreadingHTTPServer((endpoints.HOST, 0), _Acknowledge)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     vendor_url = f"http://{endpoints.HOST}:{server.server_address[1]}/deliveries"
-    procs = [ServiceProcess(n, env=env, log_dir=run_dir, run_dir=run_dir) for n in names]
     for proc in procs:
         proc.start()
     try:

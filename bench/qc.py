@@ -35,8 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deploy.sandbox import reset  # noqa: E402
-from deploy.services import ServiceProcess, stop_running  # noqa: E402
+from bench.harness import fresh_services  # noqa: E402
 from services.qc.domain.consensus import ConsensusPolicy, compute_consensus  # noqa: E402
 from shared import endpoints  # noqa: E402
 from shared.events import (  # noqa: E402
@@ -53,7 +52,6 @@ from shared.events import (  # noqa: E402
 from shared.kafka import encode  # noqa: E402
 
 DATABASE = "conveyor_bench_qc_judging"
-ADMIN_KEY = "cvk_bench_admin"
 CLASSES = ["car", "person", "bike"]
 OVERLAP = 3
 WIDTH, HEIGHT = 1280, 720
@@ -224,18 +222,8 @@ def main() -> None:
     parser.add_argument("--boxes", type=int, default=10, help="boxes per answer")
     args = parser.parse_args()
 
-    stop_running(("ingest", "clean", "labeling", "qc", "audit"), say=True)
-    print("resetting database and topics...", flush=True)
-    reset(DATABASE)
+    qc = fresh_services(["qc"], DATABASE, "qc")["qc"]
     events, answers = workload(args.images, args.boxes, seed=7)
-    run_dir = ROOT / ".stack" / "bench-qc"
-    env = {
-        "CONVEYOR_DATABASE_URL": endpoints.postgres_url(DATABASE, driver="asyncpg"),
-        "CONVEYOR_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "CONVEYOR_LOG_LEVEL": "WARNING",
-        "CONVEYOR_QC_CONSUMER_GROUP": f"bench-qc-{int(time.time())}",
-    }
-    qc = ServiceProcess("qc", env=env, log_dir=run_dir, run_dir=run_dir)
     # qc creates the topics at start; start it once so the events have somewhere to go
     qc.start()
     qc.stop()

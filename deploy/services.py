@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -158,6 +159,29 @@ def stop_running(names: tuple[str, ...], *, say: bool = False) -> None:
             existing.stop()
 
 
+def export_traces_to_jaeger() -> None:
+    """Send the services' traces to the stack's Jaeger (OTLP/HTTP) when it is up.
+
+    Only for the services `make run` starts: tests build their own environments and keep to
+    span files. While Jaeger is down (still building on the first `make run`) the exporter
+    would log a failed export every few seconds, so the services then go without it.
+    An OTEL_EXPORTER_OTLP_ENDPOINT already set is kept as it is.
+    """
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        print(f"traces   -> {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']} (as set)")
+        return
+    try:
+        socket.create_connection((endpoints.HOST, endpoints.JAEGER_OTLP_HTTP_PORT), 1).close()
+    except OSError:
+        print(
+            "traces   not exported: Jaeger is not up yet (`make status` shows it); "
+            "once it is, `make stop run` restarts the services sending to it"
+        )
+        return
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoints.OTLP_HTTP_ENDPOINT
+    print(f"traces   -> Jaeger, OTLP {endpoints.OTLP_HTTP_ENDPOINT}")
+
+
 def main() -> None:
     """``python deploy/services.py start|stop|status``"""
     parser = argparse.ArgumentParser(description="Run Conveyor's services as local processes.")
@@ -165,6 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     procs = [ServiceProcess(name) for name in SERVICES]
     if args.command == "start":
+        export_traces_to_jaeger()
         for proc in procs:
             if proc.running():
                 print(f"{proc.name:8} already running (pid {proc._pid()}) at {proc.url}")

@@ -1,12 +1,13 @@
 """Where everything listens on a development machine: the one place for the local defaults.
 
 The local stack (``deploy/stack/``, ``make stack-up``) runs Postgres, Kafka, SeaweedFS and Label
-Studio on these ports; ``make run`` (``deploy/services.py``) starts the services on theirs. The
-settings classes (``shared.settings``, ``services/*/settings.py``) take their defaults from
-here, so an environment variable (``CONVEYOR_DATABASE_URL``, ``CONVEYOR_INGEST_PORT``, ...)
-still overrides each of them; the stack scripts, test fixtures, benchmarks and the CLI's
-defaults use this module directly. Change a port here and everything that runs on this machine
-follows; ``docker-compose.yml`` and the stack's own config templates keep their own literals.
+Studio on these ports (and, for ``make run``, Jaeger); ``make run`` (``deploy/services.py``)
+starts the services on theirs. The settings classes (``shared.settings``,
+``services/*/settings.py``) take their defaults from here, so an environment variable
+(``CONVEYOR_DATABASE_URL``, ``CONVEYOR_INGEST_PORT``, ...) still overrides each of them; the
+stack scripts, test fixtures, benchmarks and the CLI's defaults use this module directly. Change
+a port here and everything that runs on this machine follows; ``docker-compose.yml`` and the
+stack's own config templates keep their own literals.
 
 Standard library only: ``deploy/stack/stack.py down`` imports it before the venv exists.
 """
@@ -40,11 +41,19 @@ LABEL_STUDIO_ADMIN_PASSWORD: Final = "conveyor-label-studio"  # noqa: S105 - loc
 LABEL_STUDIO_TOKEN: Final = "cvls_dev_token_change_me"  # noqa: S105 - local development only
 """The admin's API token (``Authorization: Token <it>``), made at Label Studio's first start."""
 
+JAEGER_UI_PORT: Final = 16686  # Jaeger, the trace viewer `make run` starts: UI and query API
+JAEGER_QUERY_GRPC_PORT: Final = 16685  # its query API over gRPC (unused, but it always listens)
+JAEGER_OTLP_GRPC_PORT: Final = 4317
+JAEGER_OTLP_HTTP_PORT: Final = 4318
+
 KAFKA_BOOTSTRAP_SERVERS: Final = f"{HOST}:{KAFKA_PORT}"
 S3_ENDPOINT: Final = f"{HOST}:{S3_PORT}"
 """host:port of the S3 API, the form the ``minio`` SDK and ``CONVEYOR_S3_ENDPOINT`` take."""
 S3_URL: Final = f"http://{S3_ENDPOINT}"
 LABEL_STUDIO_URL: Final = f"http://{HOST}:{LABEL_STUDIO_PORT}"
+JAEGER_URL: Final = f"http://{HOST}:{JAEGER_UI_PORT}"
+OTLP_HTTP_ENDPOINT: Final = f"http://{HOST}:{JAEGER_OTLP_HTTP_PORT}"
+"""What ``OTEL_EXPORTER_OTLP_ENDPOINT`` holds to send traces to the local Jaeger."""
 
 # ------------------------------------------------------------------------------- services
 

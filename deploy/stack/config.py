@@ -55,6 +55,10 @@ class Ports:
     volume: int = endpoints.SEAWEEDFS_VOLUME_PORT
     postgres: int = endpoints.POSTGRES_PORT
     label_studio: int = endpoints.LABEL_STUDIO_PORT
+    jaeger_ui: int = endpoints.JAEGER_UI_PORT
+    jaeger_query_grpc: int = endpoints.JAEGER_QUERY_GRPC_PORT
+    jaeger_otlp_grpc: int = endpoints.JAEGER_OTLP_GRPC_PORT
+    jaeger_otlp_http: int = endpoints.JAEGER_OTLP_HTTP_PORT
 
     def shifted(self, offset: int) -> Ports:
         """Every port plus offset (a scratch stack beside the real one)."""
@@ -78,6 +82,7 @@ class Settings:
     label_studio_admin_email: str = endpoints.LABEL_STUDIO_ADMIN_EMAIL
     label_studio_admin_password: str = endpoints.LABEL_STUDIO_ADMIN_PASSWORD
     label_studio_token: str = endpoints.LABEL_STUDIO_TOKEN
+    jaeger_version: str = ""
 
     @property
     def logs(self) -> Path:
@@ -120,6 +125,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         "SEAWEEDFS_VERSION",
         "POSTGRES_MAJOR",
         "LABEL_STUDIO_VERSION",
+        "JAEGER_VERSION",
     } - versions.keys()
     if missing:
         raise StackError(f"versions.env lacks {', '.join(sorted(missing))}")
@@ -145,6 +151,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         label_studio_admin_password=env("CONVEYOR_LABEL_STUDIO_ADMIN_PASSWORD")
         or endpoints.LABEL_STUDIO_ADMIN_PASSWORD,
         label_studio_token=env("CONVEYOR_LABEL_STUDIO_TOKEN") or endpoints.LABEL_STUDIO_TOKEN,
+        jaeger_version=versions["JAEGER_VERSION"],
     )
 
 

@@ -2,16 +2,18 @@
 """Local infrastructure stack for Conveyor, without Docker.
 
 Runs Apache Kafka (KRaft, single node), SeaweedFS (S3 API), PostgreSQL and Label Studio as plain
-local processes bound to 127.0.0.1. Everything they need or write lives under ``<repo>/.stack/``.
+local processes bound to 127.0.0.1, and for ``make run`` the trace viewer (Jaeger). Everything
+they need or write lives under ``<repo>/.stack/``.
 
     .venv/bin/python deploy/stack/stack.py up       # install what is missing, start, wait healthy
+    .venv/bin/python deploy/stack/stack.py traces   # start Jaeger; first build it in the background
     .venv/bin/python deploy/stack/stack.py status   # one line per server; exit 0 if all healthy
-    .venv/bin/python deploy/stack/stack.py down     # stop them all
+    .venv/bin/python deploy/stack/stack.py down     # stop them all (Jaeger and its build too)
 
 Versions are pinned in deploy/stack/versions.env, ports in shared/endpoints.py. One module per
-server (kafka.py, seaweedfs.py, postgres.py, labelstudio.py); `down` needs only the standard
-library, `up` and the health checks of `status` the project venv (aiokafka, minio). Label Studio
-lives in a virtualenv of its own under .stack/. See deploy/stack/README.md.
+server (kafka.py, seaweedfs.py, postgres.py, labelstudio.py, jaeger.py); `down` needs only the
+standard library, `up` and the health checks of `status` the project venv (aiokafka, minio).
+Label Studio lives in a virtualenv of its own under .stack/. See deploy/stack/README.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if not __package__:  # run as a script: import from the repository, not from dep
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 from deploy.stack.config import Settings, StackError, load_settings, rel, say
+from deploy.stack.jaeger import Jaeger
 from deploy.stack.kafka import Kafka
 from deploy.stack.labelstudio import LabelStudio
 from deploy.stack.postgres import Postgres
@@ -35,8 +38,20 @@ from shared import endpoints
 
 
 def servers(settings: Settings) -> list[Server]:
-    """The stack's servers, in start order."""
+    """The servers `up` starts and waits for (the tests need them), in start order.
+
+    Jaeger is not among them: only `make run` wants it (`traces`), and its first build takes
+    minutes; `down` and `status` cover it too.
+    """
     return [Kafka(settings), SeaweedFS(settings), Postgres(settings), LabelStudio(settings)]
+
+
+def cmd_traces(settings: Settings) -> int:
+    """Start the trace viewer, or its build in the background (then it starts by itself)."""
+    for folder in (settings.logs, settings.run):
+        folder.mkdir(parents=True, exist_ok=True)
+    Jaeger(settings).up()
+    return 0
 
 
 def cmd_up(settings: Settings) -> int:
@@ -117,8 +132,10 @@ Stop with: .venv/bin/python deploy/stack/stack.py down""",
 
 def cmd_down(settings: Settings) -> int:
     """Stop every server (polite signal, then SIGKILL after STOP_GRACE); idempotent."""
+    jaeger = Jaeger(settings)
+    jaeger.stop_build()
     targets = []
-    for server in servers(settings):
+    for server in [*servers(settings), jaeger]:
         pid = server.pid()
         if pid is None:
             say(f"{server.name}: not running")
@@ -142,15 +159,18 @@ def cmd_status(settings: Settings) -> int:
         all_ok = all_ok and problem is None
         health = "healthy" if problem is None else f"UNHEALTHY: {problem}"
         print(f"{server.name:<12} running  {pid:<8} {server.address()}  {health}")
+    # Optional (make run only): shown, but never part of the exit code.
+    state, pid, detail = Jaeger(settings).state()
+    print(f"{Jaeger.name:<12} {state:<8} {pid or '-':<8} {detail}")
     return 0 if all_ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "traces", "down", "status"))
     args = parser.parse_args(argv)
-    commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status}
+    commands = {"up": cmd_up, "traces": cmd_traces, "down": cmd_down, "status": cmd_status}
     try:
         settings = load_settings()
         if args.command == "status":

@@ -58,6 +58,7 @@ def test_down_and_status_run_without_the_venv_packages(tmp_path: Path) -> None:
         "[stack] seaweedfs: not running",
         "[stack] postgres: not running",
         "[stack] labelstudio: not running",
+        "[stack] jaeger: not running",
     ]
     assert (state / "stack.lock").exists()
     status = run_without_venv_packages("status", state)
@@ -68,6 +69,7 @@ def test_down_and_status_run_without_the_venv_packages(tmp_path: Path) -> None:
         "volume 18380)",
         "postgres     stopped  -        127.0.0.1:55732",
         "labelstudio  stopped  -        http://127.0.0.1:8380 (admin admin@conveyor.local)",
+        "jaeger       not built -        not built (`make run` builds it, needs Go)",
     ]
 
 

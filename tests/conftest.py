@@ -184,3 +184,5 @@ def read_spans(path: Path) -> list[dict[str, Any]]:
 
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+# Tests read the services' span files; an OTLP exporter set in the caller's shell stays out.
+os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)

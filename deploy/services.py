@@ -30,6 +30,7 @@ SERVICES: dict[str, tuple[str, str, int]] = {
     "labeling": ("services.labeling_dispatch", "CONVEYOR_LABELING_PORT", endpoints.LABELING_PORT),
     "qc": ("services.qc", "CONVEYOR_QC_PORT", endpoints.QC_PORT),
     "audit": ("services.audit", "CONVEYOR_AUDIT_PORT", endpoints.AUDIT_PORT),
+    "dashboard": ("services.dashboard", "CONVEYOR_DASHBOARD_PORT", endpoints.DASHBOARD_PORT),
 }
 
 

@@ -62,6 +62,7 @@ CLEAN_PORT: Final = 8002
 LABELING_PORT: Final = 8003
 QC_PORT: Final = 8004
 AUDIT_PORT: Final = 8005
+DASHBOARD_PORT: Final = 8006
 
 
 def service_url(port: int) -> str:
@@ -74,6 +75,7 @@ CLEAN_URL: Final = service_url(CLEAN_PORT)
 LABELING_URL: Final = service_url(LABELING_PORT)
 QC_URL: Final = service_url(QC_PORT)
 AUDIT_URL: Final = service_url(AUDIT_PORT)
+DASHBOARD_URL: Final = service_url(DASHBOARD_PORT)
 
 
 def postgres_url(

@@ -430,6 +430,18 @@ class GoldScoredV1(Payload):
     false_negatives: int
 
 
+class DatasetVersionCreatedV1(Payload):
+    """QC froze a dataset's accepted labels into a new immutable version (ready to export)."""
+
+    dataset_id: UUID
+    dataset_slug: str
+    version: int
+    item_count: int
+    shape_count: int
+    manifest_hash: str
+    created_by: str
+
+
 class DeadLetterV1(Payload):
     """A message a consumer gave up on after bounded retries (or could not parse)."""
 
@@ -498,6 +510,9 @@ ANNOTATION_ACCEPTED = EventType("conveyor.annotation.accepted.v1", QC_EVENTS, An
 ANNOTATION_REJECTED = EventType("conveyor.annotation.rejected.v1", QC_EVENTS, AnnotationRejectedV1)
 CONSENSUS_COMPUTED = EventType("conveyor.qc.consensus_computed.v1", QC_EVENTS, ConsensusComputedV1)
 GOLD_SCORED = EventType("conveyor.qc.gold_scored.v1", QC_EVENTS, GoldScoredV1)
+DATASET_VERSION_CREATED = EventType(
+    "conveyor.dataset.version_created.v1", QC_EVENTS, DatasetVersionCreatedV1
+)
 DEAD_LETTER = EventType("conveyor.dead_letter.v1", DEAD_LETTERS, DeadLetterV1)
 
 EVENT_TYPES: dict[str, EventType[Any]] = {
@@ -531,6 +546,7 @@ EVENT_TYPES: dict[str, EventType[Any]] = {
         ANNOTATION_REJECTED,
         CONSENSUS_COMPUTED,
         GOLD_SCORED,
+        DATASET_VERSION_CREATED,
         DEAD_LETTER,
     )
 }

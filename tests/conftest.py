@@ -70,6 +70,8 @@ def service_env(stack: None, run_dir: Path) -> dict[str, str]:
         "CONVEYOR_LABELING_CONSUMER_GROUP": f"conveyor-labeling-dispatch-{run_id}",
         "CONVEYOR_QC_CONSUMER_GROUP": f"conveyor-qc-{run_id}",
         "CONVEYOR_QC_TRACE_FILE": str(run_dir / "qc-spans.jsonl"),
+        "CONVEYOR_DASHBOARD_CONSUMER_GROUP": f"conveyor-dashboard-{run_id}",
+        "CONVEYOR_DASHBOARD_TRACE_FILE": str(run_dir / "dashboard-spans.jsonl"),
         "CONVEYOR_LABELING_TRACE_FILE": str(run_dir / "labeling-spans.jsonl"),
         # Vendor deliveries are retried on a schedule of seconds, not of a day.
         "CONVEYOR_LABELING_FIRST_RETRY_SECONDS": "0.2",
@@ -98,7 +100,7 @@ def services(service_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, S
     """
     procs = {
         name: ServiceProcess(name, env=service_env, log_dir=run_dir, run_dir=run_dir)
-        for name in ("ingest", "clean", "labeling", "qc", "audit")
+        for name in ("ingest", "clean", "labeling", "qc", "audit", "dashboard")
     }
     stop_running(tuple(procs))
     for proc in procs.values():
@@ -132,6 +134,11 @@ def qc_url(services: dict[str, ServiceProcess]) -> str:
 @pytest.fixture(scope="session")
 def audit_url(services: dict[str, ServiceProcess]) -> str:
     return services["audit"].url
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(services: dict[str, ServiceProcess]) -> str:
+    return services["dashboard"].url
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from services.qc.repository import versions as repo
 from services.qc.repository.versions import DatasetVersion
 from shared.auth import Principal
 from shared.errors import ApiError
+from shared.events import DatasetVersionCreatedV1
 from shared.paging import Cursor
 
 MANIFEST_FORMAT = "conveyor-dataset-version/1"
@@ -141,6 +142,19 @@ async def freeze(qc: Qc, principal: Principal, ref: str) -> VersionView:
             created_at=datetime.now(UTC),
         )
         await repo.add_version(session, version)
+        uow.emit(
+            DatasetVersionCreatedV1(
+                dataset_id=dataset.id,
+                dataset_slug=dataset.slug,
+                version=version.number,
+                item_count=version.item_count,
+                shape_count=version.shape_count,
+                manifest_hash=digest,
+                created_by=principal.name,
+            ),
+            subject=str(dataset.id),
+            actor=principal.name,
+        )
     return VersionView(version, dataset.slug, created=True)
 
 

@@ -1,0 +1,1 @@
+"""The dashboard: read-side projections of every ``conveyor.*`` topic, and the ops web UI."""

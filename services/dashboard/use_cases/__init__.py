@@ -1,0 +1,1 @@
+"""The dashboard's use cases: projecting events, and reading the projections for the page."""

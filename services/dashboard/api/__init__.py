@@ -3,7 +3,8 @@ validate, call a use case and answer."""
 
 from fastapi import APIRouter
 
-from services.dashboard.api import overview
+from services.dashboard.api import assets, backlog, cleaning, health, overview, vendors
 
 router = APIRouter()
-router.include_router(overview.router)
+for module in (overview, backlog, cleaning, vendors, assets, health):
+    router.include_router(module.router)

@@ -1,0 +1,9 @@
+"""The health page's API (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from shared.errors import error_responses
+
+router = APIRouter(prefix="/v1", tags=["health"], responses=error_responses(401, 403))

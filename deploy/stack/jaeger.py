@@ -9,8 +9,8 @@ a tool (its go.mod has replace directives, so ``go install pkg@version`` refuses
 with one compile job (about 20 minutes on 2 cores), logs to ``.stack/logs/jaeger-build.log``
 and starts Jaeger when it is done; ``bin/.built`` records the version, so later runs build
 nothing. The binary from the module proxy has no UI inside (Jaeger's release build embeds it
-from a git submodule); the UI is served from the built jaeger-ui vendored in
-``deploy/stack/jaeger-ui/`` (``assets_path``) when that folder is there.
+from a git submodule); the UI is the built jaeger-ui vendored in ``deploy/stack/jaeger-ui/``,
+unpacked into ``.stack/jaeger/ui`` and served through the config's ``ui.assets_path``.
 
 Jaeger runs with in-memory storage (traces are lost when it stops) from a generated YAML
 config, every listener on 127.0.0.1. Standard library only (``stack.py down`` needs it).
@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +48,7 @@ MODULE = "github.com/jaegertracing/jaeger"
 PACKAGE = f"{MODULE}/cmd/jaeger"
 MAX_TRACES = 10_000  # in-memory store: the oldest traces go first (bounds its memory)
 PROBE_TIMEOUT = 3.0  # seconds for one health probe
-UI_ASSETS = STACK_DIR / "jaeger-ui"  # the built jaeger-ui (index.html, static/), if vendored
+UI_ARCHIVES = STACK_DIR / "jaeger-ui"  # jaeger-ui-<version>.tar.xz: built jaeger-ui, vendored
 BUILD_COMMAND = "build-and-start"  # what the detached build process runs (see main below)
 
 
@@ -244,6 +245,24 @@ class Jaeger(Server):
             pidfile=self.settings.run / "jaeger-build.pid",
         )
 
+    def unpack_ui(self) -> Path | None:
+        """The UI's folder, unpacked from the vendored build of this version; None without one."""
+        archive = UI_ARCHIVES / f"jaeger-ui-{self.settings.jaeger_version}.tar.xz"
+        folder = self.home / "ui"
+        record = folder / ".unpacked"
+        if not archive.is_file():
+            say(f"jaeger: no {rel(archive)}: the UI is a placeholder, the query API works")
+            return None
+        wanted = f"{archive.name} {archive.stat().st_size}\n"
+        with contextlib.suppress(OSError):
+            if record.read_text() == wanted:
+                return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(folder, filter="data")
+        record.write_text(wanted)
+        return folder
+
     def stop_build(self) -> None:
         """Stop a running build: its whole process group (go build and its compilers)."""
         pid = self.build_pid()
@@ -269,8 +288,7 @@ class Jaeger(Server):
                 ports.jaeger_otlp_http,
             ),
         )
-        ui_assets = UI_ASSETS if (UI_ASSETS / "index.html").is_file() else None
-        self.config_file.write_text(render_config(ports, ui_assets=ui_assets))
+        self.config_file.write_text(render_config(ports, ui_assets=self.unpack_ui()))
         spawn(
             [str(self.binary), f"--config={self.config_file}"],
             cwd=self.home,

@@ -83,3 +83,20 @@ def test_a_build_counts_only_with_the_binary_and_a_record_of_the_pinned_version(
     jaeger.marker.write_text(f"{MODULE}@v{settings.jaeger_version}\n")
     assert jaeger.built()
     assert jaeger.state() == ("stopped", None, f"stopped, `make run` starts it at {jaeger.url}")
+
+
+def test_the_vendored_ui_of_the_pinned_version_unpacks_once_with_the_query_service_hooks(
+    tmp_path: Path,
+) -> None:
+    jaeger = Jaeger(dataclasses.replace(load_settings({}), state=tmp_path))
+    folder = jaeger.unpack_ui()
+    assert folder == tmp_path / "jaeger" / "ui"
+    index = (folder / "index.html").read_text()
+    # Jaeger's query service finds these lines to inject its UI config and version.
+    assert "// JAEGER_CONFIG_JS" in index
+    assert "const JAEGER_VERSION = DEFAULT_VERSION;" in index
+    scripts = [path.name for path in (folder / "static").glob("index-*.js")]
+    assert scripts and all(name in index for name in scripts)
+    (folder / "index.html").write_text("changed")
+    assert jaeger.unpack_ui() == folder
+    assert (folder / "index.html").read_text() == "changed"  # unpacked once, not every start

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from services.audit.app import create_audit_app
 from services.clean.app import create_clean_app
+from services.dashboard.app import create_dashboard_app
 from services.ingest.app import create_ingest_app
 from services.labeling_dispatch.app import create_labeling_app
 from services.qc.app import create_qc_app
@@ -25,6 +26,7 @@ APPS: dict[str, Callable[[], FastAPI]] = {
     "audit": create_audit_app,
     "labeling": create_labeling_app,
     "qc": create_qc_app,
+    "dashboard": create_dashboard_app,
 }
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 # The shell's own routes: open to anyone, and /readyz's 503 is its readiness report.

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from services.audit.use_cases.appending import append_events
 from services.clean import consumer as clean_consumer
+from services.dashboard import consumer as dashboard_consumer
 from services.ingest import consumer as ingest_consumer
 from services.labeling_dispatch import consumer as labeling_consumer
 from shared.events import (
@@ -195,8 +196,9 @@ def test_only_routes_with_a_batched_handler_make_the_consumer_take_whole_polls()
         (ingest_consumer.ROUTES, ingest_consumer.TOPICS),
         (clean_consumer.ROUTES, clean_consumer.TOPICS),
         (labeling_consumer.ROUTES, labeling_consumer.TOPICS),
+        (dashboard_consumer.ROUTES, ALL_TOPICS),
     ],
-    ids=["ingest", "clean", "labeling"],
+    ids=["ingest", "clean", "labeling", "dashboard"],
 )
 def test_every_type_on_every_subscribed_topic_is_routed_or_ignored(
     routes: Routes[Any], topics: list[Any]

@@ -18,6 +18,9 @@ from services.dashboard.api.schemas import (
 from services.dashboard.use_cases import overview
 from shared.errors import error_responses
 
+# a page filter's refusals: a window ending before it starts (400), an unknown dataset (404)
+WINDOW_ERRORS = error_responses(400, 404)
+
 router = APIRouter(prefix="/v1", tags=["overview"], responses=error_responses(401, 403))
 
 
@@ -29,18 +32,22 @@ async def list_datasets(dashboard: DashboardDep, principal: Viewer) -> DatasetLi
 @router.get(
     "/funnel",
     summary="Pipeline funnel: assets per stage, what was lost where and why",
-    responses={404: {"description": "unknown dataset"}},
+    responses=WINDOW_ERRORS,
 )
 async def funnel(dashboard: DashboardDep, chosen: PageFilter) -> Funnel:
     return Funnel.model_validate(await overview.funnel(dashboard, chosen))
 
 
-@router.get("/throughput", summary="Events per stage per time bucket")
+@router.get("/throughput", summary="Events per stage per time bucket", responses=WINDOW_ERRORS)
 async def throughput(dashboard: DashboardDep, chosen: PageFilter) -> Throughput:
     return Throughput.model_validate(await overview.throughput(dashboard, chosen))
 
 
-@router.get("/latency", summary="p50/p95 of upload→cleaned and cleaned→dispatched per bucket")
+@router.get(
+    "/latency",
+    summary="p50/p95 of upload→cleaned and cleaned→dispatched per bucket",
+    responses=WINDOW_ERRORS,
+)
 async def latency(dashboard: DashboardDep, chosen: PageFilter) -> Latency:
     return Latency.model_validate(await overview.latency(dashboard, chosen))
 

@@ -1,12 +1,13 @@
-"""The command line of every service process: ``serve`` (default) or ``migrate``."""
+"""The command line of every service process: ``serve`` (default), ``migrate``, and any
+commands of the service's own."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,14 +24,24 @@ S = TypeVar("S", bound=ServiceSettings)
 KEEP_ALIVE_SECONDS = 75
 
 
+class Command(NamedTuple, Generic[S]):
+    """A command of a service's own: what ``--help`` says about it, and what it runs."""
+
+    help: str
+    run: Callable[[S], None]
+
+
 def run_service(
     settings: S,
     build_app: Callable[[S], FastAPI],
     factory_path: str,
     migrations_dir: Path,
     schema: str,
+    commands: Mapping[str, Command[S]] | None = None,
 ) -> None:
-    """Parse argv and run the service (blocking)."""
+    """Parse argv and run the service (blocking); ``commands`` adds the service's own."""
+    commands = commands or {}
+    own = "".join(f"; {name}: {command.help}" for name, command in commands.items())
     parser = argparse.ArgumentParser(
         prog=f"python -m {factory_path.split('.app:')[0]}",
         description=f"Conveyor {settings.service_name} service. Configured by environment "
@@ -40,10 +51,13 @@ def run_service(
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "migrate"],
-        help="serve: run the API and consumers (migrates first); migrate: only migrate",
+        choices=["serve", "migrate", *commands],
+        help="serve: run the API and consumers (migrates first); migrate: only migrate" + own,
     )
     args = parser.parse_args()
+    if args.command in commands:
+        commands[args.command].run(settings)
+        return
     if args.command == "migrate":
         asyncio.run(migrate(migrations_dir, settings.database_url, schema))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -55,7 +56,7 @@ def create_app(
     Readiness checks are registered at start-up in ``app.state.readiness`` as
     ``{name: async check}``; /readyz runs them all.
     """
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version=_version(), lifespan=lifespan)
     app.state.readiness = {}
 
     @app.exception_handler(ApiError)
@@ -99,7 +100,7 @@ def create_app(
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "service": service, "version": app.version}
 
     @app.get(
         "/readyz",
@@ -138,6 +139,14 @@ def create_app(
     )
     _document_shell_answers(app)
     return app
+
+
+def _version() -> str:
+    """The installed ``conveyor`` distribution's version (what /healthz reports)."""
+    try:
+        return importlib.metadata.version("conveyor")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree never installed
+        return "0.0.0+unknown"
 
 
 def _allowed_methods(app: FastAPI, scope: Scope) -> str:

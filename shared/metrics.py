@@ -26,3 +26,8 @@ EVENTS_DEAD_LETTERED = Counter(
 OUTBOX_PUBLISHED = Counter(
     "conveyor_outbox_published_total", "Outbox rows published to Kafka", ["schema"]
 )
+OUTBOX_WAITING = Gauge(
+    "conveyor_outbox_waiting",
+    "Outbox rows not yet published to Kafka, counted by the relay after its rounds",
+    ["schema"],
+)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import Envelope, EventType, Payload
 from shared.kafka import encode
-from shared.metrics import OUTBOX_PUBLISHED
+from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_WAITING
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("conveyor.outbox")
@@ -174,6 +175,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
+        self._next_count = 0.0
 
     async def run(self) -> None:
         """Relay forever: drain, then sleep until notified or the poll interval passes."""
@@ -185,6 +187,14 @@ class OutboxRelay:
                     published = await self.publish_pending()
                 except Exception as exc:  # Kafka or Postgres away: keep the rows, try again
                     log.warning("outbox relay for %s failed, retrying: %s", self._schema, exc)
+                    published = -1
+                # At most once a second (a busy relay runs rounds back to back), and also
+                # while Kafka is away: that is when rows pile up.
+                if time.monotonic() >= self._next_count:
+                    self._next_count = time.monotonic() + 1.0
+                    with contextlib.suppress(Exception):
+                        await self.count_waiting()
+                if published < 0:
                     await asyncio.sleep(1.0)
                     continue
                 if published >= self._batch_size:
@@ -243,6 +253,17 @@ class OutboxRelay:
             )
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
         return len(rows)
+
+    async def count_waiting(self) -> int:
+        """Count the rows not yet published (on the pending-rows index) into the
+        ``conveyor_outbox_waiting`` gauge, and return it."""
+        outbox = self._outbox
+        async with self._sessions() as session:
+            waiting = await session.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            )
+        OUTBOX_WAITING.labels(self._schema).set(waiting or 0)
+        return int(waiting or 0)
 
     async def _send(self, topic: str, key: str | None, envelope: Envelope) -> asyncio.Future[Any]:
         parent = propagate.extract({"traceparent": envelope.traceparent or ""})

@@ -343,7 +343,8 @@ def test_objectstore_webhook_refuses_wrong_token_and_malformed_json(ingest_url: 
 
 
 def test_health_readiness_metrics_and_openapi(ingest_url: str):
-    assert httpx.get(f"{ingest_url}/healthz").json() == {"status": "ok"}
+    health = httpx.get(f"{ingest_url}/healthz").json()
+    assert health == {"status": "ok", "service": "ingest", "version": health["version"]}
     ready = httpx.get(f"{ingest_url}/readyz").json()
     assert ready["checks"] == {"postgres": "ok", "kafka": "ok", "objectstore": "ok"}
     assert "conveyor_http_requests_total" in httpx.get(f"{ingest_url}/metrics").text

@@ -1,9 +1,31 @@
-"""The vendors page's API (being built)."""
+"""The vendors page's API: vendors with QC's scorecards and trends."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Header
+
+from services.dashboard.api.backlog_schemas import Vendors
+from services.dashboard.api.dependencies import DashboardDep, PageFilter
+from services.dashboard.use_cases import vendors
 from shared.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["vendors"], responses=error_responses(401, 403))
+
+
+@router.get(
+    "/vendors",
+    summary="Vendors with QC's scorecard over the window and its trend by day",
+    description=(
+        "QC's figures are read with the caller's key. QC counts per vendor, not per dataset: "
+        "`dataset` narrows the list to vendors that worked on it. QC down: 200 with `error`."
+    ),
+    responses=error_responses(404),
+)
+async def list_vendors(
+    dashboard: DashboardDep,
+    chosen: PageFilter,
+    x_api_key: Annotated[str, Header(include_in_schema=False)],
+) -> Vendors:
+    return Vendors.model_validate(await vendors.vendors(dashboard, chosen, x_api_key))

@@ -1,0 +1,1 @@
+"""The dashboard's pure logic: no I/O, unit-tested directly."""

@@ -50,6 +50,7 @@ status: ## Show stack and service state
 	@$(STACK) status; $(PY) deploy/services.py status
 
 test: stack-up ## Run the whole suite against the real stack (starts it if needed)
+	$(PY) deploy/browser.py
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: venv ## Unit tests only (no servers)

@@ -47,6 +47,16 @@ const fmtInt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocal
 const fmtPct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)} %`);
 const fmtNum = (x, digits = 2) =>
   x === null || x === undefined || Number.isNaN(Number(x)) ? "–" : Number(x).toFixed(digits);
+/** A measured value, as many decimals as its size calls for. */
+function fmtVal(x) {
+  if (x === null || x === undefined || Number.isNaN(Number(x))) return "–";
+  const v = Number(x);
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString("en-US");
+  if (a >= 100 || Number.isInteger(v)) return v.toFixed(0);
+  if (a >= 1) return v.toFixed(2);
+  return v.toFixed(3);
+}
 const clock = (d = new Date()) => d.toLocaleTimeString("en-GB", { hour12: false });
 
 function fmtTime(iso) {
@@ -463,6 +473,7 @@ views.backlog = {
       return;
     }
     for (const panel of Object.values(p)) panel.ok();
+    if (data.lag_error) p["p-lag"].fail(new Error(`Kafka offsets: ${data.lag_error}`));
     this.lag.set((data.lag || []).map((r) => ({ ...r, key: `${r.group}|${r.topic}` })));
     this.outbox.set(data.outbox || []);
     const dead = data.dead_letters || { count: 0, items: [] };
@@ -549,8 +560,8 @@ views.cleaning = {
         mini = { node, chart };
         this.minis.set(m.metric, mini);
       }
-      $("small", mini.node).textContent = `n=${fmtInt(m.count)} · ${fmtNum(m.min)} … ${fmtNum(m.max)}`;
-      setChart(mini.chart, m.bins.map((b) => fmtNum(b.low, Math.abs(b.high - b.low) < 1 ? 3 : 1)),
+      $("small", mini.node).textContent = m.min === m.max ? `n=${fmtInt(m.count)} · all ${fmtVal(m.min)}` : `n=${fmtInt(m.count)} · ${fmtVal(m.min)} … ${fmtVal(m.max)}`;
+      setChart(mini.chart, m.bins.map((b) => fmtVal(b.low)),
         [{ label: m.metric, data: m.bins.map((b) => b.count), backgroundColor: "#2563eb" }]);
     }
     for (const [name, mini] of this.minis) {
@@ -621,6 +632,7 @@ views.cleaning = {
     }
     await panel.load(() => api("/v1/cleaning/duplicates", { dataset: state.dataset }), (data) => {
       const box = $(".dupes", panel.root);
+      if (data.error) return panel.fail(new Error(data.error));
       if (!data.groups.length) { box.replaceChildren(); return panel.empty("no duplicates in this dataset"); }
       panel.ok();
       const signature = JSON.stringify(data.groups.map((g) => [g.original.asset_id, g.copies.map((c) => c.asset_id)]));
@@ -686,12 +698,14 @@ views.vendors = {
     const panels = [this.tablePanel, this.chartPanel, this.trendPanel];
     await fetchInto(panels, () => api("/v1/vendors", windowParams()), (data) => {
       this.items = data.items || [];
-      if (data.error) this.tablePanel.fail(new Error(data.error));
+      if (!this.items.length && data.error) this.tablePanel.fail(new Error(data.error));
       else if (!this.items.length) this.tablePanel.empty("no vendors yet: register one with labeling-dispatch, answers will show here");
       else this.tablePanel.ok();
       this.table.set(this.items.map((v) => ({ ...v })));
       const scored = this.items.filter((v) => v.scorecard);
-      if (!scored.length) {
+      if (data.error) {
+        this.chartPanel.fail(new Error(`QC's figures: ${data.error}`));
+      } else if (!scored.length) {
         this.chartPanel.empty(this.items.length ? "no answers judged in this window yet" : "no vendors yet");
       } else {
         this.chartPanel.ok();
@@ -813,11 +827,12 @@ views.asset = {
         el("li", {}, el("span", { class: cls, text: r.code }), " ", r.message || "",
           r.value !== null && r.value !== undefined ? ` (value ${fmtNum(r.value, 3)}, threshold ${fmtNum(r.threshold, 3)})` : "")));
       const metrics = Object.entries(q.metrics || {});
-      $(".quality", this.qualityPanel.root).replaceChildren(
+      $(".quality", this.qualityPanel.root).replaceChildren(...[
         el("div", {}, "status: ", el("b", { text: q.status || "–" }), q.duplicate_of ? el("span", {}, " · duplicate of ", el("a", { href: `#asset/${q.duplicate_of}`, text: q.duplicate_of })) : ""),
         (q.reasons || []).length ? [el("h3", { text: "reasons" }), list(q.reasons, "code")] : "",
         (q.flags || []).length ? [el("h3", { text: "flags" }), list(q.flags, "code flag")] : "",
-        metrics.length ? [el("h3", { text: "metrics" }), kvTable(el("table", { class: "kv" }), metrics.map(([k, v]) => [k, typeof v === "number" ? fmtNum(v, 4) : JSON.stringify(v)]))] : "");
+        metrics.length ? [el("h3", { text: "metrics" }), kvTable(el("table", { class: "kv" }), metrics.map(([k, v]) => [k, typeof v === "number" ? fmtNum(v, 4) : JSON.stringify(v)]))] : "",
+      ].flat());
     }
     // Metadata from ingest
     const m = data.metadata;
@@ -826,9 +841,11 @@ views.asset = {
       this.metaPanel.ok();
       kvTable($(".meta", this.metaPanel.root), Object.entries(m).map(([k, v]) => [k, v !== null && typeof v === "object" ? JSON.stringify(v) : v]));
     }
-    const timeline = data.timeline || [];
-    if (timeline.length) this.timelinePanel.ok(); else this.timelinePanel.empty("no audit records for this asset yet");
-    this.timeline.set(timeline);
+    const timeline = data.timeline;
+    if (!timeline) this.timelinePanel.fail(new Error("the audit service did not answer"));
+    else if (timeline.length) this.timelinePanel.ok();
+    else this.timelinePanel.empty("no audit records for this asset yet");
+    this.timeline.set(timeline || []);
   },
 };
 
@@ -851,6 +868,7 @@ views.health = {
       boolCol("up", "up"),
       boolCol("ready", "ready"),
       { title: "version", field: "version", width: 90 },
+      { title: "error", field: "error", widthGrow: 1, cssClass: "err" },
       { title: "checks", field: "checks", widthGrow: 3, headerSort: false, formatter: (c) => {
         const checks = c.getValue();
         if (!checks || typeof checks !== "object") return checks ? String(checks) : "";

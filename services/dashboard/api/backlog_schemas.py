@@ -36,6 +36,8 @@ class DeadLetter(BaseModel):
     at: datetime
     consumer_group: str
     original_topic: str
+    original_partition: int
+    original_offset: int
     original_type: str | None
     original_event_id: str | None
     error: str

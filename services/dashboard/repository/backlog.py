@@ -26,6 +26,8 @@ async def dead_letter_page(session: AsyncSession, limit: int) -> tuple[int, list
             d.c.at,
             d.c.consumer_group,
             d.c.original_topic,
+            d.c.original_partition,
+            d.c.original_offset,
             d.c.original_type,
             d.c.original_event_id,
             d.c.error,

@@ -96,11 +96,15 @@ async def read_offsets(bootstrap_servers: str) -> Offsets:
                 for group, found in zip(groups, fetched, strict=True)
                 if found
             }
+            # Every topic (naming some could auto-create one deleted since a group committed
+            # on it); those are left out.
+            wanted = {tp.topic for found in committed.values() for tp in found}
+            partitions = {
+                t["topic"]: sorted(p["partition"] for p in t["partitions"])
+                for t in await admin.describe_topics()
+                if t["topic"] in wanted and not t["error_code"]
+            }
             await consumer.start()
-            # Topics deleted since a group committed on them are left out.
-            existing = await consumer.topics()
-            topics = {tp.topic for found in committed.values() for tp in found} & existing
-            partitions = {t: sorted(consumer.partitions_for_topic(t) or ()) for t in topics}
             every = [TopicPartition(t, p) for t, ps in partitions.items() for p in ps]
             beginning = await consumer.beginning_offsets(every) if every else {}
             end = await consumer.end_offsets(every) if every else {}

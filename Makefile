@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv stack-up stack-down stack-status run stop status test test-unit lint format \
-        bench bench-ingest bench-clean bench-labeling bench-qc chaos clean
+        bench bench-ingest bench-clean bench-labeling bench-qc bench-dashboard chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -66,7 +66,7 @@ format: venv ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: bench-ingest bench-clean bench-labeling bench-qc ## All benchmarks
+bench: bench-ingest bench-clean bench-labeling bench-qc bench-dashboard ## All benchmarks
 
 bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 GiB upload
 	$(PY) bench/ingest.py
@@ -83,6 +83,9 @@ bench-labeling: stack-up ## Signed vendor webhooks/s (vs /healthz); cleaned->dis
 bench-qc: stack-up ## QC answers judged/s (vs in-process consensus); export of 20 000 images as COCO/YOLO: time, peak RSS
 	$(PY) bench/qc.py
 	$(PY) bench/qc_export.py
+
+bench-dashboard: stack-up ## Dashboard projection catch-up events/s (vs bare consume); funnel page load at 100 000 assets in Chromium
+	$(PY) bench/dashboard.py
 
 chaos: stack-up ## Fault harness: uploads under each fault (kill -9, Kafka, Postgres, store, 2nd copy)
 	$(PY) -m deploy.chaos $(CHAOS_ARGS)

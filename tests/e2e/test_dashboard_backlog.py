@@ -150,7 +150,9 @@ def test_dead_letters_are_listed_newest_first_with_their_error(
 def test_health_lists_every_service_up_with_its_version_and_the_servers(
     board: httpx.Client,
 ) -> None:
+    started = time.perf_counter()
     body = board.get("/v1/health").json()
+    print(f"GET /v1/health: {(time.perf_counter() - started) * 1000:.0f} ms")
     version = importlib.metadata.version("conveyor")
     services = {s["name"]: s for s in body["services"]}
     assert set(services) == {"ingest", "clean", "labeling", "qc", "audit", "dashboard"}

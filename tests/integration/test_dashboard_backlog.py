@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.dashboard.use_cases.backlog import consumer_lag
+from services.dashboard.use_cases.backlog import consumer_lag, waiting_rows
 from tests.conftest import KAFKA
 
 
@@ -76,3 +76,15 @@ def test_lag_sums_committed_and_uncommitted_partitions_of_a_conveyor_group(topic
 def test_kafka_unreachable_gives_no_rows_and_a_reason() -> None:
     rows, error = asyncio.run(consumer_lag("127.0.0.1:1"))
     assert rows == [] and error
+
+
+def test_outbox_waiting_is_read_from_prometheus_text() -> None:
+    page = (
+        "# HELP conveyor_outbox_waiting Outbox rows not yet published\n"
+        "# TYPE conveyor_outbox_waiting gauge\n"
+        'conveyor_outbox_waiting{schema="ingest"} 12.0\n'
+        "# TYPE conveyor_outbox_published_total counter\n"
+        'conveyor_outbox_published_total{schema="ingest"} 40.0\n'
+    )
+    assert waiting_rows(page) == 12
+    assert waiting_rows("# TYPE other gauge\nother 1.0\n") is None

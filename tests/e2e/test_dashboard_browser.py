@@ -258,7 +258,8 @@ def test_every_other_tab_loads_its_panels_without_errors(
             expect(page.locator("#p-lag .tabulator-row").first).to_contain_text("conveyor-")
         if tab == "health":
             ingest = page.locator("#p-services .tabulator-row", has_text="ingest")
-            expect(ingest.locator(".yes")).to_have_count(2)  # up and ready
+            expect(ingest.locator('[tabulator-field="up"]')).to_have_text("yes")
+            expect(ingest.locator('[tabulator-field="ready"]')).to_have_text("yes")
             expect(page.locator("#p-servers .tabulator-row", has_text="postgres")).to_be_visible()
         page.screenshot(path=shots / f"{number}-{tab}.png", full_page=True)
 

@@ -76,6 +76,24 @@ function bucketLabel(iso, bucketSeconds) {
   return hm;
 }
 
+/** Every bucket start of a chart (ISO strings), from the window's start (or the first point)
+ * to its end (or now), so a quiet bucket shows as zero rather than being skipped. */
+function bucketAxis(data, times) {
+  const step = data.bucket_seconds * 1000;
+  const known = times.map((t) => Date.parse(t));
+  const first = data.since ? Date.parse(data.since) : Math.min(...known);
+  const last = data.until ? Date.parse(data.until) : Date.now();
+  if (!step || !Number.isFinite(first) || (last - first) / step > 400) return [...times].sort();
+  const out = new Set(times);
+  const iso = new Map(times.map((t) => [Date.parse(t), t]));
+  for (let t = Math.floor(first / step) * step; t <= last; t += step) {
+    if (![...iso.keys()].some((k) => Math.abs(k - t) < 1000)) out.add(new Date(t).toISOString());
+  }
+  return [...out].sort((a, b) => Date.parse(a) - Date.parse(b));
+}
+
+const sameBucket = (a, b) => Math.abs(Date.parse(a) - Date.parse(b)) < 1000;
+
 function bucketText(seconds) {
   if (!seconds) return "";
   if (seconds % 86400 === 0) return `per ${seconds / 86400} d`;
@@ -204,7 +222,9 @@ class Table {
       maxHeight: options.maxHeight || 420,
       placeholder: options.placeholder || "nothing here yet",
       index: options.index || "id",
-      columns: columns.map((c) => ({ headerSort: true, ...c })),
+      columns: columns.map(({ width, ...c }) => ({
+        headerSort: true, tooltip: true, minWidth: width || 60, widthGrow: c.widthGrow || 1, ...c,
+      })),
       rowFormatter: options.onRowClick ? (row) => row.getElement().classList.add("clickable") : undefined,
       data: [],
     });
@@ -391,14 +411,14 @@ views.throughput = {
     await Promise.all([
       this.panel.load(() => api("/v1/throughput", params), (data) => {
         $(".bucket", this.panel.root).textContent = bucketText(data.bucket_seconds);
-        const times = [...new Set(data.series.flatMap((s) => s.points.map((p) => p.t)))].sort();
+        const times = bucketAxis(data, [...new Set(data.series.flatMap((s) => s.points.map((p) => p.t)))]);
         const any = data.series.some((s) => s.points.some((p) => p.events > 0));
         if (any) this.panel.ok(); else this.panel.empty("no events in this window yet");
         setChart(this.chart, times.map((t) => bucketLabel(t, data.bucket_seconds)),
           data.series.map((s) => {
-            const at = new Map(s.points.map((p) => [p.t, p.events]));
             const color = STAGE_COLORS[s.stage] || "#999";
-            return { label: s.stage, data: times.map((t) => at.get(t) || 0), borderColor: color, backgroundColor: color };
+            const at = (t) => (s.points.find((p) => sameBucket(p.t, t)) || { events: 0 }).events;
+            return { label: s.stage, data: times.map(at), borderColor: color, backgroundColor: color };
           }));
       }),
       (async () => {
@@ -413,9 +433,11 @@ views.throughput = {
           const series = data.series.find((s) => s.name === name);
           const points = series ? series.points : [];
           if (points.length) panel.ok(); else panel.empty("no measurements in this window yet");
-          setChart(chart, points.map((p) => bucketLabel(p.t, data.bucket_seconds)), [
-            { label: "p50", data: points.map((p) => p.p50), borderColor: "#2563eb", backgroundColor: "#2563eb" },
-            { label: "p95", data: points.map((p) => p.p95), borderColor: "#dc2626", backgroundColor: "#dc2626" },
+          const times = bucketAxis(data, points.map((p) => p.t));
+          const at = (t, f) => { const p = points.find((q) => sameBucket(q.t, t)); return p ? p[f] : null; };
+          setChart(chart, times.map((t) => bucketLabel(t, data.bucket_seconds)), [
+            { label: "p50", data: times.map((t) => at(t, "p50")), borderColor: "#2563eb", backgroundColor: "#2563eb" },
+            { label: "p95", data: times.map((t) => at(t, "p95")), borderColor: "#dc2626", backgroundColor: "#dc2626" },
           ]);
         }
       })(),
@@ -514,7 +536,7 @@ views.cleaning = {
     await Promise.all([
       fetchInto([this.reasonsPanel, this.totalsPanel], () => api("/v1/cleaning/reasons", params), (data) => {
         $(".bucket", this.reasonsPanel.root).textContent = bucketText(data.bucket_seconds);
-        const times = [...new Set(data.series.flatMap((s) => s.points.map((p) => p.t)))].sort();
+        const times = bucketAxis(data, [...new Set(data.series.flatMap((s) => s.points.map((p) => p.t)))]);
         const empty = !data.totals.length;
         if (empty) {
           this.reasonsPanel.empty("no rejections or flags in this window yet");
@@ -525,9 +547,9 @@ views.cleaning = {
         }
         setChart(this.reasonsChart, times.map((t) => bucketLabel(t, data.bucket_seconds)),
           data.series.map((s, i) => {
-            const at = new Map(s.points.map((p) => [p.t, p.count]));
+            const at = (t) => (s.points.find((p) => sameBucket(p.t, t)) || { count: 0 }).count;
             const color = PALETTE[i % PALETTE.length];
-            return { label: `${s.kind === "flagged" ? "flag" : "reject"}: ${s.code}`, data: times.map((t) => at.get(t) || 0),
+            return { label: `${s.kind === "flagged" ? "flag" : "reject"}: ${s.code}`, data: times.map(at),
               backgroundColor: s.kind === "flagged" ? `${color}88` : color, stack: s.kind };
           }));
         this.totals.set(data.totals.map((t) => ({ ...t, key: `${t.kind}|${t.code}` })));
@@ -831,7 +853,7 @@ views.asset = {
         el("div", {}, "status: ", el("b", { text: q.status || "–" }), q.duplicate_of ? el("span", {}, " · duplicate of ", el("a", { href: `#asset/${q.duplicate_of}`, text: q.duplicate_of })) : ""),
         (q.reasons || []).length ? [el("h3", { text: "reasons" }), list(q.reasons, "code")] : "",
         (q.flags || []).length ? [el("h3", { text: "flags" }), list(q.flags, "code flag")] : "",
-        metrics.length ? [el("h3", { text: "metrics" }), kvTable(el("table", { class: "kv" }), metrics.map(([k, v]) => [k, typeof v === "number" ? fmtNum(v, 4) : JSON.stringify(v)]))] : "",
+        metrics.length ? [el("h3", { text: "metrics" }), kvTable(el("table", { class: "kv" }), metrics.map(([k, v]) => [k, typeof v === "number" ? fmtVal(v) : JSON.stringify(v)]))] : "",
       ].flat());
     }
     // Metadata from ingest
@@ -839,7 +861,9 @@ views.asset = {
     if (!m) this.metaPanel.empty("no metadata (ingest unavailable)");
     else {
       this.metaPanel.ok();
-      kvTable($(".meta", this.metaPanel.root), Object.entries(m).map(([k, v]) => [k, v !== null && typeof v === "object" ? JSON.stringify(v) : v]));
+      kvTable($(".meta", this.metaPanel.root), Object.entries(m).map(([k, v]) => [k,
+        k === "download_url" && v ? el("a", { href: v, target: "_blank", rel: "noopener", text: "download the original (presigned link)" })
+          : v !== null && typeof v === "object" ? JSON.stringify(v) : v]));
     }
     const timeline = data.timeline;
     if (!timeline) this.timelinePanel.fail(new Error("the audit service did not answer"));
@@ -851,7 +875,7 @@ views.asset = {
 
 function kvTable(table, pairs) {
   table.replaceChildren(...pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
-    .map(([k, v]) => el("tr", { "data-key": k }, el("th", { text: k }), el("td", { text: String(v) }))));
+    .map(([k, v]) => el("tr", { "data-key": k }, el("th", { text: k }), el("td", {}, v instanceof Node ? v : String(v)))));
   return table;
 }
 
@@ -1050,6 +1074,8 @@ async function start() {
     if (err instanceof AuthError) return;
   }
   ensureDatasetOption(state.dataset);
+  // The counter is read before the first data: an event applied in between moves it.
+  await pollChanges();
   showView();
 }
 

@@ -4,13 +4,18 @@ asset page and thumbnails over real uploads."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import httpx
 import numpy as np
 import pytest
 
+from services.dashboard.context import Dashboard
+from services.dashboard.repository.queries import Window
+from services.dashboard.settings import DashboardSettings
+from services.dashboard.use_cases import cleaning
+from services.dashboard.use_cases.filters import Filter
 from tests.conftest import minio_client
 from tests.e2e.test_clean_pipeline import encode, photo, upload
 from tests.media import video
@@ -250,3 +255,13 @@ def test_video_thumbnail_is_its_first_frame(
     response = eventually(made, timeout=60)
     pixels = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
     assert pixels is not None and max(pixels.shape[:2]) == 256
+
+
+async def test_duplicates_say_why_instead_of_failing_when_clean_is_down() -> None:
+    # nothing listens on the discard port: the call fails as if clean were down
+    settings = DashboardSettings(clean_url="http://127.0.0.1:9", upstream_timeout_seconds=2)
+    async with httpx.AsyncClient() as http:
+        dashboard = Dashboard(settings, cast(Any, None), cast(Any, None), http)
+        body = await cleaning.duplicates(dashboard, Filter(Window(None, None, None), "x"), "k")
+    assert body["groups"] == []
+    assert body["error"].startswith("clean: unreachable")

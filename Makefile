@@ -40,7 +40,7 @@ run: stack-up ## Start the whole system (stack + services) and print where every
 	@echo "Conveyor is running. Bootstrap admin key: $${CONVEYOR_BOOTSTRAP_ADMIN_KEY:-cvk_dev_admin_change_me}"
 	@echo "  try: .venv/bin/conveyor --api-key <key> datasets list"
 	@$(PY) -c 'from deploy.stack.config import load_settings as l; s = l(); print(f"Label Studio (labeling jobs of label_studio vendors): http://127.0.0.1:{s.ports.label_studio}  login {s.label_studio_admin_email} / {s.label_studio_admin_password}")'
-	@$(PY) -c 'from deploy.stack.config import load_settings as l; from deploy.stack.jaeger import Jaeger; j = Jaeger(l()); print(f"Trace viewer (Jaeger): {j.url}  ({j.state()[2]})")'
+	@$(PY) -c 'from deploy.stack.config import load_settings as l; from deploy.stack.jaeger import Jaeger; j = Jaeger(l()); s, _, d = j.state(); print(f"Trace viewer (Jaeger), one trace per upload: {j.url}" + ("" if s == "running" else f"  ({d})"))'
 	@echo "  stop the services with 'make stop', the stack with 'make stack-down'"
 
 stop: ## Stop the services started by make run

@@ -17,7 +17,7 @@ from tests.conftest import KAFKA
 
 @pytest.fixture
 def topic(stack: None) -> Iterator[str]:
-    name = f"conveyor.test-lag-{uuid.uuid4().hex[:8]}"
+    name = f"test-lag-{uuid.uuid4().hex[:8]}"  # not conveyor.*: no service consumes it
 
     async def admin(create: bool) -> None:
         client = AIOKafkaAdminClient(bootstrap_servers=KAFKA)

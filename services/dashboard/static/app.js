@@ -248,7 +248,10 @@ function lineChart(canvas, yTitle) {
     options: {
       interaction: { mode: "index", intersect: false },
       elements: { point: { radius: 1.5 }, line: { borderWidth: 1.5, tension: 0.2 } },
-      scales: { y: { beginAtZero: true, title: { display: !!yTitle, text: yTitle } } },
+      scales: {
+        x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 } },
+        y: { beginAtZero: true, title: { display: !!yTitle, text: yTitle } },
+      },
       plugins: { legend: { position: "bottom" } },
     },
   });
@@ -270,6 +273,7 @@ const numCol = (title, field, extra = {}) => ({
 const timeCol = (title, field, extra = {}) => ({
   title, field, sorter: "string", formatter: (cell) => fmtTime(cell.getValue()), width: 150, ...extra,
 });
+const errorText = (cell) => el("span", { class: "err", text: cell.getValue() || "" });
 const boolCol = (title, field) => ({
   title, field, hozAlign: "center", width: 70,
   formatter: (cell) => {
@@ -463,14 +467,14 @@ views.backlog = {
     this.outbox = t("p-outbox", [
       { title: "service", field: "service", width: 110 },
       numCol("waiting", "waiting", { width: 80 }),
-      { title: "error", field: "error", widthGrow: 2, cssClass: "err" },
+      { title: "error", field: "error", widthGrow: 2, formatter: errorText },
     ], { index: "service", placeholder: "no services report an outbox" });
     this.dead = t("p-dead", [
       timeCol("at", "at"),
       { title: "consumer group", field: "consumer_group", widthGrow: 1 },
       { title: "topic", field: "original_topic", widthGrow: 1 },
       { title: "event type", field: "original_type", widthGrow: 1 },
-      { title: "error", field: "error", widthGrow: 3, cssClass: "err", formatter: "textarea" },
+      { title: "error", field: "error", widthGrow: 3, formatter: errorText, cssClass: "wrap-cell" },
     ], { index: "event_id", placeholder: "no dead letters" });
     this.vendors = t("p-vendor-tasks", [
       { title: "vendor", field: "name", widthGrow: 2 },
@@ -892,7 +896,7 @@ views.health = {
       boolCol("up", "up"),
       boolCol("ready", "ready"),
       { title: "version", field: "version", width: 90 },
-      { title: "error", field: "error", widthGrow: 1, cssClass: "err" },
+      { title: "error", field: "error", widthGrow: 1, formatter: errorText },
       { title: "checks", field: "checks", widthGrow: 3, headerSort: false, formatter: (c) => {
         const checks = c.getValue();
         if (!checks || typeof checks !== "object") return checks ? String(checks) : "";
@@ -907,7 +911,7 @@ views.health = {
       { title: "server", field: "name", width: 100 },
       boolCol("up", "up"),
       { title: "version", field: "version", widthGrow: 1 },
-      { title: "error", field: "error", widthGrow: 2, cssClass: "err" },
+      { title: "error", field: "error", widthGrow: 2, formatter: errorText },
     ], { index: "name", placeholder: "no servers reported" });
   },
   async load() {
@@ -994,6 +998,9 @@ async function refresh() {
 }
 
 function showView() {
+  const indicator = $("#updated");
+  indicator.textContent = "loading…";
+  indicator.classList.remove("stale");
   for (const tab of TABS) $(`#view-${tab}`).hidden = tab !== state.tab;
   if (!initialised.has(state.tab)) { views[state.tab].init(); initialised.add(state.tab); }
   syncNav();

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alembic.operations import Operations
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
+from sqlalchemy import ARRAY, Column, DateTime, MetaData, String, Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,15 +50,23 @@ async def claim(session: AsyncSession, inbox: Table, event_id: str, consumer: st
 async def claim_many(
     session: AsyncSession, inbox: Table, event_ids: Sequence[str], consumer: str
 ) -> set[str]:
-    """:func:`claim` for many events in one statement: the ids not applied before."""
+    """:func:`claim` for many events in one statement: the ids not applied before.
+
+    The ids travel as one array parameter (``unnest``), so the statement is the same for any
+    number of them: compiled once, prepared once.
+    """
     if not event_ids:
         return set()
-    result = await session.execute(
+    ids = func.unnest(bindparam("event_ids", type_=ARRAY(String(64))))
+    statement = (
         insert(inbox)
-        .values([{"event_id": e, "consumer": consumer} for e in event_ids])
+        .from_select(
+            ["event_id", "consumer"], select(ids, bindparam("consumer", type_=String(100)))
+        )
         .on_conflict_do_nothing()
         .returning(inbox.c.event_id)
     )
+    result = await session.execute(statement, {"event_ids": list(event_ids), "consumer": consumer})
     return {row[0] for row in result}
 
 

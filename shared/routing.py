@@ -134,7 +134,8 @@ def _annotated_payload(route: Route[Any]) -> type | None:
         hint = get_args(hint)[0]
     if get_origin(hint) is Event and get_args(hint):
         found = get_args(hint)[0]
-        return found if isinstance(found, type) else None
+        # Event[Any]: a handler of several types (typing.Any is a class since 3.11)
+        return found if isinstance(found, type) and found is not Any else None
     return None
 
 

@@ -1,8 +1,9 @@
-"""Writes to the projections: one set-based statement per table per run of events.
+"""Writes to the projections.
 
 Every write merges: a row may be created by whichever of its events arrives first, and a
 "latest" column only moves forward in event time, so replaying the topics in any interleaving
-gives the same rows.
+gives the same rows. Each statement is built once, here, and run with a list of rows (an
+executemany): catching up on a topic costs no SQL compiling per batch.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Table, func, select, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dashboard.models import (
@@ -32,160 +33,169 @@ from services.dashboard.models import (
 Row = dict[str, Any]
 
 
+def _upsert(
+    table: Table,
+    key: Sequence[str],
+    set_: Mapping[str, Any],
+    where: Any = None,
+) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO UPDATE; ``set_`` values may be callables of EXCLUDED."""
+    statement = insert(table)
+    excluded = statement.excluded
+    values = {c: v(excluded) if callable(v) else v for c, v in set_.items()}
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in key],
+        set_=values,
+        where=where(excluded) if callable(where) else where,
+    )
+
+
+def _new(column: str) -> Any:
+    return lambda excluded: excluded[column]
+
+
+def _keep_dataset(excluded: Any) -> ColumnElement[Any]:
+    return func.coalesce(assets.c.dataset_id, excluded.dataset_id)
+
+
+def _earliest(column: str) -> Any:
+    # LEAST ignores NULLs in Postgres
+    return lambda excluded: func.least(assets.c[column], excluded[column])
+
+
+_UPLOAD_COLUMNS = (
+    "dataset_id",
+    "filename",
+    "sha256",
+    "media_type",
+    "size_bytes",
+    "source",
+    "parent_asset_id",
+    "uploaded_by",
+    "bucket",
+    "object_key",
+    "trace_id",
+    "uploaded_at",
+)
+UPSERT_DATASET = _upsert(datasets, ["dataset_id"], {"slug": _new("slug"), "name": _new("name")})
+UPSERT_UPLOAD = _upsert(assets, ["asset_id"], {c: _new(c) for c in _UPLOAD_COLUMNS})
+UPSERT_VERDICT = _upsert(
+    assets,
+    ["asset_id"],
+    {
+        "dataset_id": _keep_dataset,
+        **{c: _new(c) for c in ("verdict", "verdict_at", "reasons", "flags", "metrics")},
+    },
+    where=lambda excluded: (
+        assets.c.verdict_at.is_(None) | (assets.c.verdict_at <= excluded.verdict_at)
+    ),
+)
+COUNT_TASKS = _upsert(
+    assets,
+    ["asset_id"],
+    {
+        "dataset_id": _keep_dataset,
+        "tasks": lambda excluded: assets.c.tasks + excluded.tasks,
+        "first_task_at": _earliest("first_task_at"),
+    },
+)
+NOTE_DISPATCH = _upsert(
+    assets, ["asset_id"], {"first_dispatched_at": _earliest("first_dispatched_at")}
+)
+COUNT_SUBMISSIONS = _upsert(
+    assets,
+    ["asset_id"],
+    {
+        "dataset_id": _keep_dataset,
+        "submissions": lambda excluded: assets.c.submissions + excluded.submissions,
+        "first_submitted_at": _earliest("first_submitted_at"),
+    },
+)
+UPSERT_DECISION = _upsert(
+    assets,
+    ["asset_id"],
+    {"dataset_id": _keep_dataset, **{c: _new(c) for c in ("decision", "decided_at", "decided_by")}},
+    where=lambda excluded: (
+        assets.c.decided_at.is_(None) | (assets.c.decided_at <= excluded.decided_at)
+    ),
+)
+ADD_STAGE_COUNT = _upsert(
+    stage_minutes,
+    ["dataset_id", "stage", "minute"],
+    {"events": lambda excluded: stage_minutes.c.events + excluded.events},
+)
+UPSERT_VENDOR = _upsert(
+    vendors, ["vendor_id"], {"name": _new("name"), "capacity": _new("capacity")}
+)
+UPSERT_JOB = _upsert(jobs, ["job_id"], {"name": _new("name"), "dataset_id": _new("dataset_id")})
+UPSERT_TASK = _upsert(
+    tasks,
+    ["task_id"],
+    {
+        **{c: _new(c) for c in ("job_id", "asset_id", "state", "gold", "state_at")},
+        "vendor_id": lambda excluded: func.coalesce(excluded.vendor_id, tasks.c.vendor_id),
+    },
+    where=lambda excluded: tasks.c.state_at <= excluded.state_at,
+)
+ADD_DROP = insert(drops).on_conflict_do_nothing()
+ADD_DEAD_LETTER = insert(dead_letters).on_conflict_do_nothing()
+ADD_VERSION = insert(versions).on_conflict_do_nothing()
+
+
+async def _run(session: AsyncSession, statement: Any, rows: Sequence[Row]) -> None:
+    if rows:
+        await session.execute(statement, list(rows))
+
+
 async def upsert_datasets(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Datasets as ingest announced them."""
-    if rows:
-        statement = insert(datasets).values(list(rows))
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[datasets.c.dataset_id],
-                set_={"slug": statement.excluded.slug, "name": statement.excluded.name},
-            )
-        )
+    await _run(session, UPSERT_DATASET, rows)
 
 
 async def upsert_uploads(session: AsyncSession, rows: Sequence[Row]) -> None:
-    """The upload facts of assets (one row per asset in ``rows``)."""
-    if not rows:
-        return
-    statement = insert(assets).values(list(rows))
-    columns = [c for c in rows[0] if c != "asset_id"]
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[assets.c.asset_id],
-            set_={c: statement.excluded[c] for c in columns},
-        )
-    )
+    """The upload facts of assets."""
+    await _run(session, UPSERT_UPLOAD, rows)
 
 
 async def upsert_verdicts(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Clean's verdicts; an older verdict than the one stored changes nothing."""
-    if not rows:
-        return
-    statement = insert(assets).values(list(rows))
-    newer = assets.c.verdict_at.is_(None) | (assets.c.verdict_at <= statement.excluded.verdict_at)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[assets.c.asset_id],
-            set_={
-                "dataset_id": func.coalesce(assets.c.dataset_id, statement.excluded.dataset_id),
-                "verdict": statement.excluded.verdict,
-                "verdict_at": statement.excluded.verdict_at,
-                "reasons": statement.excluded.reasons,
-                "flags": statement.excluded.flags,
-                "metrics": statement.excluded.metrics,
-            },
-            where=newer,
-        )
-    )
+    await _run(session, UPSERT_VERDICT, rows)
 
 
 async def count_tasks(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Tasks created per asset (``tasks``: how many, ``first_task_at``: the earliest)."""
-    if not rows:
-        return
-    statement = insert(assets).values(list(rows))
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[assets.c.asset_id],
-            set_={
-                "dataset_id": func.coalesce(assets.c.dataset_id, statement.excluded.dataset_id),
-                "tasks": assets.c.tasks + statement.excluded.tasks,
-                "first_task_at": _earliest(
-                    assets.c.first_task_at, statement.excluded.first_task_at
-                ),
-            },
-        )
-    )
+    await _run(session, COUNT_TASKS, rows)
 
 
 async def note_dispatches(session: AsyncSession, rows: Sequence[Row]) -> None:
     """The earliest dispatch of each asset's tasks."""
-    if not rows:
-        return
-    statement = insert(assets).values(list(rows))
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[assets.c.asset_id],
-            set_={
-                "first_dispatched_at": _earliest(
-                    assets.c.first_dispatched_at, statement.excluded.first_dispatched_at
-                )
-            },
-        )
-    )
+    await _run(session, NOTE_DISPATCH, rows)
 
 
 async def count_submissions(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Answers per asset and the earliest one."""
-    if not rows:
-        return
-    statement = insert(assets).values(list(rows))
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[assets.c.asset_id],
-            set_={
-                "dataset_id": func.coalesce(assets.c.dataset_id, statement.excluded.dataset_id),
-                "submissions": assets.c.submissions + statement.excluded.submissions,
-                "first_submitted_at": _earliest(
-                    assets.c.first_submitted_at, statement.excluded.first_submitted_at
-                ),
-            },
-        )
-    )
+    await _run(session, COUNT_SUBMISSIONS, rows)
 
 
 async def upsert_decisions(session: AsyncSession, rows: Sequence[Row]) -> None:
     """QC's decisions; an older decision than the one stored changes nothing."""
-    if not rows:
-        return
-    statement = insert(assets).values(list(rows))
-    newer = assets.c.decided_at.is_(None) | (assets.c.decided_at <= statement.excluded.decided_at)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[assets.c.asset_id],
-            set_={
-                "dataset_id": func.coalesce(assets.c.dataset_id, statement.excluded.dataset_id),
-                "decision": statement.excluded.decision,
-                "decided_at": statement.excluded.decided_at,
-                "decided_by": statement.excluded.decided_by,
-            },
-            where=newer,
-        )
-    )
-
-
-def _earliest(stored: Any, new: Any) -> Any:
-    # LEAST ignores NULLs in Postgres
-    return func.least(stored, new)
+    await _run(session, UPSERT_DECISION, rows)
 
 
 async def add_drops(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Landing-bucket objects that never became assets."""
-    if rows:
-        await session.execute(insert(drops).values(list(rows)).on_conflict_do_nothing())
+    await _run(session, ADD_DROP, rows)
 
 
 async def add_stage_counts(
     session: AsyncSession, counts: Mapping[tuple[uuid.UUID, str, datetime], int]
 ) -> None:
-    """Add events per (dataset, stage, minute)."""
-    if not counts:
-        return
+    """Add events per (dataset, stage, minute); in key order, so two writers lock rows alike."""
     rows = [
-        {"dataset_id": d, "stage": s, "minute": m, "events": n} for (d, s, m), n in counts.items()
+        {"dataset_id": d, "stage": s, "minute": m, "events": n}
+        for (d, s, m), n in sorted(counts.items())
     ]
-    statement = insert(stage_minutes).values(rows)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[
-                stage_minutes.c.dataset_id,
-                stage_minutes.c.stage,
-                stage_minutes.c.minute,
-            ],
-            set_={"events": stage_minutes.c.events + statement.excluded.events},
-        )
-    )
+    await _run(session, ADD_STAGE_COUNT, rows)
 
 
 async def datasets_of_assets(
@@ -212,26 +222,12 @@ async def datasets_of_jobs(
 
 async def upsert_vendors(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Vendors as labeling-dispatch announced them."""
-    if rows:
-        statement = insert(vendors).values(list(rows))
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[vendors.c.vendor_id],
-                set_={"name": statement.excluded.name, "capacity": statement.excluded.capacity},
-            )
-        )
+    await _run(session, UPSERT_VENDOR, rows)
 
 
 async def upsert_jobs(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Jobs as created."""
-    if rows:
-        statement = insert(jobs).values(list(rows))
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[jobs.c.job_id],
-                set_={"name": statement.excluded.name, "dataset_id": statement.excluded.dataset_id},
-            )
-        )
+    await _run(session, UPSERT_JOB, rows)
 
 
 async def set_job_states(session: AsyncSession, states: Mapping[uuid.UUID, str]) -> None:
@@ -242,32 +238,17 @@ async def set_job_states(session: AsyncSession, states: Mapping[uuid.UUID, str])
 
 async def upsert_tasks(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Tasks' latest states; an older state than the one stored changes nothing."""
-    if not rows:
-        return
-    statement = insert(tasks).values(list(rows))
-    set_: dict[str, Any] = {
-        c: statement.excluded[c] for c in rows[0] if c not in ("task_id", "vendor_id")
-    }
-    set_["vendor_id"] = func.coalesce(statement.excluded.vendor_id, tasks.c.vendor_id)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[tasks.c.task_id],
-            set_=set_,
-            where=tasks.c.state_at <= statement.excluded.state_at,
-        )
-    )
+    await _run(session, UPSERT_TASK, rows)
 
 
 async def add_dead_letters(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Messages some consumer gave up on."""
-    if rows:
-        await session.execute(insert(dead_letters).values(list(rows)).on_conflict_do_nothing())
+    await _run(session, ADD_DEAD_LETTER, rows)
 
 
 async def add_versions(session: AsyncSession, rows: Sequence[Row]) -> None:
     """Frozen dataset versions."""
-    if rows:
-        await session.execute(insert(versions).values(list(rows)).on_conflict_do_nothing())
+    await _run(session, ADD_VERSION, rows)
 
 
 async def count_applied(session: AsyncSession, events: int) -> None:

@@ -1,18 +1,52 @@
-"""Projecting events: each handler takes a run of events of one type and applies the new ones
-in one unit of work (inbox claims, projection writes and the change counter commit together,
-so a redelivered event changes nothing)."""
+"""Projecting events into the dashboard's tables.
+
+:data:`APPLIERS` is the dashboard's table of event type -> projection (None: nothing to do).
+The consumer hands each partition's poll to :func:`project`, which applies the events not
+applied before in one unit of work: inbox claims, projection writes, stage counts and the
+change counter commit together, so a redelivered event changes nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from services.dashboard.context import Dashboard
 from services.dashboard.repository import projections as repo
 from shared.events import (
+    ANNOTATION_ACCEPTED,
+    ANNOTATION_REFUSED,
+    ANNOTATION_REJECTED,
+    ANNOTATION_REWORK_REQUESTED,
+    ANNOTATION_SUBMITTED,
+    ANNOTATION_WITHDRAWN,
+    API_KEY_CREATED,
+    API_KEY_REVOKED,
+    API_KEY_SCOPE_CHANGED,
+    ASSET_CLEANED,
+    ASSET_INGESTED,
+    ASSET_REJECTED,
+    CONSENSUS_COMPUTED,
+    DATASET_CREATED,
+    DATASET_VERSION_CREATED,
+    DEAD_LETTER,
+    DELIVERY_FAILED,
+    DROP_REJECTED,
+    FRAME_SAMPLED,
+    GOLD_SCORED,
+    JOB_CREATED,
+    JOB_STATE_CHANGED,
+    OBJECT_CREATED,
+    ONTOLOGY_VERSION_CREATED,
+    TASK_CREATED,
+    TASK_DISPATCHED,
+    TASK_EXPIRED,
+    TASK_REWORK_SENT,
+    VENDOR_CHANGED,
+    VENDOR_CREATED,
     AnnotationAcceptedV1,
     AnnotationRejectedV1,
     AnnotationReworkRequestedV1,
@@ -20,18 +54,12 @@ from shared.events import (
     AssetCleanedV1,
     AssetIngestedV1,
     AssetRejectedV1,
-    DatasetCreatedV1,
     DatasetVersionCreatedV1,
     DeadLetterV1,
     DropRejectedV1,
-    JobCreatedV1,
-    JobStateChangedV1,
+    EventType,
     Payload,
     TaskCreatedV1,
-    TaskDispatchedV1,
-    TaskExpiredV1,
-    TaskReworkSentV1,
-    VendorCreatedV1,
 )
 from shared.routing import Event
 from shared.uow import UnitOfWork
@@ -51,19 +79,43 @@ def trace_id(traceparent: str | None) -> str | None:
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
-async def _project(
-    dashboard: Dashboard,
-    events: Sequence[Event[P]],
-    apply: Callable[[UnitOfWork, list[Event[P]]], Awaitable[None]],
-) -> None:
-    """Apply the events of ``events`` not applied before, in one unit of work."""
-    unique = list({e.id: e for e in events}.values())
+Applier = Callable[[UnitOfWork, list[Event[Any]], "StageCounts"], Awaitable[None]]
+
+
+async def project(dashboard: Dashboard, events: Sequence[Event[Any]]) -> None:
+    """A partition's poll, whatever its types, in ONE unit of work: the new events (inbox)
+    are applied in order, a run of consecutive events of one projection per call, then the
+    stage counts and the change counter are written once."""
+    unique = list({e.id: e for e in events if APPLIERS[e.envelope.type] is not None}.values())
+    if not unique:
+        return
     async with dashboard.units.begin() as uow:
         fresh_ids = await uow.claim_all([e.envelope for e in unique])
         fresh = [e for e in unique if e.id in fresh_ids]
+        stages: StageCounts = Counter()
+        for applier, run in _runs(fresh):
+            await applier(uow, run, stages)
+        await repo.add_stage_counts(uow.session, stages)
         if fresh:
-            await apply(uow, fresh)
             await repo.count_applied(uow.session, len(fresh))
+
+
+def _runs(events: Sequence[Event[Any]]) -> Iterator[tuple[Applier, list[Event[Any]]]]:
+    """Consecutive events of one projection, in order (a job's state change is applied after
+    its creation, whatever else the poll holds)."""
+    run: list[Event[Any]] = []
+    current: Applier | None = None
+    for event in events:
+        applier = APPLIERS[event.envelope.type]
+        assert applier is not None
+        if applier is not current and run:
+            assert current is not None
+            yield current, run
+            run = []
+        current = applier
+        run.append(event)
+    if run and current is not None:
+        yield current, run
 
 
 def _last_per(events: Sequence[Event[P]], key: Callable[[Event[P]], Any]) -> list[Event[P]]:
@@ -79,178 +131,130 @@ def _last_per(events: Sequence[Event[P]], key: Callable[[Event[P]], Any]) -> lis
 # ------------------------------------------------------------------------------ ingest
 
 
-async def project_datasets(dashboard: Dashboard, events: Sequence[Event[DatasetCreatedV1]]) -> None:
-    """A dataset was created."""
+async def apply_datasets(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Datasets were created."""
+    rows = [
+        {
+            "dataset_id": e.payload.dataset_id,
+            "slug": e.payload.slug,
+            "name": e.payload.name,
+            "created_at": e.envelope.time,
+        }
+        for e in _last_per(events, lambda e: e.payload.dataset_id)
+    ]
+    await repo.upsert_datasets(uow.session, rows)
 
-    async def apply(uow: UnitOfWork, fresh: list[Event[DatasetCreatedV1]]) -> None:
-        rows = [
+
+async def apply_uploads(uow: UnitOfWork, events: list[Event[Any]], stages: StageCounts) -> None:
+    """Assets were stored: they enter the funnel."""
+    rows = []
+    for e in _last_per(events, lambda e: e.payload.asset_id):
+        p: AssetIngestedV1 = e.payload
+        rows.append(
             {
-                "dataset_id": e.payload.dataset_id,
-                "slug": e.payload.slug,
-                "name": e.payload.name,
-                "created_at": e.envelope.time,
+                "asset_id": p.asset_id,
+                "dataset_id": p.dataset_id,
+                "filename": p.filename,
+                "sha256": p.sha256,
+                "media_type": p.media_type,
+                "size_bytes": p.size_bytes,
+                "source": p.source,
+                "parent_asset_id": p.parent_asset_id,
+                "uploaded_by": p.uploaded_by,
+                "bucket": p.bucket,
+                "object_key": p.object_key,
+                "trace_id": trace_id(e.envelope.traceparent),
+                "uploaded_at": e.envelope.time,
             }
-            for e in _last_per(fresh, lambda e: e.payload.dataset_id)
-        ]
-        await repo.upsert_datasets(uow.session, rows)
-
-    await _project(dashboard, events, apply)
-
-
-async def project_uploads(dashboard: Dashboard, events: Sequence[Event[AssetIngestedV1]]) -> None:
-    """An asset was stored: it enters the funnel."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[AssetIngestedV1]]) -> None:
-        rows = []
-        stages: StageCounts = Counter()
-        for e in _last_per(fresh, lambda e: e.payload.asset_id):
-            p = e.payload
-            rows.append(
-                {
-                    "asset_id": p.asset_id,
-                    "dataset_id": p.dataset_id,
-                    "filename": p.filename,
-                    "sha256": p.sha256,
-                    "media_type": p.media_type,
-                    "size_bytes": p.size_bytes,
-                    "source": p.source,
-                    "parent_asset_id": p.parent_asset_id,
-                    "uploaded_by": p.uploaded_by,
-                    "bucket": p.bucket,
-                    "object_key": p.object_key,
-                    "trace_id": trace_id(e.envelope.traceparent),
-                    "uploaded_at": e.envelope.time,
-                }
-            )
-            stages[(p.dataset_id, "stored", minute(e.envelope.time))] += 1
-        await repo.upsert_uploads(uow.session, rows)
-        await repo.add_stage_counts(uow.session, stages)
-
-    await _project(dashboard, events, apply)
+        )
+    for e in events:
+        stages[(e.payload.dataset_id, "stored", minute(e.envelope.time))] += 1
+    await repo.upsert_uploads(uow.session, rows)
 
 
-async def project_drops(dashboard: Dashboard, events: Sequence[Event[DropRejectedV1]]) -> None:
-    """An object dropped into the landing bucket was refused."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[DropRejectedV1]]) -> None:
-        rows = [
+async def apply_drops(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Objects dropped into the landing bucket were refused."""
+    rows = []
+    for e in events:
+        p: DropRejectedV1 = e.payload
+        rows.append(
             {
                 "event_id": e.id,
-                "bucket": e.payload.bucket,
-                "key": e.payload.key,
-                "dataset_slug": e.payload.key.split("/", 1)[0] if "/" in e.payload.key else None,
-                "reason": e.payload.reason,
-                "message": e.payload.message,
+                "bucket": p.bucket,
+                "key": p.key,
+                "dataset_slug": p.key.split("/", 1)[0] if "/" in p.key else None,
+                "reason": p.reason,
+                "message": p.message,
                 "at": e.envelope.time,
             }
-            for e in fresh
-        ]
-        await repo.add_drops(uow.session, rows)
-
-    await _project(dashboard, events, apply)
+        )
+    await repo.add_drops(uow.session, rows)
 
 
 # ------------------------------------------------------------------------------- clean
 
 
-def _verdict_rows(
-    events: Sequence[Event[Any]], verdict: str
-) -> tuple[list[dict[str, Any]], StageCounts]:
-    """Assets' verdicts (the latest of each) and the events per stage counted from them."""
-    stages: StageCounts = Counter(
-        (e.payload.dataset_id, verdict, minute(e.envelope.time)) for e in events
-    )
+async def apply_verdicts(uow: UnitOfWork, events: list[Event[Any]], stages: StageCounts) -> None:
+    """Clean's verdicts, cleaned or rejected (one projection: the two types interleave)."""
     rows = []
+    for e in events:
+        verdict = "rejected" if isinstance(e.payload, AssetRejectedV1) else "cleaned"
+        stages[(e.payload.dataset_id, verdict, minute(e.envelope.time))] += 1
     for e in _last_per(events, lambda e: e.payload.asset_id):
         p: AssetCleanedV1 | AssetRejectedV1 = e.payload
+        rejected = isinstance(p, AssetRejectedV1)
         reasons = p.reasons if isinstance(p, AssetRejectedV1) else []
         rows.append(
             {
                 "asset_id": p.asset_id,
                 "dataset_id": p.dataset_id,
-                "verdict": verdict,
+                "verdict": "rejected" if rejected else "cleaned",
                 "verdict_at": e.envelope.time,
                 "reasons": [r.model_dump(mode="json") for r in reasons],
                 "flags": [f.model_dump(mode="json") for f in p.flags],
                 "metrics": p.metrics,
             }
         )
-    return rows, stages
-
-
-async def project_cleaned(dashboard: Dashboard, events: Sequence[Event[AssetCleanedV1]]) -> None:
-    """An asset passed cleaning."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[AssetCleanedV1]]) -> None:
-        rows, stages = _verdict_rows(fresh, "cleaned")
-        await repo.upsert_verdicts(uow.session, rows)
-        await repo.add_stage_counts(uow.session, stages)
-
-    await _project(dashboard, events, apply)
-
-
-async def project_rejected(dashboard: Dashboard, events: Sequence[Event[AssetRejectedV1]]) -> None:
-    """An asset failed cleaning."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[AssetRejectedV1]]) -> None:
-        rows, stages = _verdict_rows(fresh, "rejected")
-        await repo.upsert_verdicts(uow.session, rows)
-        await repo.add_stage_counts(uow.session, stages)
-
-    await _project(dashboard, events, apply)
+    await repo.upsert_verdicts(uow.session, rows)
 
 
 # ---------------------------------------------------------------------------- labeling
 
 
-async def project_vendors(dashboard: Dashboard, events: Sequence[Event[VendorCreatedV1]]) -> None:
-    """A vendor was registered."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[VendorCreatedV1]]) -> None:
-        rows = [
-            {
-                "vendor_id": e.payload.vendor_id,
-                "name": e.payload.name,
-                "kind": e.payload.kind,
-                "capacity": e.payload.capacity,
-                "created_at": e.envelope.time,
-            }
-            for e in _last_per(fresh, lambda e: e.payload.vendor_id)
-        ]
-        await repo.upsert_vendors(uow.session, rows)
-
-    await _project(dashboard, events, apply)
+async def apply_vendors(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Vendors were registered."""
+    rows = [
+        {
+            "vendor_id": e.payload.vendor_id,
+            "name": e.payload.name,
+            "kind": e.payload.kind,
+            "capacity": e.payload.capacity,
+            "created_at": e.envelope.time,
+        }
+        for e in _last_per(events, lambda e: e.payload.vendor_id)
+    ]
+    await repo.upsert_vendors(uow.session, rows)
 
 
-async def project_jobs(dashboard: Dashboard, events: Sequence[Event[JobCreatedV1]]) -> None:
-    """A labeling job was created."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[JobCreatedV1]]) -> None:
-        rows = [
-            {
-                "job_id": e.payload.job_id,
-                "name": e.payload.name,
-                "dataset_id": e.payload.dataset_id,
-                "state": "open",
-                "created_at": e.envelope.time,
-            }
-            for e in _last_per(fresh, lambda e: e.payload.job_id)
-        ]
-        await repo.upsert_jobs(uow.session, rows)
-
-    await _project(dashboard, events, apply)
+async def apply_jobs(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Labeling jobs were created."""
+    rows = [
+        {
+            "job_id": e.payload.job_id,
+            "name": e.payload.name,
+            "dataset_id": e.payload.dataset_id,
+            "state": "open",
+            "created_at": e.envelope.time,
+        }
+        for e in _last_per(events, lambda e: e.payload.job_id)
+    ]
+    await repo.upsert_jobs(uow.session, rows)
 
 
-async def project_job_states(
-    dashboard: Dashboard, events: Sequence[Event[JobStateChangedV1]]
-) -> None:
-    """A job was paused, resumed, cancelled or completed."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[JobStateChangedV1]]) -> None:
-        states = {e.payload.job_id: e.payload.state for e in fresh}
-        await repo.set_job_states(uow.session, states)
-
-    await _project(dashboard, events, apply)
+async def apply_job_states(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Jobs were paused, resumed, cancelled or completed (after their creation: in order)."""
+    states = {e.payload.job_id: e.payload.state for e in events}
+    await repo.set_job_states(uow.session, states)
 
 
 def _task_row(event: Event[Any], state: str, vendor_id: uuid.UUID | None) -> dict[str, Any]:
@@ -266,221 +270,205 @@ def _task_row(event: Event[Any], state: str, vendor_id: uuid.UUID | None) -> dic
     }
 
 
-async def project_tasks(dashboard: Dashboard, events: Sequence[Event[TaskCreatedV1]]) -> None:
-    """An asset entered a job's queue: it is in labeling."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[TaskCreatedV1]]) -> None:
-        rows = [_task_row(e, "queued", None) for e in _last_per(fresh, lambda e: e.payload.task_id)]
-        await repo.upsert_tasks(uow.session, rows)
-        per_asset: dict[uuid.UUID, dict[str, Any]] = {}
-        stages: StageCounts = Counter()
-        for e in fresh:
-            p = e.payload
-            row = per_asset.setdefault(
-                p.asset_id,
-                {
-                    "asset_id": p.asset_id,
-                    "dataset_id": p.dataset_id,
-                    "tasks": 0,
-                    "first_task_at": e.envelope.time,
-                },
-            )
-            row["tasks"] += 1
-            row["first_task_at"] = min(row["first_task_at"], e.envelope.time)
-            stages[(p.dataset_id, "in_labeling", minute(e.envelope.time))] += 1
-        await repo.count_tasks(uow.session, list(per_asset.values()))
-        await repo.add_stage_counts(uow.session, stages)
-
-    await _project(dashboard, events, apply)
+async def apply_tasks(uow: UnitOfWork, events: list[Event[Any]], stages: StageCounts) -> None:
+    """Assets entered a job's queue: they are in labeling."""
+    rows = [_task_row(e, "queued", None) for e in _last_per(events, lambda e: e.payload.task_id)]
+    await repo.upsert_tasks(uow.session, rows)
+    per_asset: dict[uuid.UUID, dict[str, Any]] = {}
+    for e in events:
+        p: TaskCreatedV1 = e.payload
+        row = per_asset.setdefault(
+            p.asset_id,
+            {
+                "asset_id": p.asset_id,
+                "dataset_id": p.dataset_id,
+                "tasks": 0,
+                "first_task_at": e.envelope.time,
+            },
+        )
+        row["tasks"] += 1
+        row["first_task_at"] = min(row["first_task_at"], e.envelope.time)
+        stages[(p.dataset_id, "in_labeling", minute(e.envelope.time))] += 1
+    await repo.count_tasks(uow.session, list(per_asset.values()))
 
 
-async def _stages_by_asset(
-    uow: UnitOfWork, events: Sequence[Event[Any]], stage: str
-) -> StageCounts:
-    """Events per (dataset, ``stage``, minute) for events that name an asset but not its
-    dataset (the asset's dataset comes from the projection, or its job's)."""
+async def _count_by_asset(
+    uow: UnitOfWork, events: Sequence[Event[Any]], stage: str, stages: StageCounts
+) -> None:
+    """Count events that name an asset but not its dataset (the asset's dataset comes from
+    the projection, or its job's)."""
     by_asset = await repo.datasets_of_assets(uow.session, [e.payload.asset_id for e in events])
     by_job = await repo.datasets_of_jobs(uow.session, [e.payload.job_id for e in events])
-    stages: StageCounts = Counter()
     for e in events:
         dataset = by_asset.get(e.payload.asset_id) or by_job.get(e.payload.job_id)
         if dataset is not None:
             stages[(dataset, stage, minute(e.envelope.time))] += 1
-    return stages
 
 
-async def project_dispatches(
-    dashboard: Dashboard, events: Sequence[Event[TaskDispatchedV1]]
-) -> None:
-    """A vendor took a task."""
+async def apply_dispatches(uow: UnitOfWork, events: list[Event[Any]], stages: StageCounts) -> None:
+    """Vendors took tasks."""
+    last = _last_per(events, lambda e: e.payload.task_id)
+    rows = [_task_row(e, "dispatched", e.payload.vendor_id) for e in last]
+    await repo.upsert_tasks(uow.session, rows)
+    first: dict[uuid.UUID, datetime] = {}
+    for e in events:
+        at = first.get(e.payload.asset_id)
+        first[e.payload.asset_id] = e.envelope.time if at is None else min(at, e.envelope.time)
+    await repo.note_dispatches(
+        uow.session, [{"asset_id": a, "first_dispatched_at": at} for a, at in first.items()]
+    )
+    await _count_by_asset(uow, events, "dispatched", stages)
 
-    async def apply(uow: UnitOfWork, fresh: list[Event[TaskDispatchedV1]]) -> None:
-        last = _last_per(fresh, lambda e: e.payload.task_id)
-        await repo.upsert_tasks(
-            uow.session, [_task_row(e, "dispatched", e.payload.vendor_id) for e in last]
+
+async def apply_expiries(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Vendors let tasks' leases lapse."""
+    last = _last_per(events, lambda e: e.payload.task_id)
+    rows = [_task_row(e, "queued" if e.payload.requeued else "expired", None) for e in last]
+    await repo.upsert_tasks(uow.session, rows)
+
+
+async def apply_rework_sent(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Tasks went back to a vendor for rework."""
+    last = _last_per(events, lambda e: e.payload.task_id)
+    await repo.upsert_tasks(
+        uow.session, [_task_row(e, "rework", e.payload.vendor_id) for e in last]
+    )
+
+
+async def apply_submissions(uow: UnitOfWork, events: list[Event[Any]], stages: StageCounts) -> None:
+    """Vendors answered tasks."""
+    last = _last_per(events, lambda e: e.payload.task_id)
+    await repo.upsert_tasks(
+        uow.session, [_task_row(e, "answered", e.payload.vendor_id) for e in last]
+    )
+    per_asset: dict[uuid.UUID, dict[str, Any]] = {}
+    for e in events:
+        p: AnnotationSubmittedV1 = e.payload
+        row = per_asset.setdefault(
+            p.asset_id,
+            {
+                "asset_id": p.asset_id,
+                "dataset_id": p.dataset_id,
+                "submissions": 0,
+                "first_submitted_at": e.envelope.time,
+            },
         )
-        first: dict[uuid.UUID, datetime] = {}
-        for e in fresh:
-            at = first.get(e.payload.asset_id)
-            first[e.payload.asset_id] = e.envelope.time if at is None else min(at, e.envelope.time)
-        await repo.note_dispatches(
-            uow.session, [{"asset_id": a, "first_dispatched_at": at} for a, at in first.items()]
-        )
-        await repo.add_stage_counts(uow.session, await _stages_by_asset(uow, fresh, "dispatched"))
-
-    await _project(dashboard, events, apply)
-
-
-async def project_expiries(dashboard: Dashboard, events: Sequence[Event[TaskExpiredV1]]) -> None:
-    """A vendor let a task's lease lapse."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[TaskExpiredV1]]) -> None:
-        last = _last_per(fresh, lambda e: e.payload.task_id)
-        rows = [_task_row(e, "queued" if e.payload.requeued else "expired", None) for e in last]
-        await repo.upsert_tasks(uow.session, rows)
-
-    await _project(dashboard, events, apply)
-
-
-async def project_rework_sent(
-    dashboard: Dashboard, events: Sequence[Event[TaskReworkSentV1]]
-) -> None:
-    """A task went back to a vendor for rework."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[TaskReworkSentV1]]) -> None:
-        last = _last_per(fresh, lambda e: e.payload.task_id)
-        await repo.upsert_tasks(
-            uow.session, [_task_row(e, "rework", e.payload.vendor_id) for e in last]
-        )
-
-    await _project(dashboard, events, apply)
-
-
-async def project_submissions(
-    dashboard: Dashboard, events: Sequence[Event[AnnotationSubmittedV1]]
-) -> None:
-    """A vendor answered a task."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[AnnotationSubmittedV1]]) -> None:
-        last = _last_per(fresh, lambda e: e.payload.task_id)
-        await repo.upsert_tasks(
-            uow.session, [_task_row(e, "answered", e.payload.vendor_id) for e in last]
-        )
-        per_asset: dict[uuid.UUID, dict[str, Any]] = {}
-        stages: StageCounts = Counter()
-        for e in fresh:
-            p = e.payload
-            row = per_asset.setdefault(
-                p.asset_id,
-                {
-                    "asset_id": p.asset_id,
-                    "dataset_id": p.dataset_id,
-                    "submissions": 0,
-                    "first_submitted_at": e.envelope.time,
-                },
-            )
-            row["submissions"] += 1
-            row["first_submitted_at"] = min(row["first_submitted_at"], e.envelope.time)
-            stages[(p.dataset_id, "submitted", minute(e.envelope.time))] += 1
-        await repo.count_submissions(uow.session, list(per_asset.values()))
-        await repo.add_stage_counts(uow.session, stages)
-
-    await _project(dashboard, events, apply)
+        row["submissions"] += 1
+        row["first_submitted_at"] = min(row["first_submitted_at"], e.envelope.time)
+        stages[(p.dataset_id, "submitted", minute(e.envelope.time))] += 1
+    await repo.count_submissions(uow.session, list(per_asset.values()))
 
 
 # ---------------------------------------------------------------------------------- qc
 
-Decision = AnnotationAcceptedV1 | AnnotationRejectedV1 | AnnotationReworkRequestedV1
+# A QC decision's type -> (the asset's decision, the throughput stage it counts in).
+DECISIONS: dict[type[Payload], tuple[str, str]] = {
+    AnnotationAcceptedV1: ("accepted", "accepted"),
+    AnnotationRejectedV1: ("rejected", "qc_rejected"),
+    AnnotationReworkRequestedV1: ("rework", "rework"),
+}
 
 
-def _decision_applier(
-    decision: str, stage: str
-) -> Callable[[UnitOfWork, list[Event[Any]]], Awaitable[None]]:
-    async def apply(uow: UnitOfWork, fresh: list[Event[Any]]) -> None:
-        rows = [
+async def apply_decisions(uow: UnitOfWork, events: list[Event[Any]], stages: StageCounts) -> None:
+    """QC accepted, rejected or sent back assets' labels (the latest decision counts)."""
+    rows = []
+    for e in _last_per(events, lambda e: e.payload.asset_id):
+        p = e.payload
+        rows.append(
             {
-                "asset_id": e.payload.asset_id,
-                "dataset_id": e.payload.dataset_id,
-                "decision": decision,
+                "asset_id": p.asset_id,
+                "dataset_id": p.dataset_id,
+                "decision": DECISIONS[type(p)][0],
                 "decided_at": e.envelope.time,
-                "decided_by": getattr(e.payload, "decided_by", None)
-                or getattr(e.payload, "requested_by", None),
+                "decided_by": p.requested_by
+                if isinstance(p, AnnotationReworkRequestedV1)
+                else p.decided_by,
             }
-            for e in _last_per(fresh, lambda e: e.payload.asset_id)
-        ]
-        await repo.upsert_decisions(uow.session, rows)
-        stages: StageCounts = Counter(
-            (e.payload.dataset_id, stage, minute(e.envelope.time)) for e in fresh
         )
-        await repo.add_stage_counts(uow.session, stages)
-
-    return apply
-
-
-async def project_accepted(
-    dashboard: Dashboard, events: Sequence[Event[AnnotationAcceptedV1]]
-) -> None:
-    """QC accepted an asset's labels."""
-    await _project(dashboard, events, _decision_applier("accepted", "accepted"))
+    for e in events:
+        stages[(e.payload.dataset_id, DECISIONS[type(e.payload)][1], minute(e.envelope.time))] += 1
+    await repo.upsert_decisions(uow.session, rows)
 
 
-async def project_qc_rejected(
-    dashboard: Dashboard, events: Sequence[Event[AnnotationRejectedV1]]
-) -> None:
-    """A reviewer rejected an asset's labels."""
-    await _project(dashboard, events, _decision_applier("rejected", "qc_rejected"))
-
-
-async def project_rework(
-    dashboard: Dashboard, events: Sequence[Event[AnnotationReworkRequestedV1]]
-) -> None:
-    """QC sent an asset's labels back for rework."""
-    await _project(dashboard, events, _decision_applier("rework", "rework"))
-
-
-async def project_versions(
-    dashboard: Dashboard, events: Sequence[Event[DatasetVersionCreatedV1]]
-) -> None:
-    """A dataset version was frozen: its items are ready to export."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[DatasetVersionCreatedV1]]) -> None:
-        rows = [
+async def apply_versions(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Dataset versions were frozen: their items are ready to export."""
+    rows = []
+    for e in events:
+        p: DatasetVersionCreatedV1 = e.payload
+        rows.append(
             {
-                "dataset_id": e.payload.dataset_id,
-                "version": e.payload.version,
-                "item_count": e.payload.item_count,
-                "shape_count": e.payload.shape_count,
-                "created_by": e.payload.created_by,
+                "dataset_id": p.dataset_id,
+                "version": p.version,
+                "item_count": p.item_count,
+                "shape_count": p.shape_count,
+                "created_by": p.created_by,
                 "created_at": e.envelope.time,
             }
-            for e in fresh
-        ]
-        await repo.add_versions(uow.session, rows)
-
-    await _project(dashboard, events, apply)
+        )
+    await repo.add_versions(uow.session, rows)
 
 
 # ------------------------------------------------------------------------ dead letters
 
 
-async def project_dead_letters(dashboard: Dashboard, events: Sequence[Event[DeadLetterV1]]) -> None:
-    """A consumer gave up on a message."""
-
-    async def apply(uow: UnitOfWork, fresh: list[Event[DeadLetterV1]]) -> None:
-        rows = [
+async def apply_dead_letters(uow: UnitOfWork, events: list[Event[Any]], _: StageCounts) -> None:
+    """Consumers gave up on messages."""
+    rows = []
+    for e in events:
+        p: DeadLetterV1 = e.payload
+        rows.append(
             {
                 "event_id": e.id,
-                "original_topic": e.payload.original_topic,
-                "original_partition": e.payload.original_partition,
-                "original_offset": e.payload.original_offset,
-                "original_event_id": e.payload.original_event_id,
-                "original_type": e.payload.original_type,
-                "consumer_group": e.payload.consumer_group,
-                "error": e.payload.error,
+                "original_topic": p.original_topic,
+                "original_partition": p.original_partition,
+                "original_offset": p.original_offset,
+                "original_event_id": p.original_event_id,
+                "original_type": p.original_type,
+                "consumer_group": p.consumer_group,
+                "error": p.error,
                 "at": e.envelope.time,
             }
-            for e in fresh
-        ]
-        await repo.add_dead_letters(uow.session, rows)
+        )
+    await repo.add_dead_letters(uow.session, rows)
 
-    await _project(dashboard, events, apply)
+
+# ------------------------------------------------------------------------ the table
+
+_TABLE: dict[EventType[Any], Applier | None] = {
+    DATASET_CREATED: apply_datasets,
+    ASSET_INGESTED: apply_uploads,
+    DROP_REJECTED: apply_drops,
+    ASSET_CLEANED: apply_verdicts,
+    ASSET_REJECTED: apply_verdicts,
+    VENDOR_CREATED: apply_vendors,
+    JOB_CREATED: apply_jobs,
+    JOB_STATE_CHANGED: apply_job_states,
+    TASK_CREATED: apply_tasks,
+    TASK_DISPATCHED: apply_dispatches,
+    TASK_EXPIRED: apply_expiries,
+    TASK_REWORK_SENT: apply_rework_sent,
+    ANNOTATION_SUBMITTED: apply_submissions,
+    ANNOTATION_ACCEPTED: apply_decisions,
+    ANNOTATION_REJECTED: apply_decisions,
+    ANNOTATION_REWORK_REQUESTED: apply_decisions,
+    DATASET_VERSION_CREATED: apply_versions,
+    DEAD_LETTER: apply_dead_letters,
+    # the landing notification is followed by an asset.ingested or a drop_rejected
+    OBJECT_CREATED: None,
+    # a sampled frame arrives again as an asset.ingested image of its own
+    FRAME_SAMPLED: None,
+    API_KEY_CREATED: None,
+    API_KEY_REVOKED: None,
+    API_KEY_SCOPE_CHANGED: None,
+    ONTOLOGY_VERSION_CREATED: None,
+    VENDOR_CHANGED: None,
+    DELIVERY_FAILED: None,
+    ANNOTATION_REFUSED: None,
+    ANNOTATION_WITHDRAWN: None,
+    # vendor quality comes from QC's scorecards API, which already sums these
+    CONSENSUS_COMPUTED: None,
+    GOLD_SCORED: None,
+}
+# by CloudEvents type, what project() looks up
+APPLIERS: dict[str, Applier | None] = {t.name: a for t, a in _TABLE.items()}
+PROJECTED: tuple[EventType[Any], ...] = tuple(_TABLE)

@@ -25,7 +25,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.browser import chromium
-from tests.conftest import ROOT
+from tests.conftest import ADMIN_KEY, ROOT
 from tests.e2e.test_clean_pipeline import encode, photo, upload
 from tests.waiting import eventually
 
@@ -77,8 +77,8 @@ def stage_counts(board: httpx.Client, slug: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def uploaded(uploader: httpx.Client, auditor: httpx.Client, board: httpx.Client) -> Uploaded:
-    """Two good photos, a very dark one and a truncated JPEG, through cleaning and into the
-    dashboard's projections and the audit log."""
+    """Two good photos, a very dark one, a truncated JPEG and a PNG copy of the first photo's
+    pixels, through cleaning and into the dashboard's projections and the audit log."""
     slug = f"ds-{uuid.uuid4().hex[:10]}"
     created = uploader.post("/v1/datasets", json={"slug": slug, "name": f"Browser {slug}"})
     assert created.status_code == 201, created.text
@@ -89,10 +89,11 @@ def uploaded(uploader: httpx.Client, auditor: httpx.Client, board: httpx.Client)
         "harbour.jpg": encode(photo(12)),
         "night.jpg": encode((photo(13) * 0.08).astype(np.uint8)),
         "cut-off.jpg": encode(photo(14))[:3000],
+        "street-copy.png": encode(cv2.imdecode(np.frombuffer(jpeg, np.uint8), 1), ".png"),
     }
     ids = {name: upload(uploader, slug, name, content) for name, content in files.items()}
     eventually(lambda: stage_counts(board, slug)["cleaned"] == 2, timeout=90)
-    eventually(lambda: stage_counts(board, slug)["rejected"] == 2, timeout=90)
+    eventually(lambda: stage_counts(board, slug)["rejected"] == 3, timeout=90)
 
     def audited(asset_id: str) -> bool:
         items = auditor.get(f"/v1/audit/assets/{asset_id}/timeline").json()["items"]
@@ -165,22 +166,23 @@ def test_funnel_shows_the_datasets_stored_cleaned_and_rejected_counts_and_why(
 ) -> None:
     open_tab(page, f"#funnel?dataset={uploaded.slug}")
     expect(page.locator("#f-dataset")).to_have_value(uploaded.slug)
-    expect(stage(page, "uploaded")).to_have_text("4")
-    expect(stage(page, "stored")).to_have_text("4")
+    expect(stage(page, "uploaded")).to_have_text("5")
+    expect(stage(page, "stored")).to_have_text("5")
     expect(stage(page, "cleaned")).to_have_text("2")
-    expect(stage(page, "rejected")).to_have_text("2")
+    expect(stage(page, "rejected")).to_have_text("3")
     stages = page.locator("#p-funnel-table .tabulator-row")
-    expect(stages.filter(has_text="rejected").first).to_contain_text("2")
+    expect(stages.filter(has_text="rejected").first).to_contain_text("3")
     losses = page.locator("#p-funnel-losses")
     cleaning = losses.locator(".tabulator-row", has_text="cleaning")
-    expect(cleaning).to_contain_text("50.0 %")
+    expect(cleaning).to_contain_text("60.0 %")
+    expect(cleaning).to_contain_text("exact_duplicate")
     expect(cleaning).to_contain_text("dark")
     expect(cleaning).to_contain_text("truncated")
     page.screenshot(path=shots / "01-funnel.png", full_page=True)
 
     # A wide screen shows the same view (and the picture for the docs).
     page.set_viewport_size({"width": 1920, "height": 1080})
-    expect(stage(page, "stored")).to_have_text("4")
+    expect(stage(page, "stored")).to_have_text("5")
     page.screenshot(path=shots / "01-funnel-wide.png", full_page=True)
 
 
@@ -189,7 +191,7 @@ def test_cleaning_page_shows_each_rejected_image_with_its_reason(
 ) -> None:
     open_tab(page, f"#cleaning?dataset={uploaded.slug}")
     grid = page.locator("#p-rejected .cards")
-    expect(grid.locator(".card")).to_have_count(2)
+    expect(grid.locator(".card")).to_have_count(3)
     night = grid.locator(f'.card[data-asset="{uploaded.ids["night.jpg"]}"]')
     expect(night.locator(".name")).to_have_text("night.jpg")
     expect(night.locator(".reasons .code", has_text="dark")).to_be_visible()
@@ -205,7 +207,15 @@ def test_cleaning_page_shows_each_rejected_image_with_its_reason(
     totals = page.locator("#p-reasons-table")
     expect(totals.locator(".tabulator-row", has_text="dark")).to_contain_text("1")
     expect(page.locator("#p-histograms .mini").first).to_be_visible()
-    expect(page.locator("#p-duplicates .msg")).not_to_have_class(re.compile(r"\berror\b"))
+    # The copy sits next to its original, each with its thumbnail.
+    group = page.locator("#p-duplicates .dupe-group")
+    expect(group).to_have_count(1)
+    original = group.locator(".card.original")
+    expect(original.locator(".name")).to_have_text("street.jpg")
+    expect(original.locator(".thumb img")).to_have_attribute("src", re.compile(r"^blob:"))
+    copy = group.locator(".card.copy")
+    expect(copy.locator(".name")).to_have_text("street-copy.png")
+    expect(copy).to_contain_text("exact_duplicate")
     page.screenshot(path=shots / "04-cleaning.png", full_page=True)
 
 
@@ -239,8 +249,14 @@ def test_asset_page_shows_the_audit_timeline_the_chain_state_and_the_trace_link(
 
 
 def test_every_other_tab_loads_its_panels_without_errors(
-    page: Page, uploaded: Uploaded, shots: Path
+    page: Page, uploaded: Uploaded, labeling_url: str, shots: Path
 ) -> None:
+    vendor = f"browser-vendor-{uuid.uuid4().hex[:6]}"
+    body = {"name": vendor, "kind": "webhook", "url": "http://127.0.0.1:9/hook", "capacity": 7}
+    created = httpx.post(
+        f"{labeling_url}/v1/vendors", json=body, headers={"X-API-Key": ADMIN_KEY}, timeout=30
+    )
+    assert created.status_code == 201, created.text
     for number, tab in (
         ("02", "throughput"),
         ("03", "backlog"),
@@ -256,6 +272,14 @@ def test_every_other_tab_loads_its_panels_without_errors(
             expect(page.locator("#p-throughput canvas")).to_be_visible()
         if tab == "backlog":
             expect(page.locator("#p-lag .tabulator-row").first).to_contain_text("conveyor-")
+        if tab == "vendors":
+            # Narrowed to a dataset, only vendors that worked on it are listed.
+            expect(page.locator("#p-vendors-table .msg")).to_contain_text("this dataset")
+            page.select_option("#f-dataset", "")
+            expect(page).to_have_url(re.compile(r"#vendors$"))
+            row = page.locator("#p-vendors-table .tabulator-row", has_text=vendor)
+            expect(row).to_contain_text("webhook")
+            expect(row.locator('[tabulator-field="capacity"]')).to_have_text("7")
         if tab == "health":
             ingest = page.locator("#p-services .tabulator-row", has_text="ingest")
             expect(ingest.locator('[tabulator-field="up"]')).to_have_text("yes")

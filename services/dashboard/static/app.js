@@ -725,6 +725,7 @@ views.vendors = {
     await fetchInto(panels, () => api("/v1/vendors", windowParams()), (data) => {
       this.items = data.items || [];
       if (!this.items.length && data.error) this.tablePanel.fail(new Error(data.error));
+      else if (!this.items.length && state.dataset) this.tablePanel.empty("no vendor has worked on this dataset yet (choose “all datasets” to see every vendor)");
       else if (!this.items.length) this.tablePanel.empty("no vendors yet: register one with labeling-dispatch, answers will show here");
       else this.tablePanel.ok();
       this.table.set(this.items.map((v) => ({ ...v })));

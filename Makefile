@@ -39,6 +39,7 @@ run: stack-up ## Start the whole system (stack + services) and print where every
 	@echo
 	@echo "Conveyor is running. Bootstrap admin key: $${CONVEYOR_BOOTSTRAP_ADMIN_KEY:-cvk_dev_admin_change_me}"
 	@echo "  try: .venv/bin/conveyor --api-key <key> datasets list"
+	@echo "Ops dashboard: http://127.0.0.1:$${CONVEYOR_DASHBOARD_PORT:-8006}/  (paste an API key; a viewer key is enough)"
 	@$(PY) -c 'from deploy.stack.config import load_settings as l; s = l(); print(f"Label Studio (labeling jobs of label_studio vendors): http://127.0.0.1:{s.ports.label_studio}  login {s.label_studio_admin_email} / {s.label_studio_admin_password}")'
 	@$(PY) -c 'from deploy.stack.config import load_settings as l; from deploy.stack.jaeger import Jaeger; j = Jaeger(l()); s, _, d = j.state(); print(f"Trace viewer (Jaeger), one trace per upload: {j.url}" + ("" if s == "running" else f"  ({d})"))'
 	@echo "  stop the services with 'make stop', the stack with 'make stack-down'"

@@ -152,13 +152,20 @@ class EventConsumer:
         producer: AIOKafkaProducer,
         max_attempts: int = 3,
         retry_wait_seconds: float = 0.2,
+        max_poll_records: int = 200,
+        span_per_event: bool = True,
     ) -> None:
+        """``span_per_event`` False: a batched poll gets one consumer span instead of one per
+        event continuing each event's trace (for a read side catching up on history, where a
+        span per event costs more than the projection's own work)."""
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
         self._router = router
         self._producer = producer
         self._max_attempts = max_attempts
         self._retry_wait = retry_wait_seconds
+        self._max_poll_records = max_poll_records
+        self._span_per_event = span_per_event
         self._consumer: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
 
@@ -169,7 +176,7 @@ class EventConsumer:
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=200,
+            max_poll_records=self._max_poll_records,
             metadata_max_age_ms=5000,
         )
         self._consumer = consumer
@@ -241,7 +248,22 @@ class EventConsumer:
                 items.append((envelope, record))
         if not items:
             return
-        spans = [tracer.start_span(**self._span_args(e, r)) for e, r in items]
+        if self._span_per_event:
+            spans = [tracer.start_span(**self._span_args(e, r)) for e, r in items]
+        else:
+            first = items[0][1]
+            spans = [
+                tracer.start_span(
+                    f"process {first.topic}",
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": first.topic,
+                        "messaging.consumer.group.name": self._group_id,
+                        "messaging.batch.message_count": len(items),
+                    },
+                )
+            ]
         try:
             await self._handle_with_retries(lambda: self._router.handle_batch(items), attempts=1)
             for envelope, _ in items:

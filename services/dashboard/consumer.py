@@ -32,4 +32,8 @@ def build_consumer(dashboard: Dashboard, producer: AIOKafkaProducer) -> EventCon
         group_id=dashboard.settings.consumer_group,
         router=Router(ROUTES, dashboard, topics=ALL_TOPICS),
         producer=producer,
+        # the read side: bigger polls are bigger transactions, and a span per event would
+        # cost more than projecting it (the uploads' traces end in the services that act)
+        max_poll_records=1000,
+        span_per_event=False,
     )

@@ -989,6 +989,8 @@ async function refresh() {
     try {
       await view.load();
       stampUpdated(true);
+      // for people's tools and the benchmark: the view on screen shows loaded data
+      document.body.dataset.ready = state.tab;
     } catch (err) {
       if (!(err instanceof AuthError)) { console.error(err); stampUpdated(false); }
     }
@@ -1002,6 +1004,7 @@ function showView() {
   const indicator = $("#updated");
   indicator.textContent = "loading…";
   indicator.classList.remove("stale");
+  delete document.body.dataset.ready;
   for (const tab of TABS) $(`#view-${tab}`).hidden = tab !== state.tab;
   if (!initialised.has(state.tab)) { views[state.tab].init(); initialised.add(state.tab); }
   syncNav();
@@ -1075,15 +1078,14 @@ function askForKey(message) {
 
 async function start() {
   $("#login").hidden = true;
-  try {
-    await loadDatasets();
-  } catch (err) {
-    if (!(err instanceof AuthError)) $("#updated").textContent = `unavailable: ${err.message}`;
-    if (err instanceof AuthError) return;
-  }
   ensureDatasetOption(state.dataset);
   // The counter is read before the first data: an event applied in between moves it.
   await pollChanges();
+  if (!state.key) return; // a 401 brought the key form back
+  // The dataset list and the view's data load side by side: the first paint waits for neither.
+  loadDatasets().catch((err) => {
+    if (!(err instanceof AuthError)) $("#updated").textContent = `unavailable: ${err.message}`;
+  });
   showView();
 }
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +25,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.db import is_unavailable
 from shared.errors import ApiError, ErrorBody
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+
+def _iso_only(value: object) -> object:
+    """Only an ISO 8601 time: pydantic would also read a number (``0.5``) as epoch seconds."""
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("not an ISO 8601 date-time")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+"""A date-time query parameter as the OpenAPI document says it is: ISO 8601 only."""
 
 log = logging.getLogger(__name__)
 

@@ -142,6 +142,25 @@ CONTENT_RULES: dict[str, list[dict[str, Any]]] = {
             for path in ("/v1/scorecards", "/v1/vendors/{vendor_id}/scorecard")
         ),
     ],
+    "dashboard": [
+        paged("/v1/cleaning/rejected"),
+        *(
+            {
+                # A window whose since is not before its until is 400.
+                "include-path": path,
+                "statuses": ["400"],
+            }
+            for path in (
+                "/v1/funnel",
+                "/v1/throughput",
+                "/v1/latency",
+                "/v1/vendors",
+                "/v1/cleaning/reasons",
+                "/v1/cleaning/rejected",
+                "/v1/cleaning/histograms",
+            )
+        ),
+    ],
 }
 
 
@@ -224,7 +243,7 @@ def run_schemathesis(service: str, base_url: str, workdir: Path) -> dict[str, An
     return document
 
 
-@pytest.mark.parametrize("service", ["ingest", "clean", "labeling", "audit", "qc"])
+@pytest.mark.parametrize("service", ["ingest", "clean", "labeling", "audit", "qc", "dashboard"])
 def test_api_answers_as_its_openapi_document_says(
     service: str, services: dict[str, ServiceProcess], tmp_path: Path
 ) -> None:

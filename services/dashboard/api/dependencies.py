@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -10,6 +9,7 @@ from fastapi import Depends, Query, Request
 from services.dashboard.context import Dashboard
 from services.dashboard.use_cases.filters import Filter, resolve
 from shared.auth import Principal, Role, require
+from shared.http import IsoDateTime
 
 
 def get_dashboard(request: Request) -> Dashboard:
@@ -30,9 +30,11 @@ async def page_filter(
         str | None, Query(description="a dataset's slug; every visible dataset when absent")
     ] = None,
     since: Annotated[
-        datetime | None, Query(description="window start, ISO 8601 (UTC when no zone)")
+        IsoDateTime | None, Query(description="window start, ISO 8601 (UTC when no zone)")
     ] = None,
-    until: Annotated[datetime | None, Query(description="window end (exclusive), ISO 8601")] = None,
+    until: Annotated[
+        IsoDateTime | None, Query(description="window end (exclusive), ISO 8601")
+    ] = None,
 ) -> Filter:
     """The dataset and time window a page asked for."""
     return await resolve(dashboard, principal, dataset, since, until)

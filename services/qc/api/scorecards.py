@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel
 
 from services.qc.api.dependencies import QcDep, Viewer
 from services.qc.domain.scorecards import Figures
 from services.qc.use_cases import scorecards
 from shared.errors import error_responses
+from shared.http import IsoDateTime
 
 router = APIRouter(tags=["scorecards"])
 
 
-def _dated(value: object) -> object:
-    """Only an ISO 8601 time: pydantic would also read a number (``0.5``) as epoch seconds."""
-    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("not an ISO 8601 date-time")
-    return value
-
-
-Time = Annotated[datetime, BeforeValidator(_dated)]
+Time = IsoDateTime
 JobParam = Annotated[uuid.UUID | None, Query(description="only this job")]
 SinceParam = Annotated[
     Time | None, Query(description="from this time (counted by whole UTC hours)")

@@ -23,7 +23,8 @@ def test_status_reports_every_server_of_the_running_stack_healthy(stack: None) -
         timeout=60,
     )
     assert status.returncode == 0, status.stdout + status.stderr
-    lines = status.stdout.splitlines()
+    # the trace viewer's line is information only (tests do not need it; make run builds it)
+    lines = [line for line in status.stdout.splitlines() if not line.startswith("jaeger")]
     assert [line.split()[:2] for line in lines] == [
         ["kafka", "running"],
         ["seaweedfs", "running"],

@@ -39,6 +39,17 @@ SAMPLES: dict[str, Payload] = {
     "conveyor.dataset.created.v1": EVENT_TYPES["conveyor.dataset.created.v1"].payload(
         dataset_id=DATASET_ID, slug="cars", name="Cars", created_by="alice"
     ),
+    "conveyor.dataset.version_created.v1": EVENT_TYPES[
+        "conveyor.dataset.version_created.v1"
+    ].payload(
+        dataset_id=DATASET_ID,
+        dataset_slug="cars",
+        version=3,
+        item_count=1200,
+        shape_count=5400,
+        manifest_hash="cd" * 32,
+        created_by="mia",
+    ),
     "conveyor.asset.ingested.v1": ASSET_INGESTED.payload(
         asset_id=ASSET_ID,
         dataset_id=DATASET_ID,

@@ -50,7 +50,6 @@ from shared.events import (
     AnnotationAcceptedV1,
     AnnotationRejectedV1,
     AnnotationReworkRequestedV1,
-    AnnotationSubmittedV1,
     AssetCleanedV1,
     AssetIngestedV1,
     AssetRejectedV1,
@@ -59,7 +58,6 @@ from shared.events import (
     DropRejectedV1,
     EventType,
     Payload,
-    TaskCreatedV1,
 )
 from shared.routing import Event
 from shared.uow import UnitOfWork
@@ -270,26 +268,30 @@ def _task_row(event: Event[Any], state: str, vendor_id: uuid.UUID | None) -> dic
     }
 
 
+def _per_asset(
+    events: Sequence[Event[Any]], count: str, first: str, stage: str, stages: StageCounts
+) -> list[dict[str, Any]]:
+    """Per asset: how many of ``events`` name it (``count``) and the earliest (``first``);
+    each event also counts in ``stage``."""
+    per_asset: dict[uuid.UUID, dict[str, Any]] = {}
+    for e in events:
+        p = e.payload
+        row = per_asset.setdefault(
+            p.asset_id,
+            {"asset_id": p.asset_id, "dataset_id": p.dataset_id, count: 0, first: e.envelope.time},
+        )
+        row[count] += 1
+        row[first] = min(row[first], e.envelope.time)
+        stages[(p.dataset_id, stage, minute(e.envelope.time))] += 1
+    return list(per_asset.values())
+
+
 async def apply_tasks(uow: UnitOfWork, events: list[Event[Any]], stages: StageCounts) -> None:
     """Assets entered a job's queue: they are in labeling."""
     rows = [_task_row(e, "queued", None) for e in _last_per(events, lambda e: e.payload.task_id)]
     await repo.upsert_tasks(uow.session, rows)
-    per_asset: dict[uuid.UUID, dict[str, Any]] = {}
-    for e in events:
-        p: TaskCreatedV1 = e.payload
-        row = per_asset.setdefault(
-            p.asset_id,
-            {
-                "asset_id": p.asset_id,
-                "dataset_id": p.dataset_id,
-                "tasks": 0,
-                "first_task_at": e.envelope.time,
-            },
-        )
-        row["tasks"] += 1
-        row["first_task_at"] = min(row["first_task_at"], e.envelope.time)
-        stages[(p.dataset_id, "in_labeling", minute(e.envelope.time))] += 1
-    await repo.count_tasks(uow.session, list(per_asset.values()))
+    rows = _per_asset(events, "tasks", "first_task_at", "in_labeling", stages)
+    await repo.count_tasks(uow.session, rows)
 
 
 async def _count_by_asset(
@@ -341,22 +343,8 @@ async def apply_submissions(uow: UnitOfWork, events: list[Event[Any]], stages: S
     await repo.upsert_tasks(
         uow.session, [_task_row(e, "answered", e.payload.vendor_id) for e in last]
     )
-    per_asset: dict[uuid.UUID, dict[str, Any]] = {}
-    for e in events:
-        p: AnnotationSubmittedV1 = e.payload
-        row = per_asset.setdefault(
-            p.asset_id,
-            {
-                "asset_id": p.asset_id,
-                "dataset_id": p.dataset_id,
-                "submissions": 0,
-                "first_submitted_at": e.envelope.time,
-            },
-        )
-        row["submissions"] += 1
-        row["first_submitted_at"] = min(row["first_submitted_at"], e.envelope.time)
-        stages[(p.dataset_id, "submitted", minute(e.envelope.time))] += 1
-    await repo.count_submissions(uow.session, list(per_asset.values()))
+    rows = _per_asset(events, "submissions", "first_submitted_at", "submitted", stages)
+    await repo.count_submissions(uow.session, rows)
 
 
 # ---------------------------------------------------------------------------------- qc

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from services.dashboard.api.cleaning_schemas import AssetPage
-from services.dashboard.api.dependencies import DashboardDep, Viewer
+from services.dashboard.api.dependencies import CallerKey, DashboardDep, Viewer
 from services.dashboard.use_cases import assets, thumbnails
 from shared.errors import error_responses
 
@@ -22,9 +22,8 @@ router = APIRouter(prefix="/v1", tags=["assets"], responses=error_responses(401,
     responses=error_responses(404, 422),
 )
 async def asset_page(
-    asset_id: uuid.UUID, request: Request, dashboard: DashboardDep, principal: Viewer
+    asset_id: uuid.UUID, dashboard: DashboardDep, principal: Viewer, api_key: CallerKey
 ) -> AssetPage:
-    api_key = request.headers.get("X-API-Key", "")
     return AssetPage.model_validate(
         await assets.asset_page(dashboard, principal, api_key, asset_id)
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from services.dashboard.api.cleaning_schemas import Duplicates, Histograms, Reasons, RejectedPage
-from services.dashboard.api.dependencies import DashboardDep, PageFilter, Viewer
+from services.dashboard.api.dependencies import CallerKey, DashboardDep, PageFilter, Viewer
 from services.dashboard.use_cases import cleaning
 from services.dashboard.use_cases.filters import resolve
 from shared.errors import error_responses
@@ -63,11 +63,10 @@ async def histograms(
     responses=error_responses(404, 422),
 )
 async def duplicates(
-    request: Request,
     dashboard: DashboardDep,
     principal: Viewer,
+    api_key: CallerKey,
     dataset: Annotated[str, Query(min_length=1, max_length=63, description="a dataset's slug")],
 ) -> Duplicates:
     chosen = await resolve(dashboard, principal, dataset, None, None)
-    api_key = request.headers.get("X-API-Key", "")
     return Duplicates.model_validate(await cleaning.duplicates(dashboard, chosen, api_key))

@@ -41,3 +41,12 @@ async def page_filter(
 
 
 PageFilter = Annotated[Filter, Depends(page_filter)]
+
+
+def caller_key(request: Request) -> str:
+    """The caller's own API key, for the other services the dashboard asks for detail (their
+    scopes then hold); the Viewer dependency has checked it already."""
+    return request.headers.get("X-API-Key", "")
+
+
+CallerKey = Annotated[str, Depends(caller_key)]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 
 from services.dashboard.api.backlog_schemas import Vendors
-from services.dashboard.api.dependencies import DashboardDep, PageFilter
+from services.dashboard.api.dependencies import CallerKey, DashboardDep, PageFilter
 from services.dashboard.use_cases import vendors
 from shared.errors import error_responses
 
@@ -26,6 +24,6 @@ router = APIRouter(prefix="/v1", tags=["vendors"], responses=error_responses(401
 async def list_vendors(
     dashboard: DashboardDep,
     chosen: PageFilter,
-    x_api_key: Annotated[str, Header(include_in_schema=False)],
+    api_key: CallerKey,
 ) -> Vendors:
-    return Vendors.model_validate(await vendors.vendors(dashboard, chosen, x_api_key))
+    return Vendors.model_validate(await vendors.vendors(dashboard, chosen, api_key))

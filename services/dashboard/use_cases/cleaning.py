@@ -10,9 +10,9 @@ from typing import Any
 from services.dashboard.context import Dashboard
 from services.dashboard.domain import cleaning as shape
 from services.dashboard.repository import cleaning as repo
-from services.dashboard.use_cases.assets import call_upstream
 from services.dashboard.use_cases.filters import Filter
 from services.dashboard.use_cases.overview import bucket_seconds
+from services.dashboard.use_cases.upstream import call_upstream
 from shared.paging import Cursor
 
 

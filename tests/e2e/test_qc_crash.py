@@ -1,7 +1,7 @@
-"""kill -9 of qc while it judges a stream of 510 submitted annotations.
+"""kill -9 of qc while it judges a stream of 300 submitted annotations.
 
 The test plays labeling-dispatch on the topics (an ontology version, a job with overlap 3, and
-for 170 images their tasks and three answers of 10 boxes each: bench/qc.py's workload) while
+for 100 images their tasks and three answers of 10 boxes each: bench/qc.py's workload) while
 qc is down, starts qc, kills it with SIGKILL part-way through and starts it again. Afterwards
 every image has exactly one review, decided once (accepted, or held for a person), one
 acceptance per accepted image in the audit log, and the vendor's scorecard counts every answer
@@ -25,7 +25,7 @@ from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("services")
 
-IMAGES = 170
+IMAGES = 100
 
 
 def reviews(qc: httpx.Client, job_id: str, state: str) -> list[dict[str, Any]]:
@@ -43,14 +43,14 @@ def reviews(qc: httpx.Client, job_id: str, state: str) -> list[dict[str, Any]]:
             return found
 
 
-def test_kill_9_while_judging_510_answers_decides_each_image_once(
+def test_kill_9_while_judging_300_answers_decides_each_image_once(
     services: dict[str, ServiceProcess], qc_url: str, auditor: httpx.Client
 ) -> None:
     events, _ = workload(IMAGES, 10, seed=int(time.time()) % 10_000)
     job = next(e for e in events if isinstance(e, JobCreatedV1))
     vendor_id = str(job.vendor_ids[0])
     answers = [e for e in events if isinstance(e, AnnotationSubmittedV1)]
-    assert len(answers) == IMAGES * OVERLAP >= 500
+    assert len(answers) == IMAGES * OVERLAP >= 300
     job_id = str(job.job_id)
 
     process = services["qc"]

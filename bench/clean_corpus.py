@@ -70,7 +70,19 @@ COUNTS: dict[str, int] = {
     "exact_duplicate": 30,  # originals (counted as clean) each with one lossless PNG copy
     "near_duplicate": 40,  # originals (counted as clean) each with one copy per transform
 }
-TRANSFORMS = ("resize50", "jpeg40", "crop5", "crop10", "bright+20", "bright-20", "rotate3")
+# the harder edits of clean_bench/corpus_near.py (20 % crops, 5 degrees, watermarks, combined)
+NEAR_EDITS = ("crop20", "rotate5", "watermark", "crop+jpeg", "crop+resize", "rotate+crop")
+NEAR_SCENES = 2  # scenes per type of corpus_near (originals, copies and hard negatives)
+TRANSFORMS = (
+    "resize50",
+    "jpeg40",
+    "crop5",
+    "crop10",
+    "bright+20",
+    "bright-20",
+    "rotate3",
+    *NEAR_EDITS,
+)
 DEFECTS = (
     "blurry",
     "dark",
@@ -404,6 +416,9 @@ def accuracy_items(seed: int) -> list[Item]:
     items: list[Item] = []
     for label, maker in MAKERS.items():
         items += [maker(stream(label, i), i) for i in range(COUNTS[label])]
+    from bench.clean_bench.corpus_near import near_items
+
+    items += near_items(stream, NEAR_SCENES)
     for i in range(COUNTS["exact_duplicate"]):
         rng = stream("exact_duplicate", i)
         original = jpeg(normal_exposure(rng, photo(rng)), int(rng.integers(80, 96)))
@@ -469,6 +484,7 @@ def build(
 ) -> dict[str, Any]:
     """The corpus manifest, generating the files first unless an identical corpus is there."""
     params = {"version": VERSION, "seed": seed, "counts": COUNTS, "throughput": throughput}
+    params["near_cases"] = NEAR_SCENES
     kept = kept_manifest(out, params, force)
     if kept is not None:
         return kept

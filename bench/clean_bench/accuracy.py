@@ -109,6 +109,7 @@ def run_conveyor(files: list[dict[str, Any]], folder: Path) -> dict[str, dict[st
         "thresholds": rules.threshold_set(),
         "copy": DatasetHashes(),  # the service's in-memory hashes of the dataset
         "originals": {},  # pixel digest -> asset id of the first file with those pixels
+        "known": {},  # asset id -> stored features (clean.image_features)
         "names": {},  # asset id -> file name
     }
     results: dict[str, dict[str, Any]] = {}
@@ -147,8 +148,10 @@ def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> d
     report = analyze_image(data, state["thresholds"])
     findings = domain.image_findings(report, rules)
     duplicate = domain.find_duplicate(
-        asset_id, arrival, findings, state["originals"], state["copy"], rules
+        asset_id, arrival, findings, state["originals"], state["copy"], rules, state["known"]
     )
+    if findings.features is not None:
+        state["known"][asset_id] = findings.features
     verdict = domain.verdict(findings, duplicate, rules)
     elapsed = time.process_time() - started
     return {

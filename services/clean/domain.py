@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol, TypedDict
 
-from services.clean.checks import CheckResult, ImageReport
+from services.clean.checks import CheckResult, Features, ImageReport, verify
+from services.clean.checks.verification import verifiable
 from services.clean.checks.video import VideoReport
 from services.clean.near_index import DatasetHashes, HashRows
 from services.clean.policy import (
@@ -37,6 +38,7 @@ class Findings:
     pixels: str | None = None  # digest of the decoded pixels
     phash: int | None = None  # only when near-duplicate comparison makes sense
     crops: tuple[int, ...] = ()  # crop hashes, with the phash
+    features: bytes | None = None  # packed keypoints and thumbnail, with the phash
 
 
 def image_findings(report: ImageReport, rules: PolicyRules) -> Findings:
@@ -49,6 +51,7 @@ def image_findings(report: ImageReport, rules: PolicyRules) -> Findings:
         report.pixel_sha256,
         report.phash if comparable else None,
         report.crop_hashes if comparable else (),
+        report.features if comparable else None,
     )
 
 
@@ -72,20 +75,25 @@ def find_duplicate(
     originals: dict[str, uuid.UUID],
     copy: DatasetHashes,
     rules: PolicyRules,
+    known: Mapping[uuid.UUID, bytes] | None = None,
 ) -> Duplicate | None:
     """The earlier asset this one duplicates, if any, and the asset joins the comparisons.
 
     Exact first: the earliest asset with the same decoded pixels (``originals`` maps a pixel
     digest to it: stored ones, then earlier in the same run). Else near: the closest hash in
     the dataset's ``copy`` within the policy's radius (first arrived among equals), only for
-    an image whose hash is comparable. Afterwards the asset is in ``originals`` and its hash in
-    ``copy``, so the assets judged after it compare with it.
+    an image whose hash is comparable, verified with the stored features ``known`` (asset id
+    -> packed features) where both sides have them (see :func:`near_duplicate`). Afterwards
+    the asset is in ``originals`` and its hash in ``copy``, so the assets judged after it
+    compare with it.
     """
     duplicate = exact_duplicate(asset_id, findings.pixels, originals)
     if findings.phash is None:
         return duplicate
     if duplicate is None:
-        duplicate = near_duplicate(findings.phash, findings.crops, copy, rules)
+        duplicate = near_duplicate(
+            findings.phash, findings.crops, copy, rules, findings.features, known or {}
+        )
     copy.extend(HashRows.one(arrival, asset_id, findings.phash, findings.crops))
     return duplicate
 
@@ -103,13 +111,42 @@ def exact_duplicate(
 
 
 def near_duplicate(
-    phash: int, crops: Sequence[int], copy: DatasetHashes, rules: PolicyRules
+    phash: int,
+    crops: Sequence[int],
+    copy: DatasetHashes,
+    rules: PolicyRules,
+    features: bytes | None = None,
+    known: Mapping[uuid.UUID, bytes] | None = None,
 ) -> Duplicate | None:
-    """The earlier asset an image nearly duplicates (closest, then first arrived)."""
-    found = copy.nearest(phash, crops, radius=rules.near_duplicate_radius)
-    if found is None:
-        return None
-    return Duplicate("near_duplicate", str(found.asset_id), found.distance, found.via)
+    """The earlier asset an image nearly duplicates (closest, then first arrived).
+
+    Two stages. The hashes propose the closest few earlier images within a wide radius
+    (``DatasetHashes.candidates``); each is then verified with local features
+    (``checks.verify``), closest first, and the first that verifies is the match. A candidate
+    without usable features on either side (stored before features were, or with too few
+    keypoints) is decided by the hashes alone, as before verification existed. A verified
+    match reports its hash distance, capped at the policy's radius (it counts as within it).
+    """
+    radius = rules.near_duplicate_radius
+    mine = Features.unpacked(features) if features is not None else None
+    if mine is None or not verifiable(mine):
+        found = copy.nearest(phash, crops, radius=radius)
+        if found is None:
+            return None
+        return Duplicate("near_duplicate", str(found.asset_id), found.distance, found.via)
+    stored = known or {}
+    for proposed in copy.candidates(phash, crops):
+        hashes = proposed.hashes
+        theirs = stored.get(proposed.asset_id)
+        other = Features.unpacked(theirs) if theirs is not None else None
+        if other is None or not verifiable(other):
+            matched = hashes.hash_match(radius)
+        else:
+            matched = verify(mine, other).same
+        if matched:
+            distance = min(hashes.distance, radius)
+            return Duplicate("near_duplicate", str(proposed.asset_id), distance, hashes.via)
+    return None
 
 
 def verdict(findings: Findings, duplicate: Duplicate | None, rules: PolicyRules) -> Verdict:

@@ -78,5 +78,15 @@ class QualityReport(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ImageFeatures(Base):
+    """Keypoints and thumbnail of a comparable image, read only to verify a near duplicate."""
+
+    __tablename__ = "image_features"
+
+    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    dataset_id: Mapped[uuid.UUID]
+    features: Mapped[bytes] = mapped_column(LargeBinary)  # checks.Features.packed()
+
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)

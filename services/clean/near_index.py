@@ -33,6 +33,8 @@ from services.clean.checks import (
     CROP_MATCH_RADIUS,
     CROP_REGIONS,
     NEAR_DUPLICATE_RADIUS,
+    Candidate,
+    near_candidates,
     near_match,
 )
 
@@ -47,6 +49,15 @@ class Match:
     arrival: int
     distance: int
     via: Literal["full", "crop"]
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """An earlier asset the hashes propose for verification (stage 1)."""
+
+    asset_id: uuid.UUID
+    arrival: int
+    hashes: Candidate  # its full and crop distances
 
 
 @dataclass
@@ -134,6 +145,15 @@ class DatasetHashes:
         row = found.row
         asset_id = uuid.UUID(bytes=self._ids[row].tobytes())
         return Match(asset_id, int(self._arrivals[row]), found.distance, found.via)
+
+    def candidates(self, phash: int, crops: Sequence[int]) -> list[Proposed]:
+        """The earlier assets worth verifying (see :func:`near_candidates`), closest first."""
+        size = self._size
+        found = near_candidates(phash, crops, self._hashes[:size], self._crops[:size])
+        return [
+            Proposed(uuid.UUID(bytes=self._ids[c.row].tobytes()), int(self._arrivals[c.row]), c)
+            for c in found
+        ]
 
     @property
     def nbytes(self) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.clean.domain import ReportRow
-from services.clean.models import KnownDataset, Policy, QualityReport
+from services.clean.models import ImageFeatures, KnownDataset, Policy, QualityReport
 from services.clean.near_index import CROPS, HashRows
 
 _SIGN = 1 << 63
@@ -88,6 +88,27 @@ async def insert_reports(session: AsyncSession, reports: Sequence[ReportRow]) ->
             for report in reports
         ]
         await session.execute(insert(QualityReport), rows)
+
+
+async def insert_features(
+    session: AsyncSession, rows: Sequence[tuple[uuid.UUID, uuid.UUID, bytes]]
+) -> None:
+    """Store images' packed features: (asset id, dataset id, features), one statement."""
+    if rows:
+        values = [{"asset_id": a, "dataset_id": d, "features": f} for a, d, f in rows]
+        await session.execute(insert(ImageFeatures).on_conflict_do_nothing(), values)
+
+
+async def features_of(
+    session: AsyncSession, asset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, bytes]:
+    """The stored features of these assets (those that have them)."""
+    if not asset_ids:
+        return {}
+    query = select(ImageFeatures.asset_id, ImageFeatures.features).where(
+        ImageFeatures.asset_id.in_(set(asset_ids))
+    )
+    return {asset: bytes(data) for asset, data in (await session.execute(query)).all()}
 
 
 _COPY_HEADER = 19  # signature, flags and header-extension length of a binary COPY

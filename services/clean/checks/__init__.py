@@ -4,7 +4,8 @@
 ``container`` (header, bombs, truncation, checksums), ``quality`` (sharpness, exposure,
 information, colour, geometry), ``fingerprint`` (pixel digest, perceptual hash, crop hashes and
 the near-match decision) and ``thresholds`` (defaults and the judgement of
-metrics against them).
+metrics against them), and ``verification`` (local features that confirm or refuse a near
+duplicate the hashes propose).
 """
 
 from services.clean.checks.container import CORRUPTION_CODES, ImageHeader, read_header
@@ -12,11 +13,16 @@ from services.clean.checks.fingerprint import (
     CROP_CANDIDATE_RADIUS,
     CROP_MATCH_RADIUS,
     CROP_REGIONS,
+    MAX_CANDIDATES,
     NEAR_DUPLICATE_RADIUS,
+    VERIFY_CANDIDATE_RADIUS,
+    VERIFY_RADIUS,
+    Candidate,
     NearMatch,
     crop_distance,
     crop_hashes,
     hamming_distance,
+    near_candidates,
     near_match,
     perceptual_hash,
     pixel_digest,
@@ -28,6 +34,7 @@ from services.clean.checks.thresholds import (
     Threshold,
     judge_metrics,
 )
+from services.clean.checks.verification import Features, Verification, image_features, verify
 
 __all__ = [
     "CORRUPTION_CODES",
@@ -35,19 +42,28 @@ __all__ = [
     "CROP_MATCH_RADIUS",
     "CROP_REGIONS",
     "DEFAULT_THRESHOLDS",
+    "MAX_CANDIDATES",
     "NEAR_DUPLICATE_RADIUS",
+    "VERIFY_CANDIDATE_RADIUS",
+    "VERIFY_RADIUS",
+    "Candidate",
     "CheckResult",
+    "Features",
     "ImageHeader",
     "ImageReport",
     "NearMatch",
     "Threshold",
+    "Verification",
     "analyze_image",
     "crop_distance",
     "crop_hashes",
     "hamming_distance",
+    "image_features",
     "judge_metrics",
+    "near_candidates",
     "near_match",
     "perceptual_hash",
     "pixel_digest",
     "read_header",
+    "verify",
 ]

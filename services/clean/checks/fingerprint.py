@@ -230,3 +230,69 @@ def near_match(
     if closest[pick] > min(crop_radius, radius):
         return None
     return NearMatch(int(wide[pick]), int(closest[pick]), "crop")
+
+
+# Stage 1 of the verified search (see ``verification``): candidates are the earlier images whose
+# full hash, or closest crop distance, is within VERIFY_RADIUS of the new one, looking at crop
+# distances only for full hashes within VERIFY_CANDIDATE_RADIUS; at most MAX_CANDIDATES, the
+# closest first. On the generated near-copy corpus, 14 bits keeps 89-100 % of 20 % crops,
+# rotations of 5 degrees and their combinations with JPEG q40-70 or a resize as candidates of
+# their original (12 bits: 81-96 %); verification, not the hash, keeps unrelated images apart.
+VERIFY_RADIUS = 14
+VERIFY_CANDIDATE_RADIUS = 26
+MAX_CANDIDATES = 8
+
+
+class Candidate(NamedTuple):
+    """An earlier image worth verifying: its row and both of its hash distances."""
+
+    row: int
+    full: int  # full-hash distance
+    crop: int  # closest crop distance, either way (the full distance when there are none)
+
+    @property
+    def distance(self) -> int:
+        """The closer of the two."""
+        return min(self.full, self.crop)
+
+    @property
+    def via(self) -> Literal["full", "crop"]:
+        """Which hash brought it closer."""
+        return "full" if self.full <= self.crop else "crop"
+
+    def hash_match(self, radius: int = NEAR_DUPLICATE_RADIUS) -> bool:
+        """Whether the hashes alone make it a near duplicate (the rule of :func:`near_match`)."""
+        if self.full <= radius:
+            return True
+        return self.full <= CROP_CANDIDATE_RADIUS and self.crop <= min(CROP_MATCH_RADIUS, radius)
+
+
+def near_candidates(
+    phash: int,
+    crops: Sequence[int],
+    hashes: NDArray[np.uint64],
+    crop_table: NDArray[np.uint64],
+    limit: int = MAX_CANDIDATES,
+    radius: int = VERIFY_RADIUS,
+    candidate_radius: int = VERIFY_CANDIDATE_RADIUS,
+) -> list[Candidate]:
+    """The earlier images (arrays as for :func:`near_match`) worth verifying, closest first.
+
+    Ordered by the closer of full and crop distance, then by arrival; the rows the hashes
+    alone would match (:meth:`Candidate.hash_match`) are always among them when there are
+    no more than ``limit``.
+    """
+    query = np.uint64(phash)
+    full = np.bitwise_count(hashes ^ query)
+    wide = np.flatnonzero(full <= candidate_radius)
+    if not wide.size:
+        return []
+    closest = np.bitwise_count(crop_table[wide] ^ query).min(axis=1)
+    if crops:
+        own = np.asarray(crops, np.uint64)
+        theirs = np.bitwise_count(hashes[wide, None] ^ own[None, :]).min(axis=1)
+        closest = np.minimum(closest, theirs)
+    near = np.minimum(full[wide], closest)
+    keep = np.flatnonzero(near <= radius)
+    order = keep[np.lexsort((wide[keep], near[keep]))][:limit]
+    return [Candidate(int(wide[i]), int(full[wide[i]]), int(closest[i])) for i in order]

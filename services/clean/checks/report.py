@@ -35,6 +35,7 @@ from services.clean.checks.thresholds import (
     Threshold,
     judge_metrics,
 )
+from services.clean.checks.verification import image_features
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class ImageReport(CheckedFile):
     pixel_sha256: str | None = None
     phash: int | None = None
     crop_hashes: tuple[int, ...] = ()
+    # packed keypoints and thumbnail that verify a near-duplicate candidate (``verification``)
+    features: bytes | None = None
 
     corruption_codes: ClassVar[frozenset[str]] = CORRUPTION_CODES
 
@@ -138,6 +141,7 @@ def _decoded_report(
         pixel_digest(upright),
         perceptual_hash(gray),
         crop_hashes(gray),
+        image_features(gray).packed(),
     )
 
 

@@ -98,14 +98,25 @@ async def _judge(clean: Clean, measured: list[Measured], rules: Rules) -> None:
                 for ident in datasets
             }
             copies = {ident: await _hashes(clean, uow.session, ident) for ident in datasets}
+            known = await _candidate_features(uow.session, measured, copies)
             reports = []
             for one, arrival in zip(measured, arrivals, strict=True):
                 ident = one.asset.dataset_id
                 # each asset's verdict continues the trace of its upload
                 with asset_span("clean judge", one.envelope, one.asset):
-                    row = _judged(uow, one, arrival, originals[ident], copies[ident], rules[ident])
+                    row = _judged(
+                        uow, one, arrival, originals[ident], copies[ident], rules[ident], known
+                    )
                 reports.append(row)
             await repo.insert_reports(uow.session, reports)
+            await repo.insert_features(
+                uow.session,
+                [
+                    (m.asset.asset_id, m.asset.dataset_id, m.findings.features)
+                    for m in measured
+                    if m.findings.features is not None
+                ],
+            )
     except BaseException:
         # The copies may hold hashes that were never committed: read them afresh next time.
         for ident in datasets:
@@ -121,10 +132,13 @@ def _judged(
     originals: dict[str, uuid.UUID],
     copy: DatasetHashes,
     rules: tuple[PolicyRules, int],
+    known: dict[uuid.UUID, bytes],
 ) -> ReportRow:
     """One asset's report row; its verdict event and, if accepted, its frames' events."""
     asset, findings, (policy, version) = measured.asset, measured.findings, rules
-    duplicate = domain.find_duplicate(asset.asset_id, arrival, findings, originals, copy, policy)
+    duplicate = domain.find_duplicate(
+        asset.asset_id, arrival, findings, originals, copy, policy, known
+    )
     verdict = domain.verdict(findings, duplicate, policy)
     subject = str(asset.asset_id)
     announced = domain.verdict_event(
@@ -156,6 +170,24 @@ def _judged(
         verdict,
         version,
     )
+
+
+async def _candidate_features(
+    session: AsyncSession, measured: list[Measured], copies: dict[uuid.UUID, DatasetHashes]
+) -> dict[uuid.UUID, bytes]:
+    """Stored features of every earlier asset the run's images may be verified against, and
+    the run's own (an image may duplicate one judged before it in the same run)."""
+    wanted: set[uuid.UUID] = set()
+    for one in measured:
+        findings = one.findings
+        if findings.phash is not None and findings.features is not None:
+            copy = copies[one.asset.dataset_id]
+            wanted |= {p.asset_id for p in copy.candidates(findings.phash, findings.crops)}
+    known = await repo.features_of(session, sorted(wanted))
+    for one in measured:
+        if one.findings.features is not None:
+            known[one.asset.asset_id] = one.findings.features
+    return known
 
 
 async def _hashes(clean: Clean, session: AsyncSession, ident: uuid.UUID) -> DatasetHashes:

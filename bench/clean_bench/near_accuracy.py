@@ -1,0 +1,142 @@
+"""Near duplicates under harder edits, scored in-process through the service's own decisions.
+
+The files of ``corpus_near`` (originals with one copy per edit, hard-negative siblings) go
+through ``analyze_image``, ``domain.image_findings`` and ``domain.find_duplicate`` in arrival
+order, as one dataset under the default policy, with every judged image's stored features at
+hand (what the service reads from ``clean.image_features``). ``--hashes-only`` drops the
+features, which leaves the hash decision the service made before verification existed.
+
+Per edit: recall (a copy matched to a member of its own group) and pair precision, TP / (TP +
+copies matched to another group + originals matched at all), i.e. as if the dataset held only
+that edit's copies next to every original and sibling. Also printed: features per image (ms,
+bytes), candidates verified per lookup, and the duplicate decision's time per image.
+
+``.venv/bin/python -m bench.clean_bench.near_accuracy [--per-scene N] [--hashes-only]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from bench import clean_corpus
+from bench.clean_bench import corpus_near
+from bench.clean_bench.stats import pct, ratio
+from services.clean import domain
+from services.clean.checks import analyze_image
+from services.clean.near_index import DatasetHashes
+from services.clean.policy import PolicyRules
+
+
+def arrival_order(items: list[clean_corpus.Item], seed: int) -> list[clean_corpus.Item]:
+    """Shuffled, then each group's original moved to the group's earliest place."""
+    order = np.random.default_rng(seed).permutation(len(items))
+    shuffled = [items[i] for i in order]
+    places: dict[str, list[int]] = {}
+    for place, item in enumerate(shuffled):
+        places.setdefault(item.group or "", []).append(place)
+    for group in places.values():
+        members = sorted((shuffled[p] for p in group), key=lambda it: it.transform is not None)
+        for place, member in zip(group, members, strict=True):
+            shuffled[place] = member
+    return shuffled
+
+
+def run(items: list[clean_corpus.Item], hashes_only: bool) -> dict[str, Any]:
+    """Every item through the service's decisions; what each was matched to, and the costs."""
+    rules = PolicyRules()
+    thresholds = rules.threshold_set()
+    copy = DatasetHashes()
+    originals: dict[str, uuid.UUID] = {}
+    known: dict[uuid.UUID, bytes] = {}
+    group_of: dict[uuid.UUID, str | None] = {}
+    matched: list[tuple[clean_corpus.Item, str | None]] = []
+    decide_ms: list[float] = []
+    candidates: list[int] = []
+    sizes: list[int] = []
+    for arrival, item in enumerate(items):
+        asset = uuid.UUID(int=arrival + 1)
+        group_of[asset] = item.group
+        findings = domain.image_findings(analyze_image(item.data, thresholds), rules)
+        if hashes_only:
+            findings = replace(findings, features=None)
+        if findings.phash is not None:
+            candidates.append(len(copy.candidates(findings.phash, findings.crops)))
+        started = time.perf_counter()
+        duplicate = domain.find_duplicate(asset, arrival, findings, originals, copy, rules, known)
+        decide_ms.append((time.perf_counter() - started) * 1000)
+        if findings.features is not None:
+            known[asset] = findings.features
+            sizes.append(len(findings.features))
+        near = None
+        if duplicate is not None and duplicate.code == "near_duplicate":
+            near = group_of[uuid.UUID(duplicate.of_asset)]
+        matched.append((item, near))
+    scores = score(matched)
+    scores["cost"] = {
+        "decision_ms_p50": pct(decide_ms, 50),
+        "decision_ms_p95": pct(decide_ms, 95),
+        "candidates_per_lookup_mean": float(np.mean(candidates)) if candidates else 0.0,
+        "candidates_per_lookup_max": max(candidates, default=0),
+        "feature_bytes_mean": float(np.mean(sizes)) if sizes else 0.0,
+        "images": len(items),
+    }
+    return scores
+
+
+def score(matched: list[tuple[clean_corpus.Item, str | None]]) -> dict[str, Any]:
+    """Recall and pair precision per edit and per scene (see the module docstring)."""
+    false_flags = [item for item, group in matched if item.transform is None and group]
+    rows: dict[str, Any] = {}
+    for edit in (*corpus_near.EDITS, "all"):
+        wanted = [(i, g) for i, g in matched if i.transform and edit in ("all", i.transform)]
+        tp = sum(g == i.group for i, g in wanted)
+        wrong = sum(g is not None and g != i.group for i, g in wanted)
+        rows[edit] = {
+            "n": len(wanted),
+            "recall": ratio(tp, len(wanted)),
+            "precision": ratio(tp, tp + wrong + len(false_flags)),
+            "wrong_group": wrong,
+            "missed_scenes": sorted(i.detail.get("scene", "") for i, g in wanted if g != i.group),
+        }
+    rows["false_flags"] = {
+        "originals": len(false_flags),
+        "scenes": sorted(i.detail.get("scene", "") for i in false_flags),
+    }
+    return rows
+
+
+def main() -> None:
+    """Build the corpus in memory, score it and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-scene", type=int, default=6, help="scenes per scene type")
+    parser.add_argument("--seed", type=int, default=20261202)
+    parser.add_argument("--hashes-only", action="store_true", help="no verification (before)")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    stream = clean_corpus._streams(args.seed)
+    items = arrival_order(corpus_near.near_items(stream, args.per_scene), args.seed)
+    figures = run(items, args.hashes_only)
+    print(f"{'edit':14} {'n':>4} {'recall':>7} {'precision':>9} {'wrong':>5}  missed scenes")
+    for edit in (*corpus_near.EDITS, "all"):
+        row = figures[edit]
+        missed = ",".join(sorted(set(row["missed_scenes"])))
+        print(
+            f"{edit:14} {row['n']:>4} {row['recall'] or 0:>7.3f} {row['precision'] or 0:>9.3f}"
+            f" {row['wrong_group']:>5}  {missed}"
+        )
+    print("originals matched (false):", figures["false_flags"])
+    print("cost:", figures["cost"])
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(figures, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Verification of near-duplicate candidates (services/clean/checks/verification.py) and the
+two-stage decision around it (stage-1 candidates, domain.near_duplicate), on generated images."""
+
+from __future__ import annotations
+
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from services.clean import domain
+from services.clean.checks import (
+    CROP_REGIONS,
+    MAX_CANDIDATES,
+    Features,
+    crop_hashes,
+    image_features,
+    near_candidates,
+    perceptual_hash,
+    verify,
+)
+from services.clean.checks.fingerprint import Candidate
+from services.clean.domain import Findings
+from services.clean.near_index import DatasetHashes, HashRows
+from services.clean.policy import PolicyRules
+
+Gray = NDArray[np.uint8]
+FINE = {"structure_fraction": 0.5, "mean_luminance": 120.0}
+
+
+def scene(seed: int, width: int = 640, height: int = 480) -> Gray:
+    """A busy grayscale picture: shapes of many sizes over a textured ramp."""
+    rng = np.random.default_rng(seed)
+    image = np.linspace(60, 190, width, dtype=np.float32)[None, :].repeat(height, 0)
+    image += cv2.GaussianBlur(rng.normal(0, 25, (height, width)).astype(np.float32), (0, 0), 2)
+    for _ in range(60):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        shade = float(rng.integers(0, 256))
+        if rng.random() < 0.5:
+            cv2.circle(image, (x, y), int(rng.integers(4, 40)), shade, -1)
+        else:
+            w, h = int(rng.integers(6, 90)), int(rng.integers(6, 70))
+            cv2.rectangle(image, (x, y), (x + w, y + h), shade, -1)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def normalized(gray: Gray) -> Gray:
+    """What the service measures on: the long side at most 512 pixels, area-averaged."""
+    height, width = gray.shape
+    factor = min(1.0, 512 / max(width, height))
+    size = (round(width * factor), round(height * factor))
+    return np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def features(gray: Gray) -> Features:
+    return image_features(normalized(gray))
+
+
+def rotated(gray: Gray, degrees: float) -> Gray:
+    height, width = gray.shape
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    turned = cv2.warpAffine(gray, matrix, (width, height), borderMode=cv2.BORDER_REFLECT_101)
+    return np.asarray(turned, np.uint8)
+
+
+def jpeg(gray: Gray, quality: int) -> Gray:
+    _, data = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.asarray(cv2.imdecode(data, cv2.IMREAD_GRAYSCALE), np.uint8)
+
+
+ORIGINAL = scene(1)
+
+
+def test_a_twenty_percent_corner_crop_verifies_with_the_scale_of_the_crop() -> None:
+    crop = ORIGINAL[:384, 128:]  # 80 % of each side, top right
+    found = verify(features(crop), features(ORIGINAL))
+    assert found.same, found
+    assert found.scale == pytest.approx(0.8, abs=0.03)  # the crop's long side is 80 % of it
+    assert abs(found.degrees) < 1
+
+
+def test_a_five_degree_rotation_reencoded_at_quality_50_verifies() -> None:
+    found = verify(features(jpeg(rotated(ORIGINAL, 5.0), 50)), features(ORIGINAL))
+    assert found.same, found
+    assert abs(found.degrees) == pytest.approx(5.0, abs=1.0)
+
+
+def test_a_watermarked_copy_verifies() -> None:
+    marked = ORIGINAL.copy()
+    cv2.putText(marked, "SAMPLE", (380, 450), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 3)
+    assert verify(features(marked), features(ORIGINAL)).same
+
+
+def test_an_unrelated_picture_does_not_verify() -> None:
+    assert not verify(features(scene(2)), features(ORIGINAL)).same
+
+
+def test_the_same_background_with_another_subject_does_not_verify() -> None:
+    other = ORIGINAL.copy()
+    other[120:360, 160:480] = scene(3, 320, 240)  # a quarter of the frame replaced
+    found = verify(features(other), features(ORIGINAL))
+    assert not found.same
+    assert found.reason == "the pictures differ"
+
+
+def test_a_flat_picture_has_too_few_keypoints_to_verify() -> None:
+    flat = np.full((480, 640), 128, np.uint8)
+    assert verify(features(flat), features(ORIGINAL)).reason == "too few keypoints"
+
+
+def test_features_survive_packing_and_stay_a_few_kilobytes() -> None:
+    mine = features(ORIGINAL)
+    packed = mine.packed()
+    assert len(packed) <= 13_000
+    back = Features.unpacked(packed)
+    assert (back.width, back.height) == (mine.width, mine.height)
+    assert np.array_equal(back.descriptors, mine.descriptors)
+    assert np.allclose(back.points, mine.points, atol=1e-4)
+    # the thumbnail is stored as a JPEG: a few levels off, far under PIXEL_DIFFERENCE
+    difference = np.abs(back.thumbnail.astype(int) - mine.thumbnail.astype(int))
+    assert back.thumbnail.shape == mine.thumbnail.shape and difference.mean() < 3
+
+
+@pytest.mark.parametrize("damaged", [b"", b"\x01\x00", b"\x09" + bytes(40)])
+def test_damaged_stored_features_are_refused_with_a_clear_error(damaged: bytes) -> None:
+    with pytest.raises(ValueError, match="stored features"):
+        Features.unpacked(damaged)
+
+
+# ---- stage 1: candidates ---------------------------------------------------------------------
+
+
+def rows(hashes: list[int]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    full = np.array(hashes, np.uint64)
+    return full, np.repeat(full[:, None], len(CROP_REGIONS), axis=1)
+
+
+def test_candidates_come_closest_first_then_first_arrived_and_are_bounded() -> None:
+    base = 0x0123_4567_89AB_CDEF
+    flipped = [base ^ ((1 << bits) - 1) for bits in (12, 3, 12, 30)]
+    found = near_candidates(base, [], *rows(flipped))
+    assert [c.row for c in found] == [1, 0, 2]  # 30 bits is beyond the radius
+    many = near_candidates(base, [], *rows([base] * (MAX_CANDIDATES + 5)))
+    assert [c.row for c in many] == list(range(MAX_CANDIDATES))
+
+
+def test_a_candidate_is_a_hash_match_under_the_rule_before_verification() -> None:
+    assert Candidate(0, 10, 10).hash_match()
+    assert Candidate(0, 20, 4).hash_match()  # a crop hash within 4, full within 22
+    assert not Candidate(0, 24, 4).hash_match()
+    assert not Candidate(0, 14, 6).hash_match()
+
+
+# ---- the two-stage decision ------------------------------------------------------------------
+
+
+def findings_of(gray: Gray) -> Findings:
+    small = normalized(gray)
+    packed = image_features(small).packed()
+    return Findings([], dict(FINE), None, perceptual_hash(small), crop_hashes(small), packed)
+
+
+def test_a_twenty_percent_crop_beyond_the_hash_rule_is_found_by_verification() -> None:
+    original, crop = findings_of(ORIGINAL), findings_of(ORIGINAL[48:432, 64:576])
+    copy, first = DatasetHashes(), uuid.UUID(int=1)
+    assert original.phash is not None and crop.phash is not None
+    copy.extend(HashRows.one(1, first, original.phash, original.crops))
+    assert original.features is not None
+    known = {first: original.features}
+    hashes_only = domain.near_duplicate(crop.phash, crop.crops, copy, PolicyRules())
+    found = domain.near_duplicate(crop.phash, crop.crops, copy, PolicyRules(), crop.features, known)
+    assert hashes_only is None
+    assert found is not None and found.of_asset == str(first)
+    assert found.distance <= PolicyRules().near_duplicate_radius
+
+
+def test_a_close_hash_without_stored_features_is_decided_by_the_hashes() -> None:
+    original = findings_of(ORIGINAL)
+    assert original.phash is not None
+    copy, first = DatasetHashes(), uuid.UUID(int=1)
+    copy.extend(HashRows.one(1, first, original.phash, original.crops))
+    again = findings_of(jpeg(ORIGINAL, 40))
+    assert again.phash is not None
+    found = domain.near_duplicate(again.phash, again.crops, copy, PolicyRules(), again.features)
+    assert found is not None and found.of_asset == str(first) and found.via == "full"
+
+
+def test_a_close_hash_whose_pictures_differ_is_not_a_near_duplicate() -> None:
+    other = ORIGINAL.copy()
+    other[120:360, 160:480] = scene(3, 320, 240)
+    original, sibling = findings_of(ORIGINAL), findings_of(other)
+    assert original.phash is not None and sibling.phash is not None
+    assert original.features is not None
+    copy, first = DatasetHashes(), uuid.UUID(int=1)
+    copy.extend(HashRows.one(1, first, original.phash, original.crops))
+    known = {first: original.features}
+    rules = PolicyRules()
+    assert (
+        domain.near_duplicate(sibling.phash, sibling.crops, copy, rules, sibling.features, known)
+        is None
+    )

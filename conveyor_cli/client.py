@@ -43,6 +43,7 @@ from conveyor_cli.schemas import (
     PolicyRules,
     QualityReport,
     QualitySummary,
+    Reanalysis,
     Reevaluation,
     Review,
     ReviewDetail,
@@ -426,6 +427,29 @@ class CleanClient(_ServiceClient):
         path = f"/v1/datasets/{_seg(slug)}/policy"
         body = self._request("PUT", path, json=rules, timeout=POLICY_TIMEOUT)
         return cast(Reevaluation, body)
+
+    def start_reanalysis(self, slug: str, *, rejudge: bool = True) -> Reanalysis:
+        """``POST /v1/datasets/{slug}/reanalyses`` (admin): queue a re-analysis; ApiError
+        ``reanalysis_running`` (409) while one is under way."""
+        path = f"/v1/datasets/{_seg(slug)}/reanalyses"
+        return cast(Reanalysis, self._request("POST", path, json={"rejudge": rejudge}))
+
+    def get_reanalysis(self, reanalysis_id: str) -> Reanalysis:
+        """``GET /v1/reanalyses/{id}``: state, counts, rate and time left."""
+        return cast(Reanalysis, self._request("GET", f"/v1/reanalyses/{_seg(reanalysis_id)}"))
+
+    def list_reanalyses(
+        self, slug: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[Reanalysis]:
+        """One page of ``GET /v1/datasets/{slug}/reanalyses`` (newest first)."""
+        path = f"/v1/datasets/{_seg(slug)}/reanalyses"
+        params = {"limit": limit, "cursor": cursor}
+        return cast(Page[Reanalysis], self._request("GET", path, params=params))
+
+    def cancel_reanalysis(self, reanalysis_id: str) -> Reanalysis:
+        """``POST /v1/reanalyses/{id}/cancel`` (admin); ApiError ``reanalysis_finished`` (409)."""
+        path = f"/v1/reanalyses/{_seg(reanalysis_id)}/cancel"
+        return cast(Reanalysis, self._request("POST", path))
 
 
 class AuditClient(_ServiceClient):

@@ -22,6 +22,7 @@ from conveyor_cli.schemas import (
     PolicyRules,
     QualityReport,
     QualitySummary,
+    Reanalysis,
     Reevaluation,
 )
 
@@ -268,4 +269,81 @@ def render_reevaluation(out: Output, slug: str, result: Reevaluation) -> None:
         f"policy of dataset {slug} is now version {result['policy_version']}:"
         f" re-judged {result['assets_checked']} assets,"
         f" {result['assets_changed']} changed verdict"
+    )
+
+
+# --------------------------------------------------------------------------- re-analysis
+
+REANALYSIS_FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    whole = max(round(seconds), 0)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def reanalysis_progress(job: Reanalysis) -> str:
+    """One line of a job's progress, e.g. ``running: 120/500 (2 failed), 14.2 files/s, about
+    27 s left``."""
+    handled = job["done"] + job["failed"]
+    line = f"{job['state']}: {handled}/{job['total']}"
+    if job["failed"]:
+        line += f" ({job['failed']} failed)"
+    if job["rate_per_second"] is not None:
+        line += f", {job['rate_per_second']:.1f} files/s"
+    if job["eta_seconds"] is not None and job["state"] == "running":
+        line += f", about {_duration(job['eta_seconds'])} left"
+    return line
+
+
+def render_reanalysis(out: Output, job: Reanalysis) -> None:
+    """A job as a field/value table, then its listed failures."""
+    fields = {
+        "id": job["id"],
+        "dataset": job["dataset_slug"],
+        "state": job["state"],
+        "progress": reanalysis_progress(job),
+        "re-measured": job["done"],
+        "failed": job["failed"],
+        "verdicts changed": job["changed"] if job["rejudge"] else "(not re-judged)",
+        "requested by": job["requested_by"],
+        "created": job["created_at"],
+        "started": job["started_at"] or "-",
+        "finished": job["finished_at"] or "-",
+    }
+    if job["error"]:
+        fields["error"] = job["error"]
+    out.record(fields, title=f"Re-analysis {job['id']}")
+    if job["failures"]:
+        rows = [(f["asset_id"], f["reason"]) for f in job["failures"]]
+        more = job["failed"] - len(rows)
+        out.table(("asset", "reason"), rows, title="Failures")
+        if more > 0:
+            out.note(f"... and {more} more failures (only the first {len(rows)} are listed)")
+
+
+def render_reanalyses(out: Output, slug: str, jobs: Sequence[Reanalysis]) -> None:
+    """A dataset's jobs, newest first, one row each."""
+    rows = [
+        (
+            j["id"],
+            j["state"],
+            f"{j['done'] + j['failed']}/{j['total']}",
+            j["failed"],
+            j["changed"] if j["rejudge"] else "-",
+            j["requested_by"],
+            j["created_at"],
+            j["finished_at"] or "-",
+        )
+        for j in jobs
+    ]
+    out.table(
+        ("id", "state", "handled", "failed", "changed", "by", "created", "finished"),
+        rows,
+        title=f"Re-analyses of dataset {slug}",
     )

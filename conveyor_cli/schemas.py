@@ -183,6 +183,36 @@ class Reevaluation(TypedDict):
     assets_changed: int
 
 
+class ReanalysisFailure(TypedDict):
+    """An asset a re-analysis could not re-measure, and why."""
+
+    asset_id: str
+    reason: str
+
+
+class Reanalysis(TypedDict):
+    """``/v1/reanalyses/{id}``: a job re-measuring a dataset's stored files, and its progress."""
+
+    id: str
+    dataset_slug: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    rejudge: bool
+    requested_by: str
+    total: int
+    done: int
+    failed: int
+    changed: int
+    remaining: int
+    rate_per_second: float | None
+    eta_seconds: float | None
+    failures: list[ReanalysisFailure]
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    updated_at: str
+
+
 # --------------------------------------------------------------------------- audit
 
 

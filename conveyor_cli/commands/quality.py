@@ -7,22 +7,27 @@ here fetch, attach hints to the clean service's errors, and print.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, TypeVar
 
 import typer
 
-from conveyor_cli.client import ApiError, CleanClient, ConveyorError
+from conveyor_cli.client import ApiError, CleanClient, ConveyorError, collect_pages
 from conveyor_cli.commands.context import Settings, UsageProblem, handle_errors, settings_of
 from conveyor_cli.output import Output
 from conveyor_cli.quality import (
+    REANALYSIS_FINISHED,
     STDIN,
     PolicyInputError,
     build_rules,
     load_policy_file,
+    reanalysis_progress,
     render_duplicates,
     render_policy,
+    render_reanalyses,
+    render_reanalysis,
     render_reevaluation,
     render_report,
     render_summary,
@@ -38,7 +43,9 @@ app = typer.Typer(
     "conveyor quality summary --dataset cars\n"
     "conveyor quality duplicates --dataset cars\n"
     "conveyor quality policy get --dataset cars\n"
-    "conveyor quality policy set --dataset cars --action blurry=flag\n```\n",
+    "conveyor quality policy set --dataset cars --action blurry=flag\n"
+    "conveyor quality reanalyse cars --wait\n"
+    "conveyor quality reanalyses cars\n```\n",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -294,3 +301,98 @@ def policy_set(
     with settings.clean() as clean, _clean_hints(settings, hints):
         result = clean.set_policy(dataset, rules)
     settings.output.show(result, lambda out: render_reevaluation(out, dataset, result))
+
+
+_DATASET_ARGUMENT = typer.Argument(metavar="DATASET", help="Dataset slug.", show_default=False)
+
+
+@app.command("reanalyse")
+@handle_errors
+def reanalyse(
+    ctx: typer.Context,
+    dataset: Annotated[str, _DATASET_ARGUMENT],
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Follow the job's progress until it finishes."),
+    ] = False,
+    rejudge: Annotated[
+        bool,
+        typer.Option(
+            "--rejudge/--no-rejudge",
+            help="Judge the new measurements under the dataset's current policy (announcing"
+            " changed verdicts), or only store them.",
+        ),
+    ] = True,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", min=0.2, help="Seconds between progress checks with --wait."),
+    ] = 2.0,
+) -> None:
+    """Re-measure every stored file of a dataset with today's checks (admin key).
+
+    Needed after an upgrade that measures something new (a metric, a hash, a video
+    signature): stored reports lack it until their files are read again. The clean service
+    runs the job in the background, a few files at a time so new uploads keep their pace,
+    and resumes it after a restart. With `--rejudge` (the default) verdicts are re-judged
+    under the current policy as a policy change does; assets whose verdict changes get a new
+    conveyor.asset.cleaned.v1 / conveyor.asset.rejected.v1 event. One job per dataset at a time.
+
+    With `--wait` progress is printed on stderr until the job ends; Ctrl-C stops watching,
+    not the job. The exit status is 1 if the job failed or was cancelled.
+
+    **Examples:**
+
+    ```
+    conveyor quality reanalyse cars --wait
+    conveyor quality reanalyse cars --no-rejudge
+    ```
+    """
+    settings = settings_of(ctx)
+    hints = {
+        "dataset_not_found": _UNKNOWN_DATASET_HINT,
+        "reanalysis_running": "follow it with 'conveyor quality reanalyses"
+        f" {dataset}'; one re-analysis per dataset runs at a time",
+    }
+    with settings.clean() as clean, _clean_hints(settings, hints):
+        job = clean.start_reanalysis(dataset, rejudge=rejudge)
+        if wait:
+            last = ""
+            while job["state"] not in REANALYSIS_FINISHED:
+                line = reanalysis_progress(job)
+                if line != last:
+                    settings.output.note(line)
+                    last = line
+                time.sleep(interval)
+                job = clean.get_reanalysis(job["id"])
+    settings.output.show(job, lambda out: render_reanalysis(out, job))
+    if wait and job["state"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command("reanalyses")
+@handle_errors
+def reanalyses(
+    ctx: typer.Context,
+    dataset: Annotated[str, _DATASET_ARGUMENT],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="How many jobs to list (newest first).")
+    ] = 20,
+) -> None:
+    """List a dataset's re-analysis jobs, newest first: state, files handled of the total,
+    failures, changed verdicts, who started it and when.
+
+    **Example:**
+
+    ```
+    conveyor quality reanalyses cars
+    ```
+    """
+    settings = settings_of(ctx)
+    with (
+        settings.clean() as clean,
+        _clean_hints(settings, {"dataset_not_found": _UNKNOWN_DATASET_HINT}),
+    ):
+        page = collect_pages(
+            lambda n, cursor: clean.list_reanalyses(dataset, limit=n, cursor=cursor), limit
+        )
+    settings.output.show(page, lambda out: render_reanalyses(out, dataset, page["items"]))

@@ -16,6 +16,7 @@ from services.clean.context import SOURCE, Clean
 from services.clean.models import SCHEMA, inbox, outbox
 from services.clean.near_index import NearIndex
 from services.clean.settings import CleanSettings
+from services.clean.use_cases.reanalysis import ReanalysisRunner
 from shared.auth import RemotePrincipalResolver, RevocationListener
 from shared.db import ping
 from shared.http import create_app
@@ -53,14 +54,17 @@ def create_clean_app(settings: CleanSettings | None = None) -> FastAPI:
                 DecodeBudget(settings.decode_memory_mb * 1024 * 1024),
             )
             resolver = RemotePrincipalResolver(settings.ingest_url)
+            reanalyses = ReanalysisRunner(clean, rt.engine)
             app.state.settings = settings
             app.state.clean = clean
+            app.state.reanalyses = reanalyses
             app.state.principal_resolver = resolver
             app.state.readiness.update(
                 postgres=lambda: ping(rt.engine), kafka=rt.check_kafka, objectstore=rt.store.ping
             )
             rt.start_outbox_relay(outbox)
             rt.spawn("ingest-events-consumer", build_consumer(clean, rt.producer).run)
+            rt.spawn("reanalyses", reanalyses.run)
             revocations = RevocationListener(resolver, settings.kafka_bootstrap_servers)
             rt.spawn("api-key-revocations", revocations.run)
             try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 from services.clean.checks import CheckResult, Features, ImageReport, verify
 from services.clean.checks.verification import verifiable
@@ -183,6 +183,7 @@ class ReportRow(TypedDict):
     duplicate_distance: int | None
     arrival: int
     policy_version: int
+    ingested: NotRequired[dict[str, Any]]  # the asset.ingested payload (where the file is)
 
 
 def report_row(

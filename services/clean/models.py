@@ -74,6 +74,8 @@ class QualityReport(Base):
     duplicate_distance: Mapped[int | None] = mapped_column(SmallInteger)
     policy_version: Mapped[int] = mapped_column(Integer)
     arrival: Mapped[int] = mapped_column(BigInteger, index=True)
+    # the asset.ingested payload the report was made from: where to read the file again
+    ingested: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -86,6 +88,33 @@ class ImageFeatures(Base):
     asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     dataset_id: Mapped[uuid.UUID]
     features: Mapped[bytes] = mapped_column(LargeBinary)  # checks.Features.packed()
+
+
+class Reanalysis(Base):
+    """A job re-measuring a dataset's stored files; progress is checkpointed by arrival."""
+
+    __tablename__ = "reanalyses"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    dataset_id: Mapped[uuid.UUID]
+    dataset_slug: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(16))
+    rejudge: Mapped[bool]
+    requested_by: Mapped[str] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    last_arrival: Mapped[int] = mapped_column(BigInteger)  # reports up to here are handled
+    until_arrival: Mapped[int] = mapped_column(BigInteger)  # the newest report at the start
+    failures: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at_resume: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 outbox = outbox_table(Base.metadata)

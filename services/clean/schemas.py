@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -134,3 +134,57 @@ class DuplicateGroups(BaseModel):
 
     dataset_slug: str
     groups: list[DuplicateGroup]
+
+
+ReanalysisState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class ReanalysisStart(BaseModel):
+    """What a re-analysis does besides re-measuring."""
+
+    rejudge: bool = Field(
+        default=True,
+        description="judge the new measurements under the dataset's current policy, as a policy"
+        " change does: an asset whose verdict changes gets a new asset.cleaned / asset.rejected"
+        " event. false: only the measurements are replaced; verdicts stay as stored",
+    )
+
+
+class ReanalysisFailure(BaseModel):
+    """An asset a re-analysis could not re-measure (its stored report is left as it was)."""
+
+    asset_id: uuid.UUID
+    reason: str
+
+
+class ReanalysisOut(BaseModel):
+    """A re-analysis job and its progress."""
+
+    id: uuid.UUID
+    dataset_slug: str
+    state: ReanalysisState
+    rejudge: bool
+    requested_by: str
+    total: int = Field(description="reports stored when the job was started")
+    done: int = Field(description="assets re-measured and stored")
+    failed: int = Field(description="assets that could not be re-measured (see failures)")
+    changed: int = Field(description="assets whose verdict changed (an event each)")
+    remaining: int
+    rate_per_second: float | None = Field(
+        description="assets handled per second since the job (re)started in its process"
+    )
+    eta_seconds: float | None = Field(description="time left at that rate (running jobs)")
+    failures: list[ReanalysisFailure] = Field(description="the first 100 failures")
+    error: str | None = Field(description="why the job failed (state failed)")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+class ReanalysisPage(BaseModel):
+    """One page of a dataset's re-analyses, newest first; pass ``next_cursor`` back as
+    ``cursor`` for the next one."""
+
+    items: list[ReanalysisOut]
+    next_cursor: str | None

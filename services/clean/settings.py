@@ -32,3 +32,9 @@ class CleanSettings(ServiceSettings):
     decode_memory_mb: int = Field(default=768, ge=64)
     # Perceptual hashes kept in memory for near-duplicate lookups (176 bytes each), all datasets.
     near_index_max_hashes: int = Field(default=2_000_000, ge=1)
+    # Re-analysis jobs (admin): files measured at once, beside the consumer's analysis_threads
+    # (kept low so the live stream is not starved), reports per checkpoint, and how often a
+    # process looks for jobs (queued by another copy, or left running by one that died).
+    reanalysis_concurrency: int = Field(default=1, ge=1, le=16)
+    reanalysis_page: int = Field(default=16, ge=1, le=500)
+    reanalysis_poll_seconds: float = Field(default=5.0, gt=0)

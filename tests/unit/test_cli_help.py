@@ -26,6 +26,8 @@ EXPECTED = {
     "quality duplicates",
     "quality policy get",
     "quality policy set",
+    "quality reanalyse",
+    "quality reanalyses",
     "audit history",
     "audit records",
     "audit verify",

@@ -160,7 +160,7 @@ def _judged(
                 event_id=frame.event_id,
                 traceparent=frame.traceparent,
             )
-    return domain.report_row(
+    row = domain.report_row(
         asset.asset_id,
         asset.dataset_id,
         asset.media_type,
@@ -170,6 +170,8 @@ def _judged(
         verdict,
         version,
     )
+    row["ingested"] = asset.model_dump(mode="json")  # a re-analysis reads the file from here
+    return row
 
 
 async def _candidate_features(

@@ -67,7 +67,7 @@ async def set_policy(
                 verdict = domain.changed_verdict(report, rules)
                 if verdict is not None:
                     changed += 1
-                    _apply(uow, report, verdict, slug, version)
+                    apply_verdict(uow, report, verdict, slug, version)
                 else:
                     report.policy_version = version
             if len(reports) < PAGE:
@@ -76,10 +76,11 @@ async def set_policy(
     return Reevaluation(policy_version=version, assets_checked=checked, assets_changed=changed)
 
 
-def _apply(
+def apply_verdict(
     uow: UnitOfWork, report: QualityReport, verdict: Verdict, dataset_slug: str, version: int
 ) -> None:
-    """Store a new verdict on a stored report and stage the event that announces it."""
+    """Store a new verdict on a stored report and stage the event that announces it (a policy
+    change and a re-analysis announce changed verdicts the same way)."""
     report.status = domain.status(verdict)
     report.reasons = domain.stored_checks(verdict.reasons)
     report.flags = domain.stored_checks(verdict.flags)

@@ -1,0 +1,129 @@
+"""Clean's queries for re-analysis jobs (the report queries stay in :mod:`repository`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from services.clean.domain import Findings
+from services.clean.models import ImageFeatures, QualityReport, Reanalysis
+from shared.paging import Cursor
+
+ACTIVE = ("queued", "running")
+# Session-level advisory locks of running jobs live in their own key space (two int4 keys).
+_LOCK_SPACE = "clean.reanalysis"
+
+
+async def active_job(session: AsyncSession, dataset_id: uuid.UUID) -> Reanalysis | None:
+    """The dataset's queued or running job, if any."""
+    query = select(Reanalysis).where(
+        Reanalysis.dataset_id == dataset_id, Reanalysis.state.in_(ACTIVE)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def report_span(session: AsyncSession, dataset_id: uuid.UUID) -> tuple[int, int]:
+    """How many reports the dataset has and the arrival of the newest (0 if none)."""
+    query = select(func.count(), func.coalesce(func.max(QualityReport.arrival), 0)).where(
+        QualityReport.dataset_id == dataset_id
+    )
+    count, newest = (await session.execute(query)).one()
+    return int(count), int(newest)
+
+
+async def job(session: AsyncSession, job_id: uuid.UUID, *, lock: bool = False) -> Reanalysis | None:
+    """A job; ``lock`` holds its row until the transaction ends (progress vs. cancel)."""
+    query = select(Reanalysis).where(Reanalysis.id == job_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def jobs_of(
+    session: AsyncSession, dataset_id: uuid.UUID, limit: int, after: Cursor | None
+) -> Sequence[Reanalysis]:
+    """A dataset's jobs, newest first, ``limit`` of them after ``after``."""
+    query = (
+        select(Reanalysis)
+        .where(Reanalysis.dataset_id == dataset_id)
+        .order_by(Reanalysis.created_at.desc(), Reanalysis.id.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        key = tuple_(Reanalysis.created_at, Reanalysis.id)
+        query = query.where(key < (after.created_at, after.id))
+    return (await session.execute(query)).scalars().all()
+
+
+async def pending_jobs(session: AsyncSession) -> list[uuid.UUID]:
+    """Queued and running jobs (a running one may be left by a process that died), oldest
+    first."""
+    query = (
+        select(Reanalysis.id).where(Reanalysis.state.in_(ACTIVE)).order_by(Reanalysis.created_at)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def try_lock_job(connection: AsyncConnection, job_id: uuid.UUID) -> bool:
+    """Take the job for this connection's life (or until :func:`unlock_job`); False if another
+    process runs it. A process that dies releases it with its connection."""
+    query = text("SELECT pg_try_advisory_lock(hashtext(:space), hashtext(:job))")
+    result = await connection.execute(query, {"space": _LOCK_SPACE, "job": str(job_id)})
+    return bool(result.scalar_one())
+
+
+async def unlock_job(connection: AsyncConnection, job_id: uuid.UUID) -> None:
+    """Release a job taken with :func:`try_lock_job`."""
+    query = text("SELECT pg_advisory_unlock(hashtext(:space), hashtext(:job))")
+    await connection.execute(query, {"space": _LOCK_SPACE, "job": str(job_id)})
+
+
+async def sources_after(
+    session: AsyncSession, dataset_id: uuid.UUID, after: int, until: int, limit: int
+) -> Sequence[Any]:
+    """(asset_id, arrival, ingested) of the dataset's next reports by arrival, in
+    ``(after, until]``."""
+    query = (
+        select(QualityReport.asset_id, QualityReport.arrival, QualityReport.ingested)
+        .where(
+            QualityReport.dataset_id == dataset_id,
+            QualityReport.arrival > after,
+            QualityReport.arrival <= until,
+        )
+        .order_by(QualityReport.arrival)
+        .limit(limit)
+    )
+    return (await session.execute(query)).all()
+
+
+async def reports_by_id(
+    session: AsyncSession, asset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, QualityReport]:
+    """Stored reports by asset id."""
+    if not asset_ids:
+        return {}
+    query = select(QualityReport).where(QualityReport.asset_id.in_(list(asset_ids)))
+    return {report.asset_id: report for report in (await session.execute(query)).scalars()}
+
+
+async def replace_kept_beside(
+    session: AsyncSession, report: QualityReport, found: Findings
+) -> None:
+    """Replace what is stored beside a report: an image's features (or drop the old ones when
+    fresh findings have none)."""
+    asset = report.asset_id
+    if found.features is None:
+        await session.execute(delete(ImageFeatures).where(ImageFeatures.asset_id == asset))
+    else:
+        features = {"asset_id": asset, "dataset_id": report.dataset_id, "features": found.features}
+        upsert = insert(ImageFeatures).values(features)
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[ImageFeatures.asset_id], set_={"features": found.features}
+            )
+        )

@@ -1,13 +1,18 @@
-"""Ingest benchmark: upload throughput, upload→audit latency, memory during a 1 GiB upload.
+"""Ingest benchmark: upload throughput, upload→audit latency, multipart cost, big-upload memory.
 
 Runs its own ingest and audit processes against the local stack (fresh database
 ``conveyor_bench``, fresh topics), then:
 
-1. uploads N generated 640x480 JPEGs (default 2,000) with 16 concurrent clients as fast as
-   they go: uploads/s and p50/p95 upload latency;
+1. uploads N generated 640x480 JPEGs (default 2,000), one file per request, with 16
+   concurrent clients as fast as they go: uploads/s and p50/p95 upload latency. Peer, in the
+   same run: bare S3 puts of the same files through the minio SDK with 16 threads (what
+   ingest's own store writes cost at best); the ratio uploads/s over puts/s is printed;
 2. uploads M more at a steady 50 uploads/s: p50/p95 time from sending the upload to the
    audit record being written (the audit row's ``recorded_at``; one machine, one clock);
-3. streams a 1 GiB file in one request while sampling the ingest process's RSS every 20 ms:
+3. uploads 4 MiB files one per request (4 concurrent clients): MiB/s and the ingest
+   process's CPU seconds per MiB, against a floor measured in this process: sha256 plus a
+   minio put of the same bytes (same concurrency), its MiB/s and CPU seconds per MiB;
+4. streams a 1 GiB file in one request while sampling the ingest process's RSS every 20 ms:
    peak RSS above the idle baseline.
 
 Prints the figures and writes them to bench/out/ingest.json. Not a test: it asserts nothing.
@@ -18,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import io
 import json
 import os
 import statistics
@@ -25,6 +32,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -36,13 +45,16 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deploy.sandbox import reset  # noqa: E402
+from deploy.sandbox import minio_client, reset  # noqa: E402
 from deploy.services import ServiceProcess, stop_running  # noqa: E402
 from shared import endpoints  # noqa: E402
 
 ADMIN_KEY = "cvk_bench_admin"
 DATABASE = "conveyor_bench"
 GIB = 1024**3
+MIB = 1024**2
+# The peer's bucket: bare puts land here, never in a bucket a service reads.
+PEER_BUCKET = "conveyor-bench-peer"
 
 
 def make_jpegs(count: int, seed: int = 7) -> list[bytes]:
@@ -64,6 +76,55 @@ def make_jpegs(count: int, seed: int = 7) -> list[bytes]:
         assert ok
         images.append(encoded.tobytes())
     return images
+
+
+def make_blobs(count: int, size: int) -> list[bytes]:
+    """``count`` different files of ``size`` bytes that sniff as JPEG (random bytes after it)."""
+    rng = np.random.default_rng(11)
+    head = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+    return [head + rng.bytes(size - len(head)) for _ in range(count)]
+
+
+def bare_puts(blobs: list[bytes], threads: int, *, hash_first: bool) -> dict[str, float]:
+    """Put every blob to the peer bucket with the minio SDK from ``threads`` threads.
+
+    ``hash_first``: compute each blob's sha256 before putting it (ingest's floor). Returns
+    puts/s, MiB/s and this process's CPU seconds per MiB.
+    """
+    client = minio_client()
+    if not client.bucket_exists(PEER_BUCKET):
+        client.make_bucket(PEER_BUCKET)
+
+    def put(item: tuple[int, bytes]) -> None:
+        i, blob = item
+        key = hashlib.sha256(blob).hexdigest() if hash_first else f"{i:08d}"
+        client.put_object(PEER_BUCKET, key, io.BytesIO(blob), len(blob), "image/jpeg")
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(put, enumerate(blobs)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    mib = sum(len(b) for b in blobs) / MIB
+    keys = [o.object_name for o in client.list_objects(PEER_BUCKET, recursive=True)]
+    for key in keys:
+        if key:
+            client.remove_object(PEER_BUCKET, key)
+    return {"puts_per_s": len(blobs) / wall, "mib_per_s": mib / wall, "cpu_s_per_mib": cpu / mib}
+
+
+def ingest_cpu_seconds() -> Callable[[], float]:
+    """A reader of the ingest processes' CPU seconds (user + system, workers included)."""
+    proc = psutil.Process(int((ROOT / ".stack" / "bench" / "ingest.pid").read_text()))
+
+    def read() -> float:
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                total += times.user + times.system
+        return total
+
+    return read
 
 
 def pct(values: list[float], q: float) -> float:
@@ -203,6 +264,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--paced", type=int, default=1000, help="images in the 50/s phase")
     parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--large", type=int, default=48, help="4 MiB files in phase 3")
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the big upload")
     parser.add_argument("--workers", type=int, default=1, help="ingest worker processes")
     args = parser.parse_args()
@@ -234,6 +296,9 @@ def main() -> None:
         images = make_jpegs(args.count + args.paced)
         mean_kib = statistics.mean(len(i) for i in images) / 1024
 
+        print(f"peer: {args.count} bare S3 puts, {args.concurrency} threads", flush=True)
+        peer = bare_puts(images[: args.count], args.concurrency, hash_first=False)
+
         print(f"phase 1: {args.count} uploads, {args.concurrency} concurrent clients", flush=True)
         t0 = time.perf_counter()
         saturated = asyncio.run(
@@ -251,8 +316,17 @@ def main() -> None:
         recorded_paced = audit_times(audit_url, {a for a, _, _ in paced})
         to_audit = [recorded_paced[a] - sent for a, sent, _ in paced if a in recorded_paced]
 
-        print(f"phase 3: one {args.big_mib} MiB streamed upload", flush=True)
-        big = big_upload_rss(ingest_url, "bench", args.big_mib * 2**20)
+        print(f"phase 3: {args.large} uploads of 4 MiB, 4 clients; floor in-process", flush=True)
+        blobs = make_blobs(args.large, 4 * MIB)
+        floor = bare_puts(blobs, 4, hash_first=True)
+        cpu = ingest_cpu_seconds()
+        cpu0, t0 = cpu(), time.perf_counter()
+        asyncio.run(upload_all(ingest_url, "bench", blobs, 4, None))
+        large_wall, large_cpu = time.perf_counter() - t0, cpu() - cpu0
+        large_mib = args.large * 4
+
+        print(f"phase 4: one {args.big_mib} MiB streamed upload", flush=True)
+        big = big_upload_rss(ingest_url, "bench", args.big_mib * 2**20) if args.big_mib else {}
     finally:
         for proc in procs:
             proc.stop()
@@ -266,6 +340,8 @@ def main() -> None:
             "concurrency": args.concurrency,
             "wall_s": round(wall, 2),
             "uploads_per_s": round(len(saturated) / wall, 1),
+            "peer_s3_puts_per_s": round(peer["puts_per_s"], 1),
+            "ratio_to_peer": round(len(saturated) / wall / peer["puts_per_s"], 3),
             "latency_p50_ms": round(pct(latencies, 50) * 1000, 1),
             "latency_p95_ms": round(pct(latencies, 95) * 1000, 1),
             "upload_to_audit_p50_ms": round(pct(to_audit_sat, 50) * 1000, 1),
@@ -279,6 +355,16 @@ def main() -> None:
             "upload_to_audit_p95_ms": round(pct(to_audit, 95) * 1000, 1),
             "audited": len(to_audit),
         },
+        "large_files": {
+            "files": args.large,
+            "file_mib": 4,
+            "mib_per_s": round(large_mib / large_wall, 1),
+            "cpu_s_per_mib": round(large_cpu / large_mib, 4),
+            "floor_mib_per_s": round(floor["mib_per_s"], 1),
+            "floor_cpu_s_per_mib": round(floor["cpu_s_per_mib"], 4),
+            "speed_ratio_to_floor": round(large_mib / large_wall / floor["mib_per_s"], 3),
+            "cpu_ratio_to_floor": round(large_cpu / large_mib / floor["cpu_s_per_mib"], 3),
+        },
         "big_upload": {k: round(v, 1) for k, v in big.items()},
     }
     out = ROOT / "bench" / "out"
@@ -286,6 +372,7 @@ def main() -> None:
     (out / "ingest.json").write_text(json.dumps(figures, indent=2))
 
     s, p, b = figures["saturated"], figures["paced"], figures["big_upload"]
+    lf = figures["large_files"]
     print()
     print(
         f"Conveyor ingest benchmark ({figures['cpu_count']} cores, whole stack on this machine,"
@@ -293,7 +380,9 @@ def main() -> None:
     )
     print(f"  images: 640x480 JPEG, mean {figures['image_mean_kib']} KiB")
     print(f"  saturated: {s['uploads']} uploads, {s['concurrency']} clients, {s['wall_s']} s")
-    print(f"    uploads/s                 {s['uploads_per_s']:>8}   (target >= 150)")
+    print(f"    uploads/s                 {s['uploads_per_s']:>8}")
+    print(f"    peer: bare S3 puts/s      {s['peer_s3_puts_per_s']:>8}   (minio SDK, same files)")
+    print(f"    ratio uploads / puts      {s['ratio_to_peer']:>8}   (target >= 0.3)")
     print(f"    upload latency p50 / p95  {s['latency_p50_ms']:>8} / {s['latency_p95_ms']} ms")
     print(
         f"    upload->audit p50 / p95   {s['upload_to_audit_p50_ms']:>8} / "
@@ -304,6 +393,17 @@ def main() -> None:
         f"    upload->audit p50 / p95   {p['upload_to_audit_p50_ms']:>8} / "
         f"{p['upload_to_audit_p95_ms']} ms   (target p95 < 500)"
     )
+    print(f"  4 MiB files, one per request, 4 clients: {lf['files']} files")
+    print(
+        f"    MiB/s ingest / floor      {lf['mib_per_s']:>8} / {lf['floor_mib_per_s']}"
+        f"   ratio {lf['speed_ratio_to_floor']}   (floor: sha256 + minio put in-process)"
+    )
+    print(
+        f"    CPU s/MiB ingest / floor  {lf['cpu_s_per_mib']:>8} / {lf['floor_cpu_s_per_mib']}"
+        f"   ratio {lf['cpu_ratio_to_floor']}"
+    )
+    if not b:
+        return
     print(f"  {b['size_mib']:.0f} MiB streamed upload: {b['seconds']} s ({b['mib_per_s']} MiB/s)")
     print(f"    ingest RSS baseline/peak  {b['baseline_rss_mib']:>8} / {b['peak_rss_mib']} MiB")
     print(f"    extra RSS                 {b['extra_rss_mib']:>8} MiB   (target < 100)")

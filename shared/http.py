@@ -316,7 +316,9 @@ class _BodyLimit:
             if body_done:  # later reads wait for a disconnect, e.g. under a streamed answer
                 return await receive()
             try:
-                event = await asyncio.wait_for(receive(), self.idle_seconds)
+                # a timeout scope, not wait_for: no task per body chunk
+                async with asyncio.timeout(self.idle_seconds):
+                    event = await receive()
             except TimeoutError:
                 raise StarletteHTTPException(
                     408, f"no request body bytes arrived for {self.idle_seconds:g} s"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import ApiKey, Asset, Dataset
@@ -63,6 +64,33 @@ async def assets_by_hashes(
         return {}
     query = select(Asset).where(Asset.dataset_id == dataset_id, Asset.sha256.in_(set(hashes)))
     return {asset.sha256: asset for asset in (await session.execute(query)).scalars()}
+
+
+async def insert_assets_skipping_known(
+    session: AsyncSession, assets: Sequence[Asset]
+) -> set[uuid.UUID]:
+    """Insert new asset rows in one statement, skipping those whose bytes their dataset has
+    (committed, or earlier in ``assets``); the ids of the rows inserted."""
+    if not assets:
+        return set()
+    columns = [c.key for c in Asset.__table__.columns]
+    query = (
+        insert(Asset)
+        .values([{c: getattr(a, c) for c in columns} for a in assets])
+        .on_conflict_do_nothing(constraint="assets_dataset_sha256")
+        .returning(Asset.id)
+    )
+    return set((await session.execute(query)).scalars())
+
+
+async def assets_by_dataset_and_hash(
+    session: AsyncSession, keys: set[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], Asset]:
+    """The assets with these (dataset id, sha256), by that pair."""
+    if not keys:
+        return {}
+    query = select(Asset).where(tuple_(Asset.dataset_id, Asset.sha256).in_(list(keys)))
+    return {(a.dataset_id, a.sha256): a for a in (await session.execute(query)).scalars()}
 
 
 async def asset_with_dataset(

@@ -1,10 +1,13 @@
 """Reads an upload request's multipart body as it streams in.
 
 Each file part is sniffed, sized and hashed while it arrives and spooled to a temporary file
-(memory up to 1 MiB, then local disk). A file whose first bytes show an unsupported type,
-that grows past the size limit, or that ends empty is refused at that moment: the rest of
-the body is never read or spooled. File names of any length are accepted (and shortened
-later); the part header limit is far above what a browser or client sends.
+(memory up to 8 MiB, the store's part size, then local disk). The first 8 MiB of a request
+are parsed on the event loop (a chunk costs less than a hop to a worker thread); the rest,
+whose spooling writes to disk, in a worker thread. A file whose first bytes show an
+unsupported type, that grows past the size limit, or that ends empty is refused at that
+moment: the rest of the body is never read or spooled. File names of any length are
+accepted (and shortened later); the part header limit is far above what a browser or
+client sends.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from services.ingest.domain import Digest, FileRejected, Inspected, feed_checked
 if TYPE_CHECKING:  # the library declares its callback type for type checkers only
     from python_multipart.multipart import MultipartCallbacks
 
-SPOOL_IN_MEMORY_BYTES = 1024 * 1024
+SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
+# Bytes of a request parsed on the event loop before parsing moves to a worker thread.
+PARSE_INLINE_BYTES = SPOOL_IN_MEMORY_BYTES
 # A part's header line: a 5,000-character file name must fit; 64 KiB is plenty.
 MAX_PART_HEADER_BYTES = 64 * 1024
 MAX_FIELD_BYTES = 64 * 1024
@@ -71,7 +76,7 @@ class _Part:
 
 
 class _Reader:
-    """Callbacks of the streaming parser; runs in a worker thread, one chunk at a time."""
+    """Callbacks of the streaming parser, one chunk at a time (on the loop or a worker thread)."""
 
     def __init__(self, max_file_bytes: int) -> None:
         self.max_file_bytes = max_file_bytes
@@ -165,11 +170,15 @@ async def receive_upload(request: Request, max_file_bytes: int) -> ReceivedUploa
         raise MalformedUpload("the body must be multipart/form-data with `files` parts")
     reader = _Reader(max_file_bytes)
     parser = MultipartParser(boundary, reader.callbacks(), max_header_size=MAX_PART_HEADER_BYTES)
+    received = 0
     try:
         async for chunk in request.stream():
-            if chunk:
+            received += len(chunk)
+            if received <= PARSE_INLINE_BYTES:
+                parser.write(chunk)
+            elif chunk:
                 await asyncio.to_thread(parser.write, chunk)
-        await asyncio.to_thread(parser.finalize)
+        parser.finalize()
         if not reader.ended:
             raise MalformedUpload("the multipart body ends before its closing boundary")
     except FileRejected as exc:

@@ -1,12 +1,15 @@
 """A new asset and its ``asset.ingested`` event, in one unit of work.
 
 Uploads, landing drops and sampled video frames all end here; the two consumed ways in also
-claim the event that caused them, so a redelivery registers nothing twice.
+claim the event that caused them, so a redelivery registers nothing twice. Uploads of
+concurrent requests are registered together (:func:`register_uploads`, through
+:class:`~services.ingest.group_commit.GroupCommit`): one transaction, one insert per table.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeAlias
 
@@ -18,6 +21,7 @@ from services.ingest.domain import Inspected
 from services.ingest.models import Asset, Dataset
 from services.ingest.schemas import AssetOut
 from services.ingest.use_cases.assets import asset_out
+from shared.db import is_unavailable
 from shared.events import AssetIngestedV1, Envelope
 from shared.storage import RAW_BUCKET, content_address
 from shared.uow import UnitOfWork
@@ -60,8 +64,11 @@ def new_asset(
     )
 
 
-def emit_ingested(uow: UnitOfWork, asset: Asset, dataset: Dataset) -> None:
-    """Stage the ``asset.ingested`` event of a new asset."""
+def emit_ingested(
+    uow: UnitOfWork, asset: Asset, dataset: Dataset, traceparent: str | None = None
+) -> None:
+    """Stage the ``asset.ingested`` event of a new asset (in ``traceparent``'s trace if given,
+    else the current span's)."""
     uow.emit(
         AssetIngestedV1(
             asset_id=asset.id,
@@ -81,6 +88,7 @@ def emit_ingested(uow: UnitOfWork, asset: Asset, dataset: Dataset) -> None:
         ),
         subject=str(asset.id),
         actor=asset.uploaded_by,
+        traceparent=traceparent,
     )
 
 
@@ -111,3 +119,74 @@ async def register_asset(
         if existing is None:
             raise
         return asset_out(existing, dataset.slug, duplicate=True)
+
+
+@dataclass(frozen=True)
+class UploadRegistration:
+    """The new files of one upload request, stored already, to register together."""
+
+    dataset: Dataset
+    files: list[tuple[Inspected, str]]  # what each file is, and its display name
+    uploaded_by: str
+    tags: list[str]
+    # The request's trace: its events continue it, whichever request's task commits them.
+    traceparent: str | None
+
+
+async def register_uploads(
+    ingest: Ingest, batch: list[UploadRegistration]
+) -> list[dict[str, AssetOut] | Exception]:
+    """Register the files of several requests in one unit of work; each request's assets by
+    sha256. Bytes the dataset has already (also when they arrived concurrently, or twice in
+    the batch) come back as the existing asset marked ``duplicate``.
+
+    If that transaction fails for another reason than an unreachable database, each request
+    is retried alone, so one request's failure is its own.
+    """
+    try:
+        return list(await _register_together(ingest, batch))
+    except Exception as exc:
+        if len(batch) == 1 or is_unavailable(exc):
+            raise
+    results: list[dict[str, AssetOut] | Exception] = []
+    for request in batch:
+        try:
+            results.extend(await _register_together(ingest, [request]))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+async def _register_together(
+    ingest: Ingest, batch: list[UploadRegistration]
+) -> list[dict[str, AssetOut]]:
+    assets = [
+        [
+            new_asset(
+                r.dataset, info, name, uploaded_by=r.uploaded_by, source="upload", tags=r.tags
+            )
+            for info, name in r.files
+        ]
+        for r in batch
+    ]
+    every = [a for request in assets for a in request]
+    async with ingest.units.begin() as uow:
+        inserted = await repo.insert_assets_skipping_known(uow.session, every)
+        missing = {(a.dataset_id, a.sha256) for a in every if a.id not in inserted}
+        existing = await repo.assets_by_dataset_and_hash(uow.session, missing)
+        for request, rows in zip(batch, assets, strict=True):
+            for asset in rows:
+                if asset.id in inserted:
+                    emit_ingested(uow, asset, request.dataset, request.traceparent)
+    results = []
+    for request, rows in zip(batch, assets, strict=True):
+        slug = request.dataset.slug
+        results.append(
+            {
+                a.sha256: asset_out(a, slug)
+                if a.id in inserted
+                else asset_out(existing[(a.dataset_id, a.sha256)], slug, duplicate=True)
+                for a in rows
+            }
+        )
+    return results

@@ -1,4 +1,7 @@
-"""Uploads: every file of one request is checked, stored and registered, or none is."""
+"""Uploads: every file of one request is checked, stored and registered, or none is.
+
+Registration is shared with concurrent requests (one transaction for all; see
+:func:`~services.ingest.use_cases.registration.register_uploads`)."""
 
 from __future__ import annotations
 
@@ -6,20 +9,21 @@ import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
-
-from sqlalchemy.exc import IntegrityError
 
 from services.ingest import repository as repo
 from services.ingest.context import Ingest
 from services.ingest.domain import FileRejected, Inspected, inspect_chunks
-from services.ingest.models import Asset, Dataset
+from services.ingest.group_commit import GroupCommit
+from services.ingest.models import Asset
 from services.ingest.schemas import AssetOut
 from services.ingest.use_cases.assets import asset_out
 from services.ingest.use_cases.datasets import find_dataset
-from services.ingest.use_cases.registration import emit_ingested, new_asset, register_asset
+from services.ingest.use_cases.registration import UploadRegistration, register_uploads
 from shared.auth import Principal
 from shared.errors import ApiError
+from shared.outbox import current_traceparent
 from shared.storage import RAW_BUCKET, content_address
 
 CHUNK = 1024 * 1024
@@ -75,7 +79,11 @@ async def upload(
                 f"{f.filename}: {exc.message}; nothing from this request was stored",
                 {"filename": f.filename},
             ) from exc
-    known = await _existing_many(ingest, dataset.id, [info.sha256 for info in inspected])
+    # A small blob is just (re)written, cheaper than asking first: registering it tells
+    # whether the dataset had those bytes. A request with a big file asks first, so that
+    # bytes the dataset has are not sent to the store again.
+    big = any(info.size > STAT_BEFORE_PUT_BYTES for info in inspected)
+    known = await _existing_many(ingest, dataset.id, [i.sha256 for i in inspected]) if big else {}
     fresh: dict[str, tuple[IncomingFile, Inspected]] = {}  # first file with those bytes
     for f, info in zip(files, inspected, strict=True):
         if info.sha256 not in known:
@@ -85,7 +93,6 @@ async def upload(
     async def store(f: IncomingFile, info: Inspected) -> None:
         key = content_address(info.sha256)
         async with gate:
-            # Small blobs are just (re)written: cheaper than asking the store first.
             if (
                 info.size <= STAT_BEFORE_PUT_BYTES
                 or await ingest.store.stat(RAW_BUCKET, key) is None
@@ -93,9 +100,15 @@ async def upload(
                 f.stream.seek(0)
                 await ingest.store.put_stream(RAW_BUCKET, key, f.stream, info.size, info.media_type)
 
-    await asyncio.gather(*(store(f, info) for f, info in fresh.values()))
-    new = [(info, f.filename) for f, info in fresh.values()]
-    created = await _register_uploads(ingest, dataset, new, principal.name, tags)
+    if len(fresh) == 1:
+        await store(*next(iter(fresh.values())))
+    else:
+        await asyncio.gather(*(store(f, info) for f, info in fresh.values()))
+    created: dict[str, AssetOut] = {}
+    if fresh:
+        new = [(info, f.filename) for f, info in fresh.values()]
+        registration = UploadRegistration(dataset, new, principal.name, tags, current_traceparent())
+        created = await _registrations(ingest).submit(registration)
     results = []
     for info in inspected:
         if info.sha256 in known:
@@ -114,33 +127,9 @@ async def _existing_many(
         return await repo.assets_by_hashes(session, dataset_id, hashes)
 
 
-async def _register_uploads(
-    ingest: Ingest,
-    dataset: Dataset,
-    new: list[tuple[Inspected, str]],
-    uploaded_by: str,
-    tags: list[str],
-) -> dict[str, AssetOut]:
-    """Register a request's new files in one unit of work; by sha256."""
-    if not new:
-        return {}
-    try:
-        async with ingest.units.begin() as uow:
-            assets = [
-                new_asset(dataset, info, name, uploaded_by=uploaded_by, source="upload", tags=tags)
-                for info, name in new
-            ]
-            uow.session.add_all(assets)
-            await uow.session.flush()
-            for asset in assets:
-                emit_ingested(uow, asset, dataset)
-        return {a.sha256: asset_out(a, dataset.slug) for a in assets}
-    except IntegrityError:
-        # Some of the bytes arrived concurrently: register one by one (each may be a copy).
-        outs = {}
-        for info, name in new:
-            asset = new_asset(
-                dataset, info, name, uploaded_by=uploaded_by, source="upload", tags=tags
-            )
-            outs[info.sha256] = await register_asset(ingest, dataset, asset, envelope=None)
-        return outs
+def _registrations(ingest: Ingest) -> GroupCommit[UploadRegistration, dict[str, AssetOut]]:
+    """The ingest process's group commit of upload registrations (made on first use)."""
+    if ingest.upload_registrations is None:
+        ingest.upload_registrations = GroupCommit(partial(register_uploads, ingest))
+    group: GroupCommit[UploadRegistration, dict[str, AssetOut]] = ingest.upload_registrations
+    return group

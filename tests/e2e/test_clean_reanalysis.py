@@ -5,35 +5,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from functools import partial
 from typing import Any
 
 import asyncpg
-import cv2
 import httpx
-import numpy as np
 import pytest
 
 from shared import endpoints
 from shared.storage import RAW_BUCKET, content_address
 from tests.conftest import ADMIN_KEY, TEST_DB, minio_client
+from tests.e2e.test_clean_pipeline import encode, photo
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("services")
-
-
-def photo_jpeg(seed: int) -> bytes:
-    """A 640x480 photo-like JPEG that passes every default check."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((480, 640, 3), np.float32)
-    img += np.linspace(30, 200, 640, dtype=np.float32)[None, :, None] * rng.uniform(0.5, 1, 3)
-    for _ in range(12):
-        colour = [int(c) for c in rng.integers(0, 256, 3)]
-        centre = (int(rng.integers(0, 640)), int(rng.integers(0, 480)))
-        cv2.circle(img, centre, int(rng.integers(10, 90)), colour, -1)
-    img += rng.normal(0, 12, img.shape).astype(np.float32)
-    ok, data = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8))
-    assert ok
-    return data.tobytes()
 
 
 async def _sql(statement: str, *args: Any) -> None:
@@ -47,7 +32,7 @@ async def _sql(statement: str, *args: Any) -> None:
 def test_reanalysis_remeasures_stored_files_and_is_one_admin_job_per_dataset(
     uploader: httpx.Client, viewer_key: str, clean_url: str, dataset: str
 ) -> None:
-    files = {f"photo-{i}.jpg": photo_jpeg(100 + i) for i in range(5)}
+    files = {f"photo-{i}.jpg": encode(photo(100 + i)) for i in range(5)}
     ids = {}
     for name, content in files.items():
         response = uploader.post(
@@ -63,7 +48,7 @@ def test_reanalysis_remeasures_stored_files_and_is_one_admin_job_per_dataset(
             response = admin.get(f"/v1/assets/{asset_id}/quality")
             return response.json() if response.status_code == 200 else None
 
-        before = {n: eventually(lambda i=i: report(i), timeout=60) for n, i in ids.items()}
+        before = {n: eventually(partial(report, i), timeout=60) for n, i in ids.items()}
         # A metric the stored report lacks (as if measured before it existed), and a file gone.
         erased = sorted(before["photo-0.jpg"]["metrics"])[0]
         asyncio.run(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
+from conveyor_cli.quality import reanalysis_progress
+from conveyor_cli.schemas import Reanalysis
 from services.clean import repository as repo
 from services.clean.checks import CheckResult
 from services.clean.domain import Findings
@@ -125,3 +128,37 @@ def test_unchanged_hashes_are_reported_unchanged_and_an_unhashed_image_stays_unh
     lost = _stored(phash=42)
     assert replace_measurements(lost, Findings([], {}, None))  # no longer comparable
     assert (lost.phash, lost.crop_hashes) == (None, None)
+
+
+def _job(**changes: object) -> Reanalysis:
+    job: Reanalysis = {
+        "id": "j",
+        "dataset_slug": "cars",
+        "state": "running",
+        "rejudge": True,
+        "requested_by": "alice",
+        "total": 500,
+        "done": 118,
+        "failed": 2,
+        "changed": 3,
+        "remaining": 380,
+        "rate_per_second": 14.23,
+        "eta_seconds": 187.0,
+        "failures": [],
+        "error": None,
+        "created_at": "2026-01-01T00:00:00Z",
+        "started_at": "2026-01-01T00:00:01Z",
+        "finished_at": None,
+        "updated_at": "2026-01-01T00:00:09Z",
+    }
+    return cast(Reanalysis, {**job, **changes})
+
+
+def test_the_cli_progress_line_says_handled_of_total_failures_rate_and_time_left() -> None:
+    assert reanalysis_progress(_job()) == (
+        "running: 120/500 (2 failed), 14.2 files/s, about 3 min 07 s left"
+    )
+    queued = _job(state="queued", done=0, failed=0, rate_per_second=None, eta_seconds=None)
+    assert reanalysis_progress(queued) == "queued: 0/500"
+    done = _job(state="succeeded", done=498, eta_seconds=None)
+    assert reanalysis_progress(done) == "succeeded: 500/500 (2 failed), 14.2 files/s"

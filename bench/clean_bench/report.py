@@ -210,6 +210,60 @@ def print_throughput(figures: dict[str, Any], targets: list[dict[str, Any]]) -> 
             )
 
 
+def print_mix(mix: dict[str, Any], targets: list[dict[str, Any]]) -> None:
+    """The realistic mix: files/s and MB/s, CPU per file by process, clean against its floor."""
+    local, e2e = mix["in_process"], mix["end_to_end"]
+    kinds = ", ".join(f"{n} {kind}" for kind, n in mix["corpus"]["kinds"].items())
+    print()
+    print(
+        f"4. Realistic mix ({local['files']} files, {local['megabytes']:.0f} MB: {kinds}; "
+        f"{os.cpu_count()} cores, whole stack on this machine)"
+    )
+    if "na" in e2e:
+        print(f"  Conveyor end to end: n/a - {e2e['na']}")
+        targets.append({"name": "mix: clean CPU per file", "ok": None})
+    else:
+        print(
+            f"  Conveyor upload -> verdict   {e2e['assets_per_s']:>8.1f} files/s, "
+            f"{e2e['mb_per_s']:.1f} MB/s   ({e2e['verdicts']} of {e2e['uploads']} judged, last "
+            f"verdict {e2e['first_upload_to_last_verdict_s']:.1f} s after the first upload; "
+            f"uploads accepted at {e2e['uploads_per_s']:.1f}/s; {e2e['concurrency']} clients, "
+            f"{e2e['files_per_request']} files per request)"
+        )
+        print(
+            f"    upload->verdict p50 {e2e['upload_to_verdict_p50_ms']:.0f} / p95 "
+            f"{e2e['upload_to_verdict_p95_ms']:.0f} ms; verdicts {e2e['statuses']}, reasons "
+            f"{e2e['reasons']}, flags {e2e['flags']}"
+        )
+        ratio = mix["clean_cpu_ratio"]
+        ok = ratio <= 1.5
+        targets.append({"name": "mix: clean CPU per file", "ok": ok})
+        print(
+            f"  clean service CPU per file   {e2e['clean_cpu_ms_per_image']:>8.1f} ms against "
+            f"{local['cpu_ms_per_file']:.1f} ms in-process: ratio {ratio:.2f}   "
+            f"(target <= 1.5) {verdict(ok)}"
+        )
+        spent = dict(e2e["stack_cpu_ms_per_asset"])
+        total = sum(spent.values())
+        parts = ", ".join(
+            f"{role} {ms:.1f}" for role, ms in sorted(spent.items(), key=lambda i: -i[1])
+        )
+        print(f"    CPU per file, whole stack: {total:.1f} ms ({parts})")
+        print(
+            f"    meanwhile: bench client {e2e['client_cpu_ms_per_asset']:.1f} ms per file, "
+            f"every other process on the machine {e2e['other_cpu_ms_per_asset']:.1f} ms per file"
+        )
+    print(
+        f"  in-process (analyze_image; check_video_file + its {local['sampled_frames']} sampled "
+        f"frames analysed as images), one thread, CPU per file by kind:"
+    )
+    for kind, row in local["kinds"].items():
+        print(
+            f"    {kind:18} {row['files']:>4} files  {row['mean_mb']:>6.2f} MB mean  "
+            f"{row['cpu_ms_per_file']:>8.1f} ms"
+        )
+
+
 def print_lookup(figures: dict[str, Any], targets: list[dict[str, Any]]) -> None:
     """Lookup latency per index size."""
     lookup = figures["lookup"]

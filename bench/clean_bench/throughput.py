@@ -108,6 +108,12 @@ def cpu_by_role(before: dict[int, tuple[str, float]]) -> dict[str, float]:
     return dict(spent)
 
 
+def machine_busy() -> float:
+    """CPU seconds every core of the machine has spent busy so far (any process)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
 def cpu_seconds(process: psutil.Process) -> float:
     """User + system CPU of a process and its children."""
     total = 0.0
@@ -119,7 +125,11 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 async def reports_done(expected: int, timeout: float) -> int:
-    """Wait until clean has stored ``expected`` reports (polling Postgres, not the service)."""
+    """Wait until clean has stored ``expected`` reports (polling Postgres, not the service).
+
+    Frames sampled from a video come back as image assets of their own, so a run with videos
+    expects their reports too.
+    """
     deadline = time.monotonic() + timeout
     conn = await asyncpg.connect(PG)
     try:
@@ -194,9 +204,15 @@ def end_to_end(
     per_request: int,
     paced: list[Path],
     rate: float,
+    derived: int = 0,
 ) -> dict[str, Any]:
     """Upload the files through ingest; assets/s to the clean verdict and clean's CPU/image,
-    then ``paced`` at a steady ``rate``: how soon a verdict follows an upload."""
+    then ``paced`` at a steady ``rate``: how soon a verdict follows an upload.
+
+    ``derived``: reports clean stores beyond the uploads (frames it samples from the videos,
+    which ingest registers as image assets); CPU is read once those are judged too, so their
+    cost counts towards their video's.
+    """
     stop_running(("ingest", "clean", "audit"), say=True)
     print("  resetting database, topics and landing bucket...", flush=True)
     reset(DATABASE)
@@ -227,20 +243,23 @@ def end_to_end(
         blobs = [p.read_bytes() for p in paths]
         assert procs["clean"].process is not None
         clean_process = psutil.Process(procs["clean"].process.pid)
+        megabytes = sum(len(b) for b in blobs) / 1e6
         print(
-            f"  uploading {len(blobs)} JPEGs with {concurrency} clients, "
+            f"  uploading {len(blobs)} files ({megabytes:.0f} MB) with {concurrency} clients, "
             f"{per_request} per request...",
             flush=True,
         )
         cpu_before = cpu_seconds(clean_process)
-        stack_before = stack_cpu()
+        stack_before, busy_before, client_before = stack_cpu(), machine_busy(), time.process_time()
         first = time.time()
         sent_at = asyncio.run(upload_all(ingest, "bench", blobs, concurrency, None, per_request))
         uploaded = [(asset, at) for asset, at, _ in sent_at]
         upload_wall = time.time() - first
-        done = asyncio.run(reports_done(len(blobs) + 1, 600))
+        done = asyncio.run(reports_done(len(blobs) + 1 + derived, 900))
         cpu_after = cpu_seconds(clean_process)
         stack_spent = cpu_by_role(stack_before)
+        busy = machine_busy() - busy_before
+        client = time.process_time() - client_before
         waited = time.time() - first
         reports = asyncio.run(fetch_reports(clean, [a for a, _ in uploaded]))
         audited = audit_verdict_times(audit, {a for a, _ in uploaded})
@@ -261,6 +280,8 @@ def end_to_end(
     n = len(blobs)
     return {
         "uploads": n,
+        "megabytes": megabytes,
+        "derived_expected": derived,
         "concurrency": concurrency,
         "files_per_request": per_request,
         "upload_wall_s": upload_wall,
@@ -269,6 +290,8 @@ def end_to_end(
         "reports_seen_in_db": done - 1,
         "first_upload_to_last_verdict_s": last - first,
         "assets_per_s": len(verdict_at) / (last - first) if verdict_at else None,
+        # every upload's bytes over the same span (the verdicts count says if any is missing)
+        "mb_per_s": megabytes / (last - first) if verdict_at else None,
         "upload_to_verdict_p50_ms": pct(latencies, 50) * 1000,
         "upload_to_verdict_p95_ms": pct(latencies, 95) * 1000,
         "upload_to_audit_p50_ms": pct(to_audit, 50) * 1000,
@@ -278,6 +301,10 @@ def end_to_end(
         "clean_cpu_s": cpu_after - cpu_before,
         "clean_cpu_ms_per_image": (cpu_after - cpu_before) / n * 1000,
         "stack_cpu_ms_per_asset": {role: spent / n * 1000 for role, spent in stack_spent.items()},
+        # this process (the uploading clients), and every other process on the machine
+        # meanwhile (other work on a shared machine)
+        "client_cpu_ms_per_asset": client / n * 1000,
+        "other_cpu_ms_per_asset": (busy - sum(stack_spent.values()) - client) / n * 1000,
         "steady": steady,
         "statuses": dict(statuses),
         "reasons": dict(reasons),

@@ -24,6 +24,7 @@ from services.clean.checks.video import SampledFrame, VideoReport, analyze_video
 from services.clean.context import Clean
 from services.clean.domain import Findings
 from services.clean.policy import PolicyRules, judge
+from services.clean.settings import CleanSettings
 from shared.events import AssetIngestedV1, Envelope, FrameSampledV1
 from shared.outbox import current_traceparent
 from shared.storage import DERIVED_BUCKET
@@ -91,15 +92,26 @@ def _analyze_video(
         for chunk in _chunks(clean, asset):
             spool.write(chunk)
         spool.flush()
-        report = analyze_video(spool.name, rules.threshold_set())
-        if judge(report.metrics, report.structural, None, rules).rejected:
-            return report, []
-        frames = sample_frames(
-            spool.name,
-            every_seconds=settings.frame_every_seconds,
-            scene_change=settings.frame_scene_change,
-        )
-        return report, list(itertools.islice(frames, settings.max_frames_per_video))
+        return check_video_file(spool.name, rules, settings)
+
+
+def check_video_file(
+    path: str, rules: PolicyRules, settings: CleanSettings
+) -> tuple[VideoReport, list[SampledFrame]]:
+    """Check a local video file and, if the policy accepts it, sample its frames (blocking).
+
+    The part of measuring a video that needs no store: bench/clean_bench/mix.py runs it
+    in-process as the floor the service's CPU per video is compared with.
+    """
+    report = analyze_video(path, rules.threshold_set())
+    if judge(report.metrics, report.structural, None, rules).rejected:
+        return report, []
+    frames = sample_frames(
+        path,
+        every_seconds=settings.frame_every_seconds,
+        scene_change=settings.frame_scene_change,
+    )
+    return report, list(itertools.islice(frames, settings.max_frames_per_video))
 
 
 async def _store_frames(

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv stack-up stack-down stack-status run stop status test test-unit lint format \
-        bench bench-ingest bench-clean bench-labeling bench-qc bench-dashboard chaos clean
+        bench bench-ingest bench-clean bench-clean-mix bench-labeling bench-qc bench-dashboard chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,8 +72,11 @@ bench: bench-ingest bench-clean bench-labeling bench-qc bench-dashboard ## All b
 bench-ingest: stack-up ## Upload throughput, latency to audit, RSS during a 1 GiB upload
 	$(PY) bench/ingest.py
 
-bench-clean: stack-up ## Clean accuracy vs cleanvision/imagededup, throughput, pHash lookup
+bench-clean: stack-up ## Clean accuracy vs cleanvision/imagededup, throughput, pHash lookup, mix
 	$(PY) bench/clean.py
+
+bench-clean-mix: stack-up ## Clean on a realistic mix (1080p, 12 MP, PNG, video): files/s, CPU
+	$(PY) bench/clean.py --mix-only
 
 bench-labeling: stack-up ## Signed vendor webhooks/s (vs /healthz); cleaned->dispatched latency at 50/s
 	$(PY) bench/labeling.py

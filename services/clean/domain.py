@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 from services.clean.checks import CheckResult, Features, ImageReport, verify
+from services.clean.checks.thresholds import located
 from services.clean.checks.verification import verifiable
 from services.clean.checks.video import VideoReport
 from services.clean.near_index import DatasetHashes, HashRows
@@ -56,8 +57,11 @@ def image_findings(report: ImageReport, rules: PolicyRules) -> Findings:
 
 
 def video_findings(report: VideoReport) -> Findings:
-    """A video's findings: structural defects and metrics (videos are not duplicate-checked)."""
-    return Findings(list(report.structural), dict(report.metrics))
+    """A video's findings: structural defects and metrics (videos are not duplicate-checked),
+    and where each measured check looked, kept with the structural findings so a re-judged
+    check still names its time ranges."""
+    where = [located(code, ranges) for code, ranges in report.ranges.items() if ranges]
+    return Findings([*report.structural, *where], dict(report.metrics))
 
 
 def unread_findings(size_bytes: int, max_bytes: int) -> Findings:
@@ -160,8 +164,16 @@ def status(verdict: Verdict) -> Status:
 
 
 def stored_checks(checks: Sequence[CheckResult]) -> list[dict[str, Any]]:
-    """Check results as a report stores them (JSON objects)."""
-    return [asdict(c) for c in checks]
+    """Check results as a report stores them (JSON objects); ``ranges`` only where there are
+    some, as lists, so results stored before ranges existed compare equal."""
+    stored = []
+    for check in checks:
+        row = asdict(check)
+        ranges = row.pop("ranges")
+        if ranges:
+            row["ranges"] = [[start, end] for start, end in ranges]
+        stored.append(row)
+    return stored
 
 
 class ReportRow(TypedDict):
@@ -275,7 +287,14 @@ def changed_verdict(report: StoredReport, rules: PolicyRules) -> Verdict | None:
     judged = judge(
         report.metrics,
         [
-            CheckResult(c["code"], c["passed"], c["value"], c["threshold"], c["message"])
+            CheckResult(
+                c["code"],
+                c["passed"],
+                c["value"],
+                c["threshold"],
+                c["message"],
+                tuple((start, end) for start, end in c.get("ranges", ())),
+            )
             for c in report.structural
         ],
         stored_duplicate(report),

@@ -22,6 +22,7 @@ from services.clean.checks import (
     Threshold,
     judge_metrics,
 )
+from services.clean.checks.thresholds import ranges_by_code
 from services.clean.checks.video import DEFAULT_VIDEO_THRESHOLDS, VIDEO_CORRUPTION_CODES
 
 Action = Literal["reject", "flag", "ignore"]
@@ -56,6 +57,10 @@ DEFAULT_ACTIONS: Mapping[str, Action] = {
     "duplicate_frames": "flag",
     "black_frames": "flag",
     "blank_frames": "flag",
+    "stutter": "flag",
+    "black_gap": "flag",
+    "blended_frames": "flag",
+    "combed_frames": "flag",
 }
 ALL_THRESHOLDS: Mapping[str, Threshold] = {**DEFAULT_THRESHOLDS, **DEFAULT_VIDEO_THRESHOLDS}
 KNOWN_CODES = frozenset(DEFAULT_ACTIONS)
@@ -172,9 +177,11 @@ def judge(
     duplicate: Duplicate | None,
     rules: PolicyRules,
 ) -> Verdict:
-    """Hold stored findings against a policy."""
+    """Hold stored findings against a policy; a re-judged check keeps the ranges stored for it."""
+    structural = list(structural)
     failures = [c for c in structural if not c.passed]
-    failures += [c for c in judge_metrics(metrics, rules.threshold_set()) if not c.passed]
+    judged = judge_metrics(metrics, rules.threshold_set(), ranges_by_code(structural))
+    failures += [c for c in judged if not c.passed]
     if duplicate is not None:
         found = duplicate_result(duplicate, rules.near_duplicate_radius)
         if found is not None:

@@ -19,6 +19,10 @@ class Finding(BaseModel):
     message: str
     value: float | None
     threshold: float | None
+    ranges: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="where in a video, as [start, end] seconds (the first 20; empty if unknown)",
+    )
 
 
 class QualityReportOut(BaseModel):

@@ -398,7 +398,9 @@ def test_frame_rate_conversion_by_repeated_frames_is_flagged(clips: dict[str, Pa
     assert report.metrics["duplicate_frames"] == 14  # frames 5, 10, ..., 70
     assert report.metrics["duplicate_frame_ratio"] == pytest.approx(14 / 75)
     assert report.metrics["longest_duplicate_run"] == 2
-    assert report.failed_codes == {"duplicate_frames"}
+    # each repeat is also a picture held between moving ones: the judder people see
+    assert report.metrics["stutter_events"] == 14
+    assert report.failed_codes == {"duplicate_frames", "stutter"}
 
 
 def test_a_ticking_clock_overlay_does_not_hide_a_freeze(clips: dict[str, Path]) -> None:

@@ -7,12 +7,17 @@ downloading or decoding anything again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar, Literal
 
 FailsWhen = Literal["below", "above"]
+
+# A stretch of a video a check is about, [start, end] in seconds (start == end for one moment).
+Range = tuple[float, float]
+# Results name at most this many ranges (the first ones found), so a report stays small.
+MAX_RANGES = 20
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class CheckResult:
 
     ``value`` and ``threshold`` are None for structural defects that have no scale (a truncated
     file is truncated); ``message`` always says what was found in words an ops lead can act on.
+    ``ranges`` says where in a video the check found it (empty for images and when unknown).
     """
 
     code: str
@@ -45,6 +51,7 @@ class CheckResult:
     value: float | None
     threshold: float | None
     message: str
+    ranges: tuple[Range, ...] = ()
 
 
 # Defaults calibrated on the clean benchmark's labelled corpus; docs/cleaning.md says why
@@ -71,8 +78,10 @@ DEFAULT_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
 )
 
 
-def judge(code: str, threshold: Threshold, value: float) -> CheckResult:
-    """The result of holding one measured value against its threshold."""
+def judge(
+    code: str, threshold: Threshold, value: float, ranges: tuple[Range, ...] = ()
+) -> CheckResult:
+    """The result of holding one measured value against its threshold (found at ``ranges``)."""
     breached = threshold.is_breached_by(value)
     if breached:
         relation = "<" if threshold.fails_when == "below" else ">"
@@ -82,22 +91,46 @@ def judge(code: str, threshold: Threshold, value: float) -> CheckResult:
     else:
         relation = ">=" if threshold.fails_when == "below" else "<="
         message = f"{threshold.metric} {value:.4g} {relation} {threshold.limit:.4g}"
-    return CheckResult(code, not breached, value, threshold.limit, message)
+    return CheckResult(code, not breached, value, threshold.limit, message, ranges)
 
 
 def judge_metrics(
-    metrics: Mapping[str, float], thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS
+    metrics: Mapping[str, float],
+    thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS,
+    ranges: Mapping[str, tuple[Range, ...]] | None = None,
 ) -> tuple[CheckResult, ...]:
     """Every threshold whose metric was measured, held against it, in the thresholds' order.
 
     A metric that was not measured (e.g. ``colour_spread`` of an image stored as grayscale, where
-    the question does not arise) yields no result rather than a made-up pass.
+    the question does not arise) yields no result rather than a made-up pass. ``ranges`` says,
+    per check code, where in a video each check found what it measured.
     """
+    where = ranges or {}
     return tuple(
-        judge(code, threshold, metrics[threshold.metric])
+        judge(code, threshold, metrics[threshold.metric], where.get(code, ()))
         for code, threshold in thresholds.items()
         if threshold.metric in metrics
     )
+
+
+# The message of a passed result that only carries where a measured check looked (see
+# :func:`located`).
+LOCATED = "where the check found what it measured"
+
+
+def located(code: str, ranges: tuple[Range, ...]) -> CheckResult:
+    """A passed result that carries where in a video check ``code`` found what it measured.
+
+    Kept with a report's structural findings, which are stored as they are, so that a check
+    re-judged later from stored metrics still names its ranges; a passed result never counts
+    against an asset.
+    """
+    return CheckResult(code, True, None, None, LOCATED, ranges)
+
+
+def ranges_by_code(results: Iterable[CheckResult]) -> dict[str, tuple[Range, ...]]:
+    """The ranges carried by :func:`located` results, per check code."""
+    return {r.code: r.ranges for r in results if r.passed and r.message == LOCATED and r.ranges}
 
 
 class UnreadableMedia(Exception):

@@ -8,10 +8,13 @@ Reading is split in three layers so the judgement stays pure and re-playable:
 1. ``container``: the container's structure (``truncated``, ``missing_index``) from a few header
    bytes, for the MP4/MOV, Matroska/WebM and AVI families;
 2. ``decode``: one decode pass with PyAV that reduces every frame, as it arrives, to its
-   presentation time and a 64x64 grayscale thumbnail; a couple of thumbnails and the frame being
+   presentation time, a 64x64 grayscale thumbnail and a 160-column detail picture with every
+   row (for the ghost checks); a few of those and the frame being
    decoded are all that is held, so memory does not grow with the video's length;
 3. ``frame_scan``: :func:`summarize_frames`, a pure fold over those frames (timing, repeated
-   pictures, black and blank frames); ``report`` then judges the flat metrics against
+   pictures, black and blank frames, with ``interruptions`` for stutters and black gaps between
+   moving pictures and ``ghosts`` for blended and combed frames, each with the time ranges it
+   found them at); ``report`` then judges the flat metrics against
    :data:`DEFAULT_VIDEO_THRESHOLDS` with :func:`judge_metrics` -- the same judgement the image
    checks use, so a dataset whose policy changes is re-judged from stored metrics without
    decoding the video again.

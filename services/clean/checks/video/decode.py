@@ -29,6 +29,8 @@ from services.clean.checks.video.frame_scan import (
     VideoScan,
     summarize_frames,
 )
+from services.clean.checks.video.ghosts import DETAIL_ROWS, DETAIL_WIDTH
+from services.clean.checks.video.interruptions import TimeRanges
 
 
 class UnreadableVideo(UnreadableMedia):
@@ -106,12 +108,15 @@ def scan_stream(
     decodes.
     """
     errors: list[str] = []
+    error_times = TimeRanges()
     coverage = PacketCoverage(clusters or ())
-    reformatter = VideoReformatter()
+    reformatter, detailer = VideoReformatter(), VideoReformatter()
     scan = summarize_frames(
         (
-            _observed(index, frame, reformatter)
-            for index, frame in enumerate(decoded_frames(container, stream, errors, coverage))
+            _observed(index, frame, reformatter, detailer)
+            for index, frame in enumerate(
+                decoded_frames(container, stream, errors, coverage, error_times)
+            )
         ),
         duplicate_tolerance,
         frozen_tolerance,
@@ -125,7 +130,10 @@ def scan_stream(
     if scan.decoded_frames == 0:
         detail = f": {errors[0]}" if errors else ""
         raise UnreadableVideo("decode_failed", f"no frame of the video decodes{detail}")
-    return replace(scan, decode_errors=len(errors), unread_stretches=tuple(unread))
+    ranges = dict(scan.ranges)
+    if error_times.kept:
+        ranges["decode_errors"] = error_times.ranges()
+    return replace(scan, decode_errors=len(errors), unread_stretches=tuple(unread), ranges=ranges)
 
 
 def decoded_frames(
@@ -133,13 +141,15 @@ def decoded_frames(
     stream: VideoStream,
     errors: list[str],
     coverage: PacketCoverage | None = None,
+    error_times: TimeRanges | None = None,
 ) -> Iterator[VideoFrame]:
     """Every decodable frame in presentation order; each failure is appended to ``errors``.
 
     A packet the decoder refuses is skipped and decoding carries on; a demuxer failure ends the
     stream, since nothing after it can be located. Every packet read, of any stream, is added to
-    ``coverage``.
+    ``coverage``; the time of each failure that has one to ``error_times``.
     """
+    where = error_times if error_times is not None else TimeRanges()
     packets = container.demux()
     while True:
         try:
@@ -158,18 +168,63 @@ def decoded_frames(
             frames = stream.decode(packet)  # an empty packet at the end flushes the decoder
         except av.error.FFmpegError as error:
             errors.append(f"packet at {packet.pts}: {error.strerror}")
+            if packet.pts is not None and packet.time_base is not None:
+                where.add(float(packet.pts * packet.time_base), None)
             continue
         for frame in frames:
             if frame.is_corrupt:
                 errors.append(f"frame at {frame.pts} decoded with errors")
+                where.add(frame.time, None)
             yield frame
 
 
-def _observed(index: int, frame: VideoFrame, reformatter: VideoReformatter) -> DecodedFrame:
+def _observed(
+    index: int, frame: VideoFrame, reformatter: VideoReformatter, detailer: VideoReformatter
+) -> DecodedFrame:
     duration = None
     if frame.duration and frame.time_base is not None:
         duration = float(frame.duration * frame.time_base)
-    return DecodedFrame(index, frame.time, duration, thumbnail_of(frame, reformatter))
+    thumbnail = thumbnail_of(frame, reformatter)
+    return DecodedFrame(index, frame.time, duration, thumbnail, detail_of(frame, detailer))
+
+
+# 8-bit pixel formats whose first plane is the luma at full size, and whether it is full range
+_LUMA_PLANES = {
+    "yuv420p": False,
+    "yuv422p": False,
+    "yuv444p": False,
+    "nv12": False,
+    "yuvj420p": True,
+    "yuvj422p": True,
+    "yuvj444p": True,
+}
+
+
+def detail_of(frame: VideoFrame, reformatter: VideoReformatter) -> NDArray[np.uint8]:
+    """The frame's luma at DETAIL_WIDTH columns (fewer if narrower) by every row of the band of
+    DETAIL_ROWS across its middle, what the ghost checks use: only columns are averaged, so the
+    two fields stay apart.
+
+    Read straight from the luma plane where the format has one (a view, the band alone
+    resized: a fraction of a full swscale pass), limited range mapped to 0-255 as swscale does;
+    other formats go through swscale whole.
+    """
+    full_range = _LUMA_PLANES.get(frame.format.name)
+    width = min(DETAIL_WIDTH, frame.width)
+    if full_range is None:
+        small = reformatter.reformat(
+            frame, width=width, height=frame.height, format="gray", interpolation=Interpolation.AREA
+        )
+        return np.asarray(small.to_ndarray(), dtype=np.uint8)
+    plane = frame.planes[0]
+    luma = np.frombuffer(memoryview(plane), np.uint8, count=plane.line_size * frame.height)
+    rows = luma.reshape(frame.height, plane.line_size)[:, : frame.width]
+    top = max(0, (frame.height - DETAIL_ROWS) // 4 * 2)
+    band = rows[top : top + DETAIL_ROWS]
+    detail = cv2.resize(band, (width, len(band)), interpolation=cv2.INTER_AREA)
+    if not full_range:
+        detail = cv2.convertScaleAbs(detail, alpha=255 / 219, beta=-16 * 255 / 219)
+    return np.asarray(detail, dtype=np.uint8)
 
 
 def thumbnail_of(frame: VideoFrame, reformatter: VideoReformatter) -> NDArray[np.uint8]:

@@ -8,12 +8,16 @@ frames, in constant memory.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from services.clean.checks.thresholds import Range
+from services.clean.checks.video.ghosts import Ghost, GhostScan
+from services.clean.checks.video.interruptions import Interruptions, TimeRanges
 
 # Every picture comparison is made on this thumbnail: small enough that sensor noise and
 # compression artefacts average out and a comparison costs microseconds, large enough that a
@@ -60,6 +64,10 @@ MIN_FROZEN_SECONDS = 2.0
 BLACK_PIXEL_LUMA = 26
 BLACK_PIXEL_SHARE = 0.98
 
+# A frame interval this share longer or shorter than the mean so far is where a variable frame
+# rate shows (millisecond time bases give 29.97 fps intervals of 33/34 ms, 3 % apart).
+SPIKE_SHARE = 0.5
+
 # Blank frame: a flat picture of any other colour (a "no signal" screen, a solid test card).
 # Real content, even fog or a white wall, keeps a luma spread of several levels on the thumbnail.
 BLANK_LUMA_SPREAD = 3.0
@@ -70,13 +78,15 @@ class DecodedFrame:
     """All the scan keeps of one decoded frame.
 
     ``timestamp`` and ``duration`` are in seconds (None when the stream does not say);
-    ``thumbnail`` is the picture's luma at THUMBNAIL_SIDE x THUMBNAIL_SIDE.
+    ``thumbnail`` is the picture's luma at THUMBNAIL_SIDE x THUMBNAIL_SIDE; ``detail`` its luma
+    at DETAIL_WIDTH columns by every row (see ghosts.py), None to skip the ghost checks.
     """
 
     index: int
     timestamp: float | None
     duration: float | None
     thumbnail: NDArray[np.uint8]
+    detail: NDArray[np.uint8] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,12 @@ class VideoScan:
     Damage: ``decode_errors`` counts packets the decoder refused, frames it flagged corrupt, a
     demuxer failure, and each stretch of frame bytes the demuxer skipped without an error
     (``unread_stretches``, byte ranges of a Matroska file's clusters that no packet came from).
+
+    In context (interruptions.py): ``stutter_events`` are pictures held 2-4 times between moving
+    pictures, ``black_gaps`` black stretches of 0.2 s or more between moving pictures. Ghosts
+    (ghosts.py): ``blended_frames`` mix the pictures around them, ``combed_frames`` carry fields
+    from two moments. ``ranges`` names, per check code, where each check found what it counts:
+    [start, end] seconds, the first MAX_RANGES, touching ones merged.
     """
 
     decoded_frames: int
@@ -133,6 +149,11 @@ class VideoScan:
     black_frames: int
     blank_frames: int
     unread_stretches: tuple[tuple[int, int], ...] = ()
+    stutter_events: int = 0
+    black_gaps: int = 0
+    blended_frames: int = 0
+    combed_frames: int = 0
+    ranges: Mapping[str, tuple[Range, ...]] = field(default_factory=dict)
 
     @property
     def decoded_duration(self) -> float:
@@ -183,12 +204,21 @@ def summarize_frames(
     repeats = _PictureRuns(duplicate_tolerance, min_frozen_seconds)
     stills = _PictureRuns(frozen_tolerance, min_frozen_seconds)
     decoded = black = blank = 0
+    interruptions = Interruptions(duplicate_tolerance.same, frozen_tolerance.same)
+    ghosts = _Ghosts()
+    black_runs, blank_runs = _Stretches(), _Stretches()
     for frame in frames:
         decoded += 1
         timing.add(frame)
-        if is_black(frame.thumbnail):
+        dark = is_black(frame.thumbnail)
+        flat = not dark and is_blank(frame.thumbnail)
+        interruptions.add(frame.timestamp, frame.thumbnail, dark, flat)
+        ghosts.add(frame.timestamp, None if dark or flat else frame.detail)
+        black_runs.add(frame.timestamp, dark)
+        blank_runs.add(frame.timestamp, flat)
+        if dark:
             black += 1
-        elif is_blank(frame.thumbnail):
+        elif flat:
             blank += 1
         else:
             repeats.add(frame)
@@ -198,6 +228,25 @@ def summarize_frames(
         stills.interrupt(frame.timestamp)
     repeats.close(timing.end)
     stills.close(timing.end)
+    ghosts.close()
+    black_runs.add(timing.end, False)
+    blank_runs.add(timing.end, False)
+    frozen = TimeRanges()
+    for segment in stills.frozen:
+        frozen.add(segment.start, segment.end)
+    ranges = {
+        "decode_errors": (),
+        "variable_frame_rate": timing.spikes.ranges(),
+        "non_increasing_timestamps": timing.backwards.ranges(),
+        "duplicate_frames": repeats.where.ranges(),
+        "frozen": frozen.ranges(),
+        "black_frames": black_runs.where.ranges(),
+        "blank_frames": blank_runs.where.ranges(),
+        "stutter": interruptions.stutter_ranges.ranges(),
+        "black_gap": interruptions.gap_ranges.ranges(),
+        "blended_frames": ghosts.blended_where.ranges(),
+        "combed_frames": ghosts.combed_where.ranges(),
+    }
     return VideoScan(
         decoded_frames=decoded,
         decode_errors=0,
@@ -216,7 +265,54 @@ def summarize_frames(
         frozen_segments=tuple(stills.frozen),
         black_frames=black,
         blank_frames=blank,
+        stutter_events=interruptions.stutters,
+        black_gaps=interruptions.gaps,
+        blended_frames=ghosts.blended,
+        combed_frames=ghosts.combed,
+        ranges={code: found for code, found in ranges.items() if found},
     )
+
+
+class _Ghosts:
+    """Counts and ranges of the ghost frames :class:`GhostScan` decides."""
+
+    def __init__(self) -> None:
+        self._scan = GhostScan()
+        self.blended = 0
+        self.combed = 0
+        self.blended_where = TimeRanges()
+        self.combed_where = TimeRanges()
+
+    def add(self, timestamp: float | None, detail: NDArray[np.uint8] | None) -> None:
+        self._count(self._scan.add(timestamp, detail))
+
+    def close(self) -> None:
+        self._count(self._scan.close())
+
+    def _count(self, decisions: Iterable[tuple[Ghost, float | None, float | None]]) -> None:
+        for ghost, start, end in decisions:
+            if ghost.blended:
+                self.blended += 1
+                self.blended_where.add(start, end)
+            if ghost.combed:
+                self.combed += 1
+                self.combed_where.add(start, end)
+
+
+class _Stretches:
+    """Where consecutive frames of one kind (black, blank) run: from the first one's timestamp
+    to the next frame's."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.where = TimeRanges()
+
+    def add(self, timestamp: float | None, inside: bool) -> None:
+        if inside and self.start is None:
+            self.start = timestamp
+        elif not inside and self.start is not None:
+            self.where.add(self.start, timestamp)
+            self.start = None
 
 
 class _Timing:
@@ -234,6 +330,8 @@ class _Timing:
         self.missing = 0
         self.non_increasing = 0
         self.first_non_increasing: int | None = None
+        self.spikes = TimeRanges()  # intervals half as long again as the mean so far, or half
+        self.backwards = TimeRanges()  # from a non-increasing timestamp to the latest before it
 
     @property
     def variation(self) -> float:
@@ -254,9 +352,12 @@ class _Timing:
             delta = timestamp - self.previous
             if delta <= 0:
                 self.non_increasing += 1
+                self.backwards.add(timestamp, self.previous)
                 if self.first_non_increasing is None:
                     self.first_non_increasing = frame.index
             else:
+                if self.deltas >= 3 and abs(delta - self.mean) > SPIKE_SHARE * self.mean:
+                    self.spikes.add(self.previous, timestamp)
                 self.deltas += 1
                 step = delta - self.mean
                 self.mean += step / self.deltas
@@ -287,6 +388,7 @@ class _PictureRuns:
         self.longest = 1
         self.longest_seconds = 0.0
         self.frozen: list[FrozenSegment] = []
+        self.where = TimeRanges()  # of the runs
 
     def add(self, frame: DecodedFrame) -> None:
         if self.anchor is not None and self.tolerance.same(self.anchor, frame.thumbnail):
@@ -309,6 +411,7 @@ class _PictureRuns:
             self.runs += 1
             self.longest = max(self.longest, self.length)
             start = self.anchor_time
+            self.where.add(start, end)
             if start is not None and end is not None:
                 self.longest_seconds = max(self.longest_seconds, end - start)
                 if end - start >= self.min_frozen_seconds:

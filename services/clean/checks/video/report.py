@@ -4,11 +4,17 @@ of the flat metrics against :data:`DEFAULT_VIDEO_THRESHOLDS`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import ClassVar
 
-from services.clean.checks.thresholds import CheckedFile, CheckResult, Threshold, judge_metrics
+from services.clean.checks.thresholds import (
+    CheckedFile,
+    CheckResult,
+    Range,
+    Threshold,
+    judge_metrics,
+)
 from services.clean.checks.video.container import (
     VideoSource,
     container_problems,
@@ -79,6 +85,24 @@ DEFAULT_VIDEO_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
         # a one-second fade in a 10 s clip is normal; more than a tenth black is not
         "black_frames": Threshold("black_frame_ratio", 0.10, "above", "many frames are black"),
         "blank_frames": Threshold("blank_frame_ratio", 0.10, "above", "many frames are blank"),
+        # judged in context rather than over the clip: one picture held 2-4 times between moving
+        # pictures is a dropped or duplicated frame, one cut to black for 0.2 s between moving
+        # pictures a lost signal or a bad splice, however short the share of the clip
+        "stutter": Threshold(
+            "stutter_events", 0.0, "above", "pictures are held for a few frames in moving footage"
+        ),
+        "black_gap": Threshold(
+            "black_gaps", 0.0, "above", "the picture cuts to black between moving pictures"
+        ),
+        # a frame-blending converter mixes 2 frames in 5 (24 -> 30 fps) to 1 in 5 (a blend
+        # inserted); interlaced footage combs whenever it moves; one frame in 25 leaves room for
+        # the odd frame around a cut or a sudden stop
+        "blended_frames": Threshold(
+            "blended_frame_ratio", 0.04, "above", "frames are blends of their neighbours (ghosts)"
+        ),
+        "combed_frames": Threshold(
+            "combed_frame_ratio", 0.04, "above", "frames are interlaced and comb when moving"
+        ),
     }
 )
 
@@ -97,6 +121,8 @@ class VideoReport(CheckedFile):
     scan: VideoScan | None
     checks: tuple[CheckResult, ...]
     metrics: Mapping[str, float]
+    # where each measured check found what it counts, per check code (see VideoScan.ranges)
+    ranges: Mapping[str, tuple[Range, ...]] = field(default_factory=dict)
 
     corruption_codes: ClassVar[frozenset[str]] = VIDEO_CORRUPTION_CODES
 
@@ -135,7 +161,8 @@ def analyze_video(
         # a structural defect found in the bytes explains an open failure better than FFmpeg does
         return VideoReport(None, None, tuple(problems or [unopenable.as_result()]), {})
     metrics = video_metrics(probe, scan)
-    return VideoReport(probe, scan, (*problems, *judge_metrics(metrics, thresholds)), metrics)
+    checks = (*problems, *judge_metrics(metrics, thresholds, scan.ranges))
+    return VideoReport(probe, scan, checks, metrics, scan.ranges)
 
 
 def video_metrics(probe: VideoProbe, scan: VideoScan) -> dict[str, float]:
@@ -165,6 +192,12 @@ def video_metrics(probe: VideoProbe, scan: VideoScan) -> dict[str, float]:
         "black_frame_ratio": scan.share(scan.black_frames),
         "blank_frames": float(scan.blank_frames),
         "blank_frame_ratio": scan.share(scan.blank_frames),
+        "stutter_events": float(scan.stutter_events),
+        "black_gaps": float(scan.black_gaps),
+        "blended_frames": float(scan.blended_frames),
+        "blended_frame_ratio": scan.share(scan.blended_frames),
+        "combed_frames": float(scan.combed_frames),
+        "combed_frame_ratio": scan.share(scan.combed_frames),
     }
     if scan.mean_frame_rate is not None:
         metrics["mean_frame_rate"] = scan.mean_frame_rate

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.clean.checks.thresholds import Range
+from services.clean.checks.video.fingerprint import FrameHasher, VideoSignature
 from services.clean.checks.video.ghosts import Ghost, GhostScan
 from services.clean.checks.video.interruptions import Interruptions, TimeRanges
 
@@ -154,6 +155,8 @@ class VideoScan:
     blended_frames: int = 0
     combed_frames: int = 0
     ranges: Mapping[str, tuple[Range, ...]] = field(default_factory=dict)
+    # the samples duplicate detection compares (times, hashes, block means), stream times
+    fingerprint: VideoSignature | None = None
 
     @property
     def decoded_duration(self) -> float:
@@ -207,6 +210,7 @@ def summarize_frames(
     interruptions = Interruptions(duplicate_tolerance.same, frozen_tolerance.same)
     ghosts = _Ghosts()
     black_runs, blank_runs = _Stretches(), _Stretches()
+    hasher = FrameHasher()
     for frame in frames:
         decoded += 1
         timing.add(frame)
@@ -223,6 +227,7 @@ def summarize_frames(
         else:
             repeats.add(frame)
             stills.add(frame)
+            hasher.add(frame.timestamp, frame.thumbnail)
             continue
         repeats.interrupt(frame.timestamp)
         stills.interrupt(frame.timestamp)
@@ -265,6 +270,7 @@ def summarize_frames(
         frozen_segments=tuple(stills.frozen),
         black_frames=black,
         blank_frames=blank,
+        fingerprint=hasher.signature(),
         stutter_events=interruptions.stutters,
         black_gaps=interruptions.gaps,
         blended_frames=ghosts.blended,

@@ -11,7 +11,7 @@ Revision ID: 0005
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 SCHEMA = "clean"
 
 

@@ -33,6 +33,7 @@ import argparse
 import json
 import shutil
 import struct
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -416,6 +417,10 @@ def accuracy_items(seed: int) -> list[Item]:
     items: list[Item] = []
     for label, maker in MAKERS.items():
         items += [maker(stream(label, i), i) for i in range(COUNTS[label])]
+    # exposure and sharpness hard cases (imported here: that module draws with photo())
+    from bench.clean_bench.corpus_exposure import exposure_items
+
+    items += exposure_items(stream)
     from bench.clean_bench.corpus_near import near_items
 
     items += near_items(stream, NEAR_SCENES)
@@ -483,7 +488,10 @@ def build(
     throughput: int = 1500, seed: int = SEED, force: bool = False, out: Path = CORPUS
 ) -> dict[str, Any]:
     """The corpus manifest, generating the files first unless an identical corpus is there."""
+    from bench.clean_bench import corpus_exposure
+
     params = {"version": VERSION, "seed": seed, "counts": COUNTS, "throughput": throughput}
+    params["exposure_cases"] = corpus_exposure.VERSION
     params["near_cases"] = NEAR_SCENES
     kept = kept_manifest(out, params, force)
     if kept is not None:
@@ -532,6 +540,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--force", action="store_true", help="regenerate even if present")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # run as a script: bench.clean_bench is imported by build
     manifest = build(args.throughput, args.seed, args.force)
     labels: dict[str, int] = {}
     for entry in manifest["files"]:

@@ -171,8 +171,11 @@ def _check_one(arrival: int, name: str, data: bytes, state: dict[str, Any]) -> d
 
 
 def score_flags(files: list[dict[str, Any]], label: str, flagged: set[str]) -> dict[str, Any]:
-    """Strict precision and recall of one defect: ``flagged`` are the files a tool flags."""
-    positives = {f["name"] for f in files if f["label"] == label}
+    """Strict precision and recall of one defect: ``flagged`` are the files a tool flags.
+
+    A file is a positive of its label and of any code its picture also has (``also``: a blurred
+    banner is blurry and of an odd aspect ratio)."""
+    positives = {f["name"] for f in files if label in (f["label"], *f.get("also", ()))}
     labels = {f["name"]: f["label"] for f in files}
     tp = len(positives & flagged)
     false = flagged - positives

@@ -556,9 +556,9 @@ def test_stored_metrics_can_be_rejudged_against_new_thresholds_without_the_image
 def test_each_failure_carries_its_value_threshold_and_a_message() -> None:
     report = analyze_image(encode(blurred(scene(0), 3.0)))
     blurry = next(c for c in report.failures if c.code == "blurry")
-    assert blurry.value == report.metrics["edge_sharpness"]
+    assert blurry.value == report.metrics[DEFAULT_THRESHOLDS["blurry"].metric]
     assert blurry.threshold == DEFAULT_THRESHOLDS["blurry"].limit
-    assert blurry.message.startswith("image is blurry: edge_sharpness")
+    assert blurry.message.startswith("image is blurry: axis_sharpness")
 
 
 # ---- near duplicates under crops --------------------------------------------------------------

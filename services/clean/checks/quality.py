@@ -8,6 +8,7 @@ interpolation would invent blur that the file does not have.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,22 @@ _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32
 _NOISE_MEDIAN_GAIN = 0.6745 * 6.0
 CLIPPED_LEVEL = 250  # luma at or above which a pixel counts as blown out
 COLOUR_SPREAD_PERCENTILE = 99.0
+# Exposure is read from the ends of the luma histogram, not its mean: a dark-themed picture
+# with its full range (lit windows at night, text on a dark UI) has a bright end, an
+# under-exposed one does not; a bright scene with real shadows has a dark end, an
+# over-exposed one (shadows lifted) does not. Half a per cent of the frame is enough to count.
+HIGHLIGHT_PERCENTILE = 99.5
+SHADOW_PERCENTILE = 0.5
+# Edges are judged with the short side at most this long (the short side of the 512 x 384 frame
+# every other metric uses), so a banner is not shrunk by its length, and with at most
+# SHARPNESS_MAX_PIXELS pixels, so that the cost stays bounded.
+SHARPNESS_SHORT_SIDE = 384
+SHARPNESS_MAX_PIXELS = 4 * 512 * 384
+# An axis is judged on a tile only where the luma changes along it by at least this share of the
+# tile's range: vertical stripes have no edge across the rows, and must not read as soft there.
+AXIS_RANGE_SHARE = 0.5
+# An axis with fewer judged tiles than this share of the edge tiles (or 3) is not scored.
+AXIS_MIN_SHARE = 0.05
 
 
 def to_eight_bit(decoded: NDArray[Any]) -> NDArray[np.uint8]:
@@ -70,6 +87,31 @@ def to_eight_bit(decoded: NDArray[Any]) -> NDArray[np.uint8]:
 def normalized(pixels: NDArray[np.uint8], side: int = NORMALIZED_SIDE) -> NDArray[np.uint8]:
     """The image scaled down (area-averaged) so its longest side is at most ``side`` pixels."""
     return _shrunk(pixels, side, cv2.INTER_AREA)
+
+
+def sharpness_scale(width: int, height: int) -> float:
+    """The scale (at most 1) at which edges are judged: see ``SHARPNESS_SHORT_SIDE``.
+
+    For a 4:3 picture this is the :func:`normalized` scale; a wider one keeps more of its length.
+    """
+    return min(
+        1.0,
+        SHARPNESS_SHORT_SIDE / min(width, height),
+        math.sqrt(SHARPNESS_MAX_PIXELS / (width * height)),
+    )
+
+
+def sharpness_sample(luma: NDArray[np.uint8], gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The full-size ``luma`` at :func:`sharpness_scale`; ``gray`` (its normalized copy) when
+    that is the same size, so a 4:3 picture costs nothing more."""
+    height, width = luma.shape
+    scale = sharpness_scale(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (gray.shape[1], gray.shape[0]):
+        return gray
+    if scale >= 1.0:
+        return luma
+    return np.asarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def colour_sample(pixels: NDArray[np.uint8], side: int = NORMALIZED_SIDE) -> NDArray[np.uint8]:
@@ -215,6 +257,56 @@ def _within_blocks(length: int, scale: float) -> NDArray[np.float32]:
     return (border <= first).astype(np.float32)
 
 
+def axis_sharpness(
+    gray: NDArray[np.uint8], tiles: TileContrast, scale_x: float, scale_y: float
+) -> float | None:
+    """Edge sharpness along each axis apart, the softer axis deciding (0 to about 1).
+
+    Like :func:`edge_sharpness`, the steepest step over the tile's range, but the steps across
+    columns and across rows are scored separately and the lower of the two scores is kept:
+    motion blur softens one direction only, and the magnitude of the gradient let the other one
+    hide it. A tile counts for an axis only where the
+    luma changes along that axis by ``AXIS_RANGE_SHARE`` of the tile's range (stripes have no
+    edge across them), and an axis with too few such tiles is not scored. ``scale_x`` and
+    ``scale_y`` place the JPEG block grid, as in :func:`edge_sharpness`. None when no tile or
+    axis can be judged.
+    """
+    rows, cols = tiles.contrast.shape
+    tile_h, tile_w = tiles.tile_height, tiles.tile_width
+    edged = tiles.contrast >= EDGE_CONTRAST_FLOOR
+    if min(gray.shape) < 2 or tile_h < 2 or tile_w < 2 or not edged.any():
+        return None
+    region = gray[: rows * tile_h, : cols * tile_w].astype(np.float32)
+    smoothed = _float(cv2.GaussianBlur(region, (3, 3), EDGE_PREFILTER_SIGMA))
+    across = np.abs(np.diff(smoothed, axis=1, append=smoothed[:, -1:]))
+    down = np.abs(np.diff(smoothed, axis=0, append=smoothed[-1:, :]))
+    if JPEG_BLOCK * scale_x >= 2:
+        across[:, :-1] *= _within_blocks(region.shape[1], scale_x)[None, :]
+    if JPEG_BLOCK * scale_y >= 2:
+        down[:-1, :] *= _within_blocks(region.shape[0], scale_y)[:, None]
+    by_tile = smoothed.reshape(rows, tile_h, cols, tile_w)
+    spread = by_tile.max(axis=(1, 3)) - by_tile.min(axis=(1, 3))
+    # range along each axis: the widest change within one row (or column) of the tile
+    along_x = (by_tile.max(axis=3) - by_tile.min(axis=3)).max(axis=1)
+    along_y = (by_tile.max(axis=1) - by_tile.min(axis=1)).max(axis=2)
+    scores = []
+    for steps, along in ((across, along_x), (down, along_y)):
+        judged = edged & (along >= AXIS_RANGE_SHARE * spread)
+        if np.count_nonzero(judged) < max(3.0, AXIS_MIN_SHARE * np.count_nonzero(edged)):
+            continue
+        step = steps.reshape(rows, tile_h, cols, tile_w).max(axis=(1, 3))
+        ratios = step[judged] / np.maximum(spread[judged], 1.0)
+        scores.append(float(np.percentile(ratios, EDGE_PERCENTILE)))
+    return min(scores) if scores else None
+
+
+def luma_percentiles(gray: NDArray[np.uint8], *percents: float) -> tuple[float, ...]:
+    """Exact percentiles of a luma image, from one histogram."""
+    cumulative = np.cumsum(cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel())
+    total = cumulative[-1]
+    return tuple(float(np.searchsorted(cumulative, total * p / 100.0)) for p in percents)
+
+
 def mean_luminance(gray: NDArray[np.uint8]) -> float:
     """Average luma, 0 (black) to 255 (white)."""
     return float(gray.mean())
@@ -249,15 +341,21 @@ def colour_spread(bgr: NDArray[np.uint8]) -> float:
 
 
 def measure(
-    gray: NDArray[np.uint8], colour: NDArray[np.uint8] | None, width: int, height: int
+    gray: NDArray[np.uint8],
+    colour: NDArray[np.uint8] | None,
+    width: int,
+    height: int,
+    detail: NDArray[np.uint8] | None = None,
 ) -> dict[str, float]:
     """Every quality metric of an image, keyed by metric name.
 
     ``gray`` is the :func:`normalized` luma and ``width`` and ``height`` the full decoded size.
     ``colour`` is the :func:`colour_sample` of a file that stores colour channels (None
-    otherwise): only there is "grayscale stored as colour" a meaningful question.
+    otherwise): only there is "grayscale stored as colour" a meaningful question. ``detail`` is
+    the :func:`sharpness_sample` edges are judged on (``gray`` when None).
     """
     tiles = tile_contrast(gray)
+    shadow, highlight = luma_percentiles(gray, SHADOW_PERCENTILE, HIGHLIGHT_PERCENTILE)
     metrics = {
         "width": float(width),
         "height": float(height),
@@ -267,11 +365,19 @@ def measure(
         "structure_fraction": structure_fraction(tiles),
         "mean_luminance": mean_luminance(gray),
         "clipped_highlights": clipped_highlights(gray),
+        "shadow_luminance": shadow,
+        "highlight_luminance": highlight,
         "entropy_bits": entropy_bits(normalized(gray, ENTROPY_SIDE)),
     }
     sharpness = edge_sharpness(gray, tiles, gray.shape[1] / width)
     if sharpness is not None:
         metrics["edge_sharpness"] = sharpness
+    sample = gray if detail is None else detail
+    sample_tiles = tiles if sample is gray else tile_contrast(sample)
+    scales = (sample.shape[1] / width, sample.shape[0] / height)
+    axes = axis_sharpness(sample, sample_tiles, *scales)
+    if axes is not None:
+        metrics["axis_sharpness"] = axes
     if colour is not None:
         metrics["colour_spread"] = colour_spread(colour)
     return metrics

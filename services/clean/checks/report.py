@@ -26,6 +26,7 @@ from services.clean.checks.quality import (
     luminance,
     measure,
     normalized,
+    sharpness_sample,
     to_eight_bit,
 )
 from services.clean.checks.thresholds import (
@@ -127,11 +128,12 @@ def _decoded_report(
         failed = CheckResult("decode_failed", False, None, None, str(unsupported))
         return ImageReport(header.format, (*problems, failed, *bomb), metrics)
     # Luma first, then one area-averaged shrink of one channel instead of three.
-    gray = normalized(luminance(pixels))
+    luma = luminance(pixels)
+    gray = normalized(luma)
     height, width = pixels.shape[:2]
     stored_colour = stored.ndim == 3 and header.channels not in (1, 2)
     colour = colour_sample(pixels) if stored_colour and pixels.ndim == 3 else None
-    metrics.update(measure(gray, colour, width, height))
+    metrics.update(measure(gray, colour, width, height, sharpness_sample(luma, gray)))
     return ImageReport(
         header.format,
         (*problems, *judge_metrics(metrics, thresholds)),

@@ -31,6 +31,9 @@ class Threshold:
     limit: float
     fails_when: FailsWhen
     summary: str  # what a failure means, for people: "image is blurry"
+    # judged instead when ``metric`` was not measured: the metric a check used before, which
+    # reports stored before the change still hold (until they are analysed again)
+    legacy: Threshold | None = None
 
     def is_breached_by(self, value: float) -> bool:
         """Whether ``value`` fails this threshold."""
@@ -62,9 +65,27 @@ DEFAULT_THRESHOLDS: Mapping[str, Threshold] = MappingProxyType(
         "decompression_bomb": Threshold(
             "declared_pixels", 100_000_000, "above", "declared size is too large to decode safely"
         ),
-        "blurry": Threshold("edge_sharpness", 0.35, "below", "image is blurry"),
-        "dark": Threshold("mean_luminance", 40.0, "below", "image is too dark"),
-        "overexposed": Threshold("mean_luminance", 200.0, "above", "image is overexposed"),
+        "blurry": Threshold(
+            "axis_sharpness",
+            0.30,
+            "below",
+            "image is blurry",
+            Threshold("edge_sharpness", 0.35, "below", "image is blurry"),
+        ),
+        "dark": Threshold(
+            "highlight_luminance",
+            60.0,
+            "below",
+            "image is too dark",
+            Threshold("mean_luminance", 40.0, "below", "image is too dark"),
+        ),
+        "overexposed": Threshold(
+            "shadow_luminance",
+            120.0,
+            "above",
+            "image is overexposed",
+            Threshold("mean_luminance", 200.0, "above", "image is overexposed"),
+        ),
         "low_information": Threshold(
             "structure_fraction", 0.02, "below", "image carries little detail"
         ),
@@ -106,11 +127,20 @@ def judge_metrics(
     per check code, where in a video each check found what it measured.
     """
     where = ranges or {}
+    thresholds = {code: _measurable(t, metrics) for code, t in thresholds.items()}
     return tuple(
         judge(code, threshold, metrics[threshold.metric], where.get(code, ()))
         for code, threshold in thresholds.items()
         if threshold.metric in metrics
     )
+
+
+def _measurable(threshold: Threshold, metrics: Mapping[str, float]) -> Threshold:
+    """``threshold``, or its legacy one when only the legacy metric was measured."""
+    legacy = threshold.legacy
+    if threshold.metric not in metrics and legacy is not None and legacy.metric in metrics:
+        return legacy
+    return threshold
 
 
 # The message of a passed result that only carries where a measured check looked (see

@@ -46,8 +46,9 @@ router = APIRouter()
 AUTH_ERRORS = error_responses(401, 403)
 
 
-def get_ingest(request: Request) -> Ingest:
-    """The use cases' context, built in the lifespan."""
+async def get_ingest(request: Request) -> Ingest:
+    """The use cases' context, built in the lifespan (async: a plain def would cost each
+    request a hop to FastAPI's thread pool)."""
     ingest: Ingest = request.app.state.ingest
     return ingest
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,14 +74,17 @@ async def insert_assets_skipping_known(
     (committed, or earlier in ``assets``); the ids of the rows inserted."""
     if not assets:
         return set()
-    columns = [c.key for c in Asset.__table__.columns]
+    table = cast(Table, Asset.__table__)
+    rows = [{c.key: getattr(a, c.key) for c in table.columns} for a in assets]
+    # One compiled statement for any count: the rows go as parameter sets, which SQLAlchemy
+    # sends as one multi-row INSERT.
     query = (
-        insert(Asset)
-        .values([{c: getattr(a, c) for c in columns} for a in assets])
+        insert(table)
         .on_conflict_do_nothing(constraint="assets_dataset_sha256")
-        .returning(Asset.id)
+        .returning(table.c.id)
     )
-    return set((await session.execute(query)).scalars())
+    result = await session.execute(query, rows)
+    return set(result.scalars())
 
 
 async def assets_by_dataset_and_hash(

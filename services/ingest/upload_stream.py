@@ -39,12 +39,72 @@ class MalformedUpload(ValueError):
     """The body is not the multipart form the upload endpoint takes (a 422)."""
 
 
+class ChunkSpool:
+    """A file's bytes: the chunks as they came while they fit in ``max_size``, else a
+    temporary file on disk. Readable from the start after :meth:`seek` (0).
+
+    Keeping the chunks (not one growing buffer, as ``SpooledTemporaryFile`` does) copies each
+    byte once on the way in and once on the way out to the store.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._index = 0  # reading: the chunk at hand, and the offset in it
+        self._offset = 0
+        self._file: IO[bytes] | None = None
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``."""
+        if self._file is not None:
+            self._file.write(chunk)
+            return
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        if self._size > self._max_size:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            self._file.writelines(self._chunks)
+            self._chunks = []
+
+    def seek(self, position: int) -> int:
+        """Only back to the start (0), which is all the store's reads need."""
+        if position != 0:
+            raise ValueError("a spool is read from its start only")
+        self._index = self._offset = 0
+        if self._file is not None:
+            self._file.seek(0)
+        return 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (every remaining byte if negative)."""
+        if self._file is not None:
+            return self._file.read(size)
+        parts: list[bytes] = []
+        wanted = size if size >= 0 else self._size
+        while wanted > 0 and self._index < len(self._chunks):
+            chunk = self._chunks[self._index]
+            part = chunk[self._offset : self._offset + wanted]
+            parts.append(part)
+            wanted -= len(part)
+            self._offset += len(part)
+            if self._offset >= len(chunk):
+                self._index, self._offset = self._index + 1, 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        """Let go of the bytes (and remove the file, if any)."""
+        self._chunks = []
+        if self._file is not None:
+            self._file.close()
+
+
 @dataclass
 class ReceivedFile:
     """A file part: its name as sent, its spooled bytes and what they are."""
 
     filename: str | None
-    spool: IO[bytes]
+    spool: ChunkSpool
     inspected: Inspected
 
 
@@ -71,7 +131,7 @@ class _Part:
         self.name: str | None = None
         self.filename: str | None = None
         self.digest: Digest | None = None
-        self.spool: IO[bytes] | None = None
+        self.spool: ChunkSpool | None = None
         self.text = bytearray()
 
 
@@ -82,7 +142,7 @@ class _Reader:
         self.max_file_bytes = max_file_bytes
         self.upload = ReceivedUpload()
         self.part = _Part()
-        self.open_spools: list[IO[bytes]] = []
+        self.open_spools: list[ChunkSpool] = []
         self.ended = False
 
     def callbacks(self) -> MultipartCallbacks:
@@ -126,7 +186,7 @@ class _Reader:
             part.filename = filename.decode("utf-8", "replace") if filename is not None else None
             part.digest = Digest()
             # closed by ReceivedUpload.close, or at once if the request is refused
-            part.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+            part.spool = ChunkSpool(SPOOL_IN_MEMORY_BYTES)
             self.open_spools.append(part.spool)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -196,6 +256,6 @@ async def receive_upload(request: Request, max_file_bytes: int) -> ReceivedUploa
     return reader.upload
 
 
-def _close(spools: list[IO[bytes]]) -> None:
+def _close(spools: list[ChunkSpool]) -> None:
     for spool in spools:
         spool.close()

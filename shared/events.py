@@ -106,6 +106,18 @@ class QualityReason(Payload):
     threshold: float | None = None
 
 
+class VideoOverlap(Payload):
+    """Where a duplicate video shows an earlier video's footage: ``start_seconds``-
+    ``end_seconds`` of this video are ``original_start_seconds``-``original_end_seconds`` of
+    ``duplicate_of`` (seconds from each clip's start)."""
+
+    duplicate_of: UUID
+    start_seconds: float
+    end_seconds: float
+    original_start_seconds: float
+    original_end_seconds: float
+
+
 class AssetCleanedV1(Payload):
     """An asset passed the dataset's cleaning policy (possibly with non-blocking flags)."""
 
@@ -116,6 +128,8 @@ class AssetCleanedV1(Payload):
     metrics: dict[str, float]
     flags: list[QualityReason] = Field(default_factory=list)
     policy_version: int
+    # set when a ``video_duplicate`` flag is among the findings (optional: older readers skip it)
+    video_duplicate: VideoOverlap | None = None
 
 
 def pixels(metrics: Mapping[str, float], name: str) -> int | None:
@@ -136,6 +150,8 @@ class AssetRejectedV1(Payload):
     reasons: list[QualityReason]
     flags: list[QualityReason] = Field(default_factory=list)
     policy_version: int
+    # set when a ``video_duplicate`` reason or flag is among the findings (optional)
+    video_duplicate: VideoOverlap | None = None
 
 
 class FrameSampledV1(Payload):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from services.clean.checks.budget import DecodeBudget
 from services.clean.near_index import NearIndex
 from services.clean.settings import CleanSettings
+from services.clean.video_index import VideoIndex
 from shared.storage import ObjectStore
 from shared.uow import UnitsOfWork
 
@@ -25,3 +26,5 @@ class Clean:
     near_index: NearIndex
     decode_budget: DecodeBudget
     known_datasets: set[uuid.UUID] = field(default_factory=set)
+    # each dataset's video fingerprints, for duplicate videos (see video_index)
+    video_index: VideoIndex = field(default_factory=VideoIndex)

@@ -17,15 +17,18 @@ from services.clean.checks import CheckResult, Features, ImageReport, verify
 from services.clean.checks.thresholds import located
 from services.clean.checks.verification import verifiable
 from services.clean.checks.video import VideoReport
+from services.clean.checks.video.fingerprint import VideoSignature
 from services.clean.near_index import DatasetHashes, HashRows
 from services.clean.policy import (
     Duplicate,
     PolicyRules,
+    SharedFootage,
     Verdict,
     judge,
     near_duplicate_comparable,
 )
-from shared.events import AssetCleanedV1, AssetRejectedV1, QualityReason
+from services.clean.video_index import DatasetVideos, StoredSignature
+from shared.events import AssetCleanedV1, AssetRejectedV1, QualityReason, VideoOverlap
 
 Status = Literal["cleaned", "rejected"]
 
@@ -40,6 +43,7 @@ class Findings:
     phash: int | None = None  # only when near-duplicate comparison makes sense
     crops: tuple[int, ...] = ()  # crop hashes, with the phash
     features: bytes | None = None  # packed keypoints and thumbnail, with the phash
+    video: VideoSignature | None = None  # a video's fingerprint, timed from its start
 
 
 def image_findings(report: ImageReport, rules: PolicyRules) -> Findings:
@@ -57,11 +61,32 @@ def image_findings(report: ImageReport, rules: PolicyRules) -> Findings:
 
 
 def video_findings(report: VideoReport) -> Findings:
-    """A video's findings: structural defects and metrics (videos are not duplicate-checked),
-    and where each measured check looked, kept with the structural findings so a re-judged
-    check still names its time ranges."""
+    """A video's findings: structural defects and metrics, and where each measured check
+    looked, kept with the structural findings so a re-judged check still names its time
+    ranges; and, when any frame with content decoded, its fingerprint for duplicates."""
     where = [located(code, ranges) for code, ranges in report.ranges.items() if ranges]
-    return Findings([*report.structural, *where], dict(report.metrics))
+    scan = report.scan
+    fingerprint = scan.fingerprint if scan is not None else None
+    signature = None
+    if scan is not None and fingerprint and scan.first_timestamp is not None:
+        signature = fingerprint.from_start(scan.first_timestamp, scan.decoded_duration)
+    return Findings([*report.structural, *where], dict(report.metrics), video=signature)
+
+
+def find_video_duplicate(
+    asset_id: uuid.UUID, arrival: int, findings: Findings, videos: DatasetVideos
+) -> Duplicate | None:
+    """The earlier video this one shows footage of (the longest shared stretch, see
+    ``DatasetVideos.find``), if any; afterwards the video is in ``videos`` for later ones."""
+    if findings.video is None:
+        return None
+    found = videos.find(findings.video)
+    videos.add(StoredSignature(arrival, asset_id, findings.video))
+    if found is None:
+        return None
+    o = found.overlap
+    footage = SharedFootage(o.start, o.end, o.other_start, o.other_end, o.matched, o.compared)
+    return Duplicate("video_duplicate", str(found.asset_id), 0, overlap=footage)
 
 
 def unread_findings(size_bytes: int, max_bytes: int) -> Findings:
@@ -193,6 +218,7 @@ class ReportRow(TypedDict):
     duplicate_of: uuid.UUID | None
     duplicate_code: str | None
     duplicate_distance: int | None
+    duplicate_overlap: dict[str, Any] | None  # a duplicate video's SharedFootage
     arrival: int
     policy_version: int
     ingested: NotRequired[dict[str, Any]]  # the asset.ingested payload (where the file is)
@@ -225,6 +251,7 @@ def report_row(
         duplicate_of=uuid.UUID(duplicate.of_asset) if duplicate else None,
         duplicate_code=duplicate.code if duplicate else None,
         duplicate_distance=duplicate.distance if duplicate else None,
+        duplicate_overlap=asdict(duplicate.overlap) if duplicate and duplicate.overlap else None,
         arrival=arrival,
         policy_version=policy_version,
     )
@@ -238,8 +265,10 @@ def verdict_event(
     metrics: Mapping[str, float],
     judged: Verdict,
     policy_version: int,
+    duplicate: Duplicate | None = None,
 ) -> AssetCleanedV1 | AssetRejectedV1:
-    """The asset.cleaned or asset.rejected payload that announces a verdict."""
+    """The asset.cleaned or asset.rejected payload that announces a verdict; a duplicate
+    video's shared footage goes with it when the verdict names it."""
     common: dict[str, Any] = {
         "asset_id": asset_id,
         "dataset_id": dataset_id,
@@ -249,6 +278,16 @@ def verdict_event(
         "flags": [_reason(c) for c in judged.flags],
         "policy_version": policy_version,
     }
+    named = {c.code for c in (*judged.reasons, *judged.flags)}
+    if duplicate is not None and duplicate.overlap is not None and duplicate.code in named:
+        footage = duplicate.overlap
+        common["video_duplicate"] = VideoOverlap(
+            duplicate_of=uuid.UUID(duplicate.of_asset),
+            start_seconds=footage.start,
+            end_seconds=footage.end,
+            original_start_seconds=footage.original_start,
+            original_end_seconds=footage.original_end,
+        )
     if judged.rejected:
         return AssetRejectedV1(**common, reasons=[_reason(c) for c in judged.reasons])
     return AssetCleanedV1(**common)
@@ -279,6 +318,8 @@ class StoredReport(Protocol):
     def duplicate_code(self) -> str | None: ...
     @property
     def duplicate_distance(self) -> int | None: ...
+    @property
+    def duplicate_overlap(self) -> dict[str, Any] | None: ...
 
 
 def changed_verdict(report: StoredReport, rules: PolicyRules) -> Verdict | None:
@@ -309,6 +350,9 @@ def stored_duplicate(report: StoredReport) -> Duplicate | None:
     """The duplicate finding a stored report keeps."""
     if report.duplicate_of is None or report.duplicate_code is None:
         return None
+    if report.duplicate_code == "video_duplicate" and report.duplicate_overlap is not None:
+        footage = SharedFootage(**report.duplicate_overlap)
+        return Duplicate("video_duplicate", str(report.duplicate_of), 0, overlap=footage)
     exact = report.duplicate_code == "exact_duplicate"
     code: Literal["exact_duplicate", "near_duplicate"] = (
         "exact_duplicate" if exact else "near_duplicate"

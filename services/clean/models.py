@@ -72,6 +72,8 @@ class QualityReport(Base):
     duplicate_of: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     duplicate_code: Mapped[str | None] = mapped_column(String(32))
     duplicate_distance: Mapped[int | None] = mapped_column(SmallInteger)
+    # a duplicate video's shared footage: policy.SharedFootage as JSON
+    duplicate_overlap: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     policy_version: Mapped[int] = mapped_column(Integer)
     arrival: Mapped[int] = mapped_column(BigInteger, index=True)
     # the asset.ingested payload the report was made from: where to read the file again
@@ -115,6 +117,18 @@ class Reanalysis(Base):
     processed_at_resume: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VideoSignatureRow(Base):
+    """A video's fingerprint (``VideoSignature.pack``), compared with the dataset's later videos."""
+
+    __tablename__ = "video_signatures"
+
+    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    dataset_id: Mapped[uuid.UUID]
+    arrival: Mapped[int] = mapped_column(BigInteger)
+    duration_seconds: Mapped[float]
+    samples: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 outbox = outbox_table(Base.metadata)

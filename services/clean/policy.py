@@ -27,7 +27,7 @@ from services.clean.checks.video import DEFAULT_VIDEO_THRESHOLDS, VIDEO_CORRUPTI
 
 Action = Literal["reject", "flag", "ignore"]
 
-DUPLICATE_CODES = frozenset({"exact_duplicate", "near_duplicate"})
+DUPLICATE_CODES = frozenset({"exact_duplicate", "near_duplicate", "video_duplicate"})
 
 # Defaults: anything unusable for training rejects; oddities a human may still want are flags.
 DEFAULT_ACTIONS: Mapping[str, Action] = {
@@ -35,6 +35,7 @@ DEFAULT_ACTIONS: Mapping[str, Action] = {
     "decompression_bomb": "reject",
     "exact_duplicate": "reject",
     "near_duplicate": "reject",
+    "video_duplicate": "reject",
     "blurry": "reject",
     "dark": "reject",
     "overexposed": "reject",
@@ -122,14 +123,42 @@ class PolicyRules(BaseModel):
 
 
 @dataclass(frozen=True)
+class SharedFootage:
+    """Where a duplicate video shows the original's footage: ``start``-``end`` seconds of the
+    copy are ``original_start``-``original_end`` of the original (from each clip's start);
+    ``matched`` of ``compared`` samples in that stretch showed the same picture."""
+
+    start: float
+    end: float
+    original_start: float
+    original_end: float
+    matched: int
+    compared: int
+
+    @property
+    def seconds(self) -> float:
+        """How long the shared footage lasts."""
+        return self.end - self.start
+
+    def describe(self) -> str:
+        """The ranges as people read them: "2.00-9.50 s = 0.00-7.50 s of the original"."""
+        return (
+            f"{self.start:.2f}-{self.end:.2f} s = {self.original_start:.2f}-"
+            f"{self.original_end:.2f} s of the original"
+        )
+
+
+@dataclass(frozen=True)
 class Duplicate:
     """The asset this one copies, and how closely."""
 
-    code: Literal["exact_duplicate", "near_duplicate"]
+    code: Literal["exact_duplicate", "near_duplicate", "video_duplicate"]
     of_asset: str
     distance: int
     # how a near duplicate matched: its full hash or a crop's (not stored; for diagnosis)
     via: Literal["full", "crop"] | None = None
+    # a video duplicate's shared footage
+    overlap: SharedFootage | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +190,15 @@ def duplicate_result(duplicate: Duplicate, radius: int) -> CheckResult | None:
     """The duplicate finding as a failed check, if it still counts under ``radius``."""
     if duplicate.code == "near_duplicate" and duplicate.distance > radius:
         return None
+    if duplicate.code == "video_duplicate" and duplicate.overlap is not None:
+        footage = duplicate.overlap
+        return CheckResult(
+            duplicate.code,
+            False,
+            round(footage.seconds, 3),
+            0.0,
+            f"the same footage as asset {duplicate.of_asset}: {footage.describe()}",
+        )
     kind = "the same pixels as" if duplicate.code == "exact_duplicate" else "a near copy of"
     return CheckResult(
         duplicate.code,

@@ -11,9 +11,17 @@ from sqlalchemy import Float, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.clean.checks.video.fingerprint import VideoSignature
 from services.clean.domain import ReportRow
-from services.clean.models import ImageFeatures, KnownDataset, Policy, QualityReport
+from services.clean.models import (
+    ImageFeatures,
+    KnownDataset,
+    Policy,
+    QualityReport,
+    VideoSignatureRow,
+)
 from services.clean.near_index import CROPS, HashRows
+from services.clean.video_index import StoredSignature
 
 _SIGN = 1 << 63
 
@@ -159,6 +167,46 @@ async def hashes_since(session: AsyncSession, ident: uuid.UUID, after_arrival: i
     )
 
 
+async def insert_video_signatures(
+    session: AsyncSession, rows: Sequence[tuple[uuid.UUID, uuid.UUID, int, VideoSignature]]
+) -> None:
+    """Store videos' fingerprints: (asset id, dataset id, arrival, signature) each."""
+    if rows:
+        await session.execute(
+            insert(VideoSignatureRow),
+            [
+                {
+                    "asset_id": asset_id,
+                    "dataset_id": dataset_id,
+                    "arrival": arrival,
+                    "duration_seconds": signature.duration,
+                    "samples": signature.pack(),
+                }
+                for asset_id, dataset_id, arrival, signature in rows
+            ],
+        )
+
+
+async def video_signatures_since(
+    session: AsyncSession, ident: uuid.UUID, after_arrival: int
+) -> list[StoredSignature]:
+    """A dataset's video fingerprints that arrived after ``after_arrival``, in arrival order."""
+    query = (
+        select(
+            VideoSignatureRow.arrival,
+            VideoSignatureRow.asset_id,
+            VideoSignatureRow.samples,
+            VideoSignatureRow.duration_seconds,
+        )
+        .where(VideoSignatureRow.dataset_id == ident, VideoSignatureRow.arrival > after_arrival)
+        .order_by(VideoSignatureRow.arrival)
+    )
+    return [
+        StoredSignature(arrival, asset_id, VideoSignature.unpack(samples, duration))
+        for arrival, asset_id, samples, duration in (await session.execute(query)).all()
+    ]
+
+
 def pack_crops(crops: Sequence[int]) -> bytes:
     """Crop hashes as stored: 8 big-endian bytes each."""
     return np.array(crops, ">u8").tobytes()
@@ -183,13 +231,15 @@ async def reports_of(
 
 
 async def duplicate_pairs(session: AsyncSession, ident: uuid.UUID) -> Sequence[Any]:
-    """(original, copy, code, distance) for every duplicate found in the dataset."""
+    """(original, copy, code, distance, video overlap) for every duplicate found in the
+    dataset."""
     query = (
         select(
             QualityReport.duplicate_of,
             QualityReport.asset_id,
             QualityReport.duplicate_code,
             QualityReport.duplicate_distance,
+            QualityReport.duplicate_overlap,
         )
         .where(QualityReport.dataset_id == ident, QualityReport.duplicate_of.is_not(None))
         .order_by(QualityReport.arrival)

@@ -25,6 +25,18 @@ class Finding(BaseModel):
     )
 
 
+class SharedFootageOut(BaseModel):
+    """Where a duplicate video shows the original's footage (seconds from each clip's start):
+    ``start``-``end`` here are ``original_start``-``original_end`` there."""
+
+    start: float
+    end: float
+    original_start: float
+    original_end: float
+    matched: int = Field(description="samples in the stretch that showed the same picture")
+    compared: int = Field(description="samples in the stretch that could be compared")
+
+
 class QualityReportOut(BaseModel):
     """Everything clean knows about one asset."""
 
@@ -38,6 +50,9 @@ class QualityReportOut(BaseModel):
     duplicate_of: uuid.UUID | None
     duplicate_kind: str | None
     duplicate_distance: int | None
+    duplicate_overlap: SharedFootageOut | None = Field(
+        default=None, description="a duplicate video's shared footage (video_duplicate)"
+    )
     policy_version: int
     created_at: datetime
     updated_at: datetime
@@ -60,6 +75,7 @@ class QualityReportOut(BaseModel):
             duplicate_of=report.duplicate_of,
             duplicate_kind=report.duplicate_code,
             duplicate_distance=report.duplicate_distance,
+            duplicate_overlap=report.duplicate_overlap,
             policy_version=report.policy_version,
             created_at=report.created_at,
             updated_at=report.updated_at,

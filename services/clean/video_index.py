@@ -31,7 +31,7 @@ from services.clean.checks.video.fingerprint import (
 )
 
 CANDIDATE_RADIUS = 10  # bits between a probe and an indexed sample hash
-MAX_PROBES = 64
+MAX_PROBES = 32
 MIN_PROBE_HITS = 2
 MAX_CANDIDATES = 8  # videos aligned per lookup, most probe hits first
 INDEX_STEP_BITS = 2
@@ -113,15 +113,16 @@ class DatasetVideos:
             return []
         if len(probes) > MAX_PROBES:
             probes = probes[np.linspace(0, len(probes) - 1, MAX_PROBES).round().astype(np.intp)]
-        queries = signature.hashes[probes]
         hashes, owners = self._hashes[: self._size], self._owners[: self._size]
-        hit_probes, hit_rows = np.nonzero(
-            np.bitwise_count(queries[:, None] ^ hashes[None, :]) <= CANDIDATE_RADIUS
-        )
-        if len(hit_rows) == 0:
+        found: list[NDArray[np.int64]] = []
+        for position, probe in enumerate(signature.hashes[probes]):
+            rows = np.flatnonzero(np.bitwise_count(hashes ^ probe) <= CANDIDATE_RADIUS)
+            # (video, probe) keys: a video counts each probe once
+            found.append(np.unique(owners[rows]).astype(np.int64) * MAX_PROBES + position)
+        keys = np.concatenate(found)
+        if len(keys) == 0:
             return []
-        pairs = np.unique(np.stack([owners[hit_rows].astype(np.int64), hit_probes]), axis=1)
-        videos, hits = np.unique(pairs[0], return_counts=True)
+        videos, hits = np.unique(keys // MAX_PROBES, return_counts=True)
         needed = min(MIN_PROBE_HITS, len(probes))
         order = np.lexsort((videos, -hits))
         return [int(videos[i]) for i in order if hits[i] >= needed][:MAX_CANDIDATES]

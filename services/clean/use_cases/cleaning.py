@@ -26,6 +26,7 @@ from services.clean.policy import PolicyRules
 from services.clean.use_cases.datasets import remember_slugs
 from services.clean.use_cases.measuring import Measured, measure
 from services.clean.use_cases.policy import stored_rules
+from services.clean.video_index import DatasetVideos
 from shared.events import AssetIngestedV1, Envelope
 from shared.routing import Event
 from shared.uow import UnitOfWork
@@ -99,13 +100,21 @@ async def _judge(clean: Clean, measured: list[Measured], rules: Rules) -> None:
             }
             copies = {ident: await _hashes(clean, uow.session, ident) for ident in datasets}
             known = await _candidate_features(uow.session, measured, copies)
+            videos = {ident: await _videos(clean, uow.session, ident) for ident in datasets}
             reports = []
             for one, arrival in zip(measured, arrivals, strict=True):
                 ident = one.asset.dataset_id
                 # each asset's verdict continues the trace of its upload
                 with asset_span("clean judge", one.envelope, one.asset):
                     row = _judged(
-                        uow, one, arrival, originals[ident], copies[ident], rules[ident], known
+                        uow,
+                        one,
+                        arrival,
+                        originals[ident],
+                        copies[ident],
+                        rules[ident],
+                        known,
+                        videos[ident],
                     )
                 reports.append(row)
             await repo.insert_reports(uow.session, reports)
@@ -117,12 +126,22 @@ async def _judge(clean: Clean, measured: list[Measured], rules: Rules) -> None:
                     if m.findings.features is not None
                 ],
             )
+            await repo.insert_video_signatures(
+                uow.session,
+                [
+                    (m.asset.asset_id, m.asset.dataset_id, arrival, m.findings.video)
+                    for m, arrival in zip(measured, arrivals, strict=True)
+                    if m.findings.video is not None
+                ],
+            )
     except BaseException:
         # The copies may hold hashes that were never committed: read them afresh next time.
         for ident in datasets:
             clean.near_index.forget(ident)
+            clean.video_index.forget(ident)
         raise
     clean.near_index.trim()
+    clean.video_index.trim()
 
 
 def _judged(
@@ -133,12 +152,15 @@ def _judged(
     copy: DatasetHashes,
     rules: tuple[PolicyRules, int],
     known: dict[uuid.UUID, bytes],
+    videos: DatasetVideos,
 ) -> ReportRow:
     """One asset's report row; its verdict event and, if accepted, its frames' events."""
     asset, findings, (policy, version) = measured.asset, measured.findings, rules
     duplicate = domain.find_duplicate(
         asset.asset_id, arrival, findings, originals, copy, policy, known
     )
+    video_duplicate = domain.find_video_duplicate(asset.asset_id, arrival, findings, videos)
+    duplicate = duplicate or video_duplicate
     verdict = domain.verdict(findings, duplicate, policy)
     subject = str(asset.asset_id)
     announced = domain.verdict_event(
@@ -149,6 +171,7 @@ def _judged(
         findings.metrics,
         verdict,
         version,
+        duplicate,
     )
     uow.emit(announced, subject=subject, actor="clean")
     if not verdict.rejected:
@@ -190,6 +213,14 @@ async def _candidate_features(
         if one.findings.features is not None:
             known[one.asset.asset_id] = one.findings.features
     return known
+
+
+async def _videos(clean: Clean, session: AsyncSession, ident: uuid.UUID) -> DatasetVideos:
+    """The dataset's in-memory video fingerprints, brought up to date (the lock is held)."""
+    videos = clean.video_index.dataset(ident)
+    for stored in await repo.video_signatures_since(session, ident, videos.newest_arrival):
+        videos.add(stored)
+    return videos
 
 
 async def _hashes(clean: Clean, session: AsyncSession, ident: uuid.UUID) -> DatasetHashes:

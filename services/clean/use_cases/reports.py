@@ -52,7 +52,10 @@ async def duplicates(clean: Clean, principal: Principal, slug: str) -> Duplicate
         ident = await dataset_of(session, slug, principal)
         pairs = await repo.duplicate_pairs(session, ident)
     groups: dict[str, DuplicateGroup] = {}
-    for original, copy, code, distance in pairs:
+    for original, copy, code, distance, overlap in pairs:
         group = groups.setdefault(str(original), DuplicateGroup(original=str(original)))
-        group.copies.append({"asset_id": str(copy), "kind": code, "distance": distance})
+        listed = {"asset_id": str(copy), "kind": code, "distance": distance}
+        if overlap is not None:  # a duplicate video: where it shows the original's footage
+            listed["overlap"] = overlap
+        group.copies.append(listed)
     return DuplicateGroups(dataset_slug=slug, groups=list(groups.values()))

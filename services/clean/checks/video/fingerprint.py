@@ -57,8 +57,9 @@ MIN_RUN_DENSITY = 0.8
 # A duplicate shares at least this much footage: two seconds, and half the shorter clip.
 MIN_OVERLAP_SECONDS = 2.0
 MIN_OVERLAP_SHARE = 0.5
-# Offsets tried around a voted one (the vote bins are one sampling period wide).
-_REFINE_STEPS = np.linspace(-SAMPLE_PERIOD, SAMPLE_PERIOD, 17)
+# Offsets tried around a voted one (its bin is a sampling period wide), then around the best.
+_COARSE_STEPS = (-SAMPLE_PERIOD / 2, 0.0, SAMPLE_PERIOD / 2)
+_REFINE_STEPS = tuple(float(s) for s in np.linspace(-SAMPLE_PERIOD / 4, SAMPLE_PERIOD / 4, 9))
 _PEAKS = 3  # voted offsets verified per pair of clips
 
 
@@ -331,11 +332,15 @@ def align(query: VideoSignature, other: VideoSignature) -> Overlap | None:
     if len(query) == 0 or len(other) == 0:
         return None
     best: tuple[int, float, Overlap] | None = None
+    enough = MIN_OVERLAP_SECONDS / SAMPLE_PERIOD * MIN_RUN_DENSITY  # matches a duplicate needs
     for voted in voted_offsets(query, other):
-        ranked = []
-        for step in _REFINE_STEPS:
-            compared, same, mean = sample_matches(query, other, voted + float(step))
-            ranked.append((-int(np.count_nonzero(same)), mean, voted + float(step), compared, same))
+        # three offsets across the vote's bin first: most unrelated pairs stop here
+        ranked = [_tried(query, other, voted + step) for step in _COARSE_STEPS]
+        ranked.sort(key=lambda r: (r[0], r[1]))
+        if -ranked[0][0] < enough:
+            continue
+        coarse = ranked[0][2]
+        ranked += [_tried(query, other, coarse + step) for step in _REFINE_STEPS]
         ranked.sort(key=lambda r: (r[0], r[1]))
         _, mean, offset, compared, same = ranked[0]
         run = best_run(query.times, compared, same)
@@ -352,6 +357,14 @@ def align(query: VideoSignature, other: VideoSignature) -> Overlap | None:
     if overlap.seconds < MIN_OVERLAP_SECONDS or overlap.seconds < MIN_OVERLAP_SHARE * shorter:
         return None
     return overlap
+
+
+def _tried(
+    query: VideoSignature, other: VideoSignature, offset: float
+) -> tuple[int, float, float, NDArray[np.bool_], NDArray[np.bool_]]:
+    """An offset's rank key (fewest misses first, then closest blocks) and its matches."""
+    compared, same, mean = sample_matches(query, other, offset)
+    return -int(np.count_nonzero(same)), mean, offset, compared, same
 
 
 def _length(signature: VideoSignature) -> float:

@@ -278,23 +278,35 @@ def axis_sharpness(
         return None
     region = gray[: rows * tile_h, : cols * tile_w].astype(np.float32)
     smoothed = _float(cv2.GaussianBlur(region, (3, 3), EDGE_PREFILTER_SIGMA))
-    across = np.abs(np.diff(smoothed, axis=1, append=smoothed[:, -1:]))
-    down = np.abs(np.diff(smoothed, axis=0, append=smoothed[-1:, :]))
+    across = np.zeros_like(smoothed)  # the last column and row have no step: 0
+    down = np.zeros_like(smoothed)
+    across[:, :-1] = cv2.absdiff(smoothed[:, 1:], smoothed[:, :-1])
+    down[:-1, :] = cv2.absdiff(smoothed[1:, :], smoothed[:-1, :])
     if JPEG_BLOCK * scale_x >= 2:
         across[:, :-1] *= _within_blocks(region.shape[1], scale_x)[None, :]
     if JPEG_BLOCK * scale_y >= 2:
         down[:-1, :] *= _within_blocks(region.shape[0], scale_y)[:, None]
-    by_tile = smoothed.reshape(rows, tile_h, cols, tile_w)
-    spread = by_tile.max(axis=(1, 3)) - by_tile.min(axis=(1, 3))
-    # range along each axis: the widest change within one row (or column) of the tile
-    along_x = (by_tile.max(axis=3) - by_tile.min(axis=3)).max(axis=1)
-    along_y = (by_tile.max(axis=1) - by_tile.min(axis=1)).max(axis=2)
+    # Reductions one axis at a time, the row of tiles first (contiguous memory): several times
+    # faster than reducing both tile axes of a 4-D view.
+    height, width = smoothed.shape
+    # rows of each tile, reduced as the columns of the transposed image (contiguous again)
+    in_rows = np.ascontiguousarray(smoothed.T).reshape(cols, tile_w, height)
+    row_max, row_min = in_rows.max(axis=1).T, in_rows.min(axis=1).T  # (height, cols)
+    spread = row_max.reshape(rows, tile_h, cols).max(axis=1)
+    spread -= row_min.reshape(rows, tile_h, cols).min(axis=1)
+    # the range along each axis: the widest change within one row (or column) of the tile
+    along_x = (row_max - row_min).reshape(rows, tile_h, cols).max(axis=1)
+    in_columns = smoothed.reshape(rows, tile_h, width)
+    column_range = in_columns.max(axis=1) - in_columns.min(axis=1)  # (rows, width)
+    along_y = column_range.reshape(rows, cols, tile_w).max(axis=2)
     scores = []
     for steps, along in ((across, along_x), (down, along_y)):
         judged = edged & (along >= AXIS_RANGE_SHARE * spread)
         if np.count_nonzero(judged) < max(3.0, AXIS_MIN_SHARE * np.count_nonzero(edged)):
             continue
-        step = steps.reshape(rows, tile_h, cols, tile_w).max(axis=(1, 3))
+        step = (
+            steps.reshape(rows, tile_h, width).max(axis=1).reshape(rows, cols, tile_w).max(axis=2)
+        )
         ratios = step[judged] / np.maximum(spread[judged], 1.0)
         scores.append(float(np.percentile(ratios, EDGE_PERCENTILE)))
     return min(scores) if scores else None

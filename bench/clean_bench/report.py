@@ -250,8 +250,11 @@ def print_mix(mix: dict[str, Any], targets: list[dict[str, Any]]) -> None:
         )
         print(f"    CPU per file, whole stack: {total:.1f} ms ({parts})")
         print(
-            f"    meanwhile: bench client {e2e['client_cpu_ms_per_asset']:.1f} ms per file, "
-            f"every other process on the machine {e2e['other_cpu_ms_per_asset']:.1f} ms per file"
+            f"    meanwhile (not in the stack's figure): bench client "
+            f"{e2e['client_cpu_ms_per_asset']:.1f} ms per file, others' copies of the services "
+            f"and Postgres backends of other databases "
+            f"{e2e.get('other_services_cpu_ms_per_asset', 0.0):.1f} ms, every other process on "
+            f"the machine {e2e['other_cpu_ms_per_asset']:.1f} ms"
         )
     print(
         f"  in-process (analyze_image; check_video_file + its {local['sampled_frames']} sampled "

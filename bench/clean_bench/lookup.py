@@ -5,7 +5,12 @@ A fresh database ``conveyor_bench_lookup`` with clean's own schema (its migratio
 dataset. Per size: the cold read of the hashes into the in-memory copy, then p50/p95 over 200
 probes of what the service does per asset: bring the copy up to date from Postgres
 (``repository.hashes_since`` in a transaction) and scan it (``DatasetHashes.nearest``); half the
-probes are stored hashes with up to 10 bits flipped, and each of those must be found.
+probes are stored hashes with up to 10 bits flipped, and each of those must be found. Stage 1
+of the verified search (``DatasetHashes.candidates``: full and crop distances within 16 bits,
+at most 8) is timed on the same probes, with how many candidates it proposes; verifying them
+(stage 2) is timed by ``near_accuracy``, per candidate.
+
+Alone: ``.venv/bin/python -m bench.clean_bench.lookup --sizes 10000,100000,1000000``.
 """
 
 from __future__ import annotations
@@ -135,6 +140,8 @@ async def lookup_bench(
             query_crops = rng.integers(0, 2**63, (len(queries), CROPS), dtype=np.uint64).tolist()
             timings: list[float] = []
             scan_only: list[float] = []
+            stage_one: list[float] = []
+            proposed: list[int] = []
             missed = 0
             probing = time.perf_counter()
             for i, (planted, query) in enumerate(queries):
@@ -147,10 +154,14 @@ async def lookup_bench(
                     t1 = time.perf_counter()
                     found = copy.nearest(query, query_crops[i])
                 t2 = time.perf_counter()
+                candidates = copy.candidates(query, query_crops[i])
+                t3 = time.perf_counter()
                 if i < 20:
                     continue  # warm-up: connection pool, statement caches
                 timings.append(t2 - t0)
                 scan_only.append(t2 - t1)
+                stage_one.append(t3 - t2)
+                proposed.append(len(candidates))
                 missed += planted and found is None
             results["sizes"][str(size)] = {
                 "loaded_hashes": extra,
@@ -162,12 +173,17 @@ async def lookup_bench(
                 "lookup_p95_ms": pct(timings, 95) * 1000,
                 "scan_p50_ms": pct(scan_only, 50) * 1000,
                 "scan_p95_ms": pct(scan_only, 95) * 1000,
+                "candidates_p50_ms": pct(stage_one, 50) * 1000,
+                "candidates_p95_ms": pct(stage_one, 95) * 1000,
+                "candidates_mean": float(np.mean(proposed)) if proposed else 0.0,
                 "planted_missed": int(missed),
             }
             r = results["sizes"][str(size)]
             print(
                 f"    loaded in {load_s:.1f} s, cold read {cold_s:.2f} s; lookup p50 "
-                f"{r['lookup_p50_ms']:.2f} ms, p95 {r['lookup_p95_ms']:.2f} ms",
+                f"{r['lookup_p50_ms']:.2f} ms, p95 {r['lookup_p95_ms']:.2f} ms; stage 1 p50 "
+                f"{r['candidates_p50_ms']:.2f} ms, p95 {r['candidates_p95_ms']:.2f} ms, "
+                f"{r['candidates_mean']:.2f} candidates",
                 flush=True,
             )
     finally:
@@ -184,3 +200,23 @@ async def ensure_database() -> None:
         await recreate_database(DATABASE)
     else:
         await conn.close()
+
+
+def main() -> None:
+    """The lookup figures alone (the stack's Postgres must be up)."""
+    import argparse
+    import asyncio
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--probes", type=int, default=200)
+    parser.add_argument("--probe-budget", type=float, default=60)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    figures = asyncio.run(lookup_bench(sizes, args.probes, 240, args.probe_budget))
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

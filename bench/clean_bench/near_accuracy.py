@@ -23,13 +23,15 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+import cv2
 import numpy as np
 
 from bench import clean_corpus
 from bench.clean_bench import corpus_near
 from bench.clean_bench.stats import pct, ratio
 from services.clean import domain
-from services.clean.checks import analyze_image
+from services.clean.checks import Features, analyze_image, image_features, verify
+from services.clean.checks.quality import luminance, normalized
 from services.clean.near_index import DatasetHashes
 from services.clean.policy import PolicyRules
 
@@ -112,6 +114,41 @@ def score(matched: list[tuple[clean_corpus.Item, str | None]]) -> dict[str, Any]
     return rows
 
 
+def feature_cost(repeats: int = 15) -> dict[str, Any]:
+    """In-process CPU ms of ``image_features`` at 640x480 and 1920x1080, next to the whole
+    ``analyze_image`` of the same JPEG (which now includes it) measured in the same run, and of
+    one ``verify`` of a 20 % crop against its original."""
+    rng = np.random.default_rng(5)
+    figures: dict[str, Any] = {}
+    for width, height in ((640, 480), (1920, 1080)):
+        image = clean_corpus.normal_exposure(rng, clean_corpus.photo(rng, width, height))
+        data = clean_corpus.jpeg(image, 90)
+        gray = normalized(luminance(image))
+        features_ms, analysis_ms = [], []
+        for _ in range(repeats):
+            started = time.process_time()
+            image_features(gray).packed()
+            middle = time.process_time()
+            analyze_image(data)
+            analysis_ms.append((time.process_time() - middle) * 1000)
+            features_ms.append((middle - started) * 1000)
+        crop = normalized(luminance(image[height // 10 :, : width * 8 // 10]))
+        mine = Features.unpacked(image_features(crop).packed())
+        theirs = Features.unpacked(image_features(gray).packed())
+        verify_ms = []
+        for _ in range(repeats):
+            started = time.process_time()
+            verify(mine, theirs)
+            verify_ms.append((time.process_time() - started) * 1000)
+        figures[f"{width}x{height}"] = {
+            "features_ms_p50": pct(features_ms, 50),
+            "analyze_image_ms_p50": pct(analysis_ms, 50),
+            "share_of_analysis": pct(features_ms, 50) / pct(analysis_ms, 50),
+            "verify_ms_p50": pct(verify_ms, 50),
+        }
+    return figures
+
+
 def main() -> None:
     """Build the corpus in memory, score it and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -119,7 +156,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--hashes-only", action="store_true", help="no verification (before)")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--cost-only", action="store_true", help="only the per-image costs")
     args = parser.parse_args()
+    cv2.setNumThreads(1)  # as the service runs OpenCV
+    print("cost:", json.dumps(feature_cost()))
+    if args.cost_only:
+        return
     stream = clean_corpus._streams(args.seed)
     items = arrival_order(corpus_near.near_items(stream, args.per_scene), args.seed)
     figures = run(items, args.hashes_only)

@@ -162,8 +162,9 @@ def findings_of(gray: Gray) -> Findings:
     return Findings([], dict(FINE), None, perceptual_hash(small), crop_hashes(small), packed)
 
 
-def test_a_twenty_percent_crop_beyond_the_hash_rule_is_found_by_verification() -> None:
-    original, crop = findings_of(ORIGINAL), findings_of(ORIGINAL[48:432, 64:576])
+def test_a_fifteen_percent_crop_beyond_the_hash_rule_is_found_by_verification() -> None:
+    # full hashes 18 bits apart, crop distance 8: a candidate, but no hash match (crop limit 4)
+    original, crop = findings_of(ORIGINAL), findings_of(ORIGINAL[36:444, 48:592])
     copy, first = DatasetHashes(), uuid.UUID(int=1)
     assert original.phash is not None and crop.phash is not None
     copy.extend(HashRows.one(1, first, original.phash, original.crops))

@@ -263,9 +263,9 @@ def axis_sharpness(
     """Edge sharpness along each axis apart, the softer axis deciding (0 to about 1).
 
     Like :func:`edge_sharpness`, the steepest step over the tile's range, but the steps across
-    columns and across rows are scored separately and the lower of the two scores is kept:
-    motion blur softens one direction only, and the magnitude of the gradient let the other one
-    hide it. A tile counts for an axis only where the
+    columns, across rows and across both diagonals are scored separately and the lowest score
+    is kept: motion blur softens one direction only, and the magnitude of the gradient let the
+    others hide it (at 45 degrees, the edges along the motion stay sharp on both axes). A tile counts for an axis only where the
     luma changes along that axis by ``AXIS_RANGE_SHARE`` of the tile's range (stripes have no
     edge across them), and an axis with too few such tiles is not scored. ``scale_x`` and
     ``scale_y`` place the JPEG block grid, as in :func:`edge_sharpness`. None when no tile or
@@ -299,8 +299,14 @@ def axis_sharpness(
     in_columns = smoothed.reshape(rows, tile_h, width)
     column_range = in_columns.max(axis=1) - in_columns.min(axis=1)  # (rows, width)
     along_y = column_range.reshape(rows, cols, tile_w).max(axis=2)
+    # the two diagonals: motion at 45 degrees leaves the edges along it sharp on both axes
+    rising = np.zeros_like(smoothed)
+    falling = np.zeros_like(smoothed)
+    rising[:-1, :-1] = cv2.absdiff(smoothed[1:, :-1], smoothed[:-1, 1:])
+    falling[:-1, :-1] = cv2.absdiff(smoothed[1:, 1:], smoothed[:-1, :-1])
+    crossed = np.minimum(along_x, along_y)  # an edge across a diagonal changes both axes
     scores = []
-    for steps, along in ((across, along_x), (down, along_y)):
+    for steps, along in ((across, along_x), (down, along_y), (rising, crossed), (falling, crossed)):
         judged = edged & (along >= AXIS_RANGE_SHARE * spread)
         if np.count_nonzero(judged) < max(3.0, AXIS_MIN_SHARE * np.count_nonzero(edged)):
             continue

@@ -13,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
-from services.clean.checks import CheckResult, Features, ImageReport, verify
+from services.clean.checks import (
+    NEAR_DUPLICATE_RADIUS,
+    VERIFY_RADIUS,
+    CheckResult,
+    Features,
+    ImageReport,
+    verify,
+)
 from services.clean.checks.thresholds import located
 from services.clean.checks.verification import verifiable
 from services.clean.checks.video import VideoReport
@@ -154,7 +161,9 @@ def near_duplicate(
     (``checks.verify``), closest first, and the first that verifies is the match. A candidate
     without usable features on either side (stored before features were, or with too few
     keypoints) is decided by the hashes alone, as before verification existed. A verified
-    match reports its hash distance, capped at the policy's radius (it counts as within it).
+    match reports its hash distance, capped at the policy's radius (it counts as within it);
+    a policy that tightens the radius below the default tightens the verified search as much
+    (a radius of 6 verifies candidates within 10 bits instead of 14).
     """
     radius = rules.near_duplicate_radius
     mine = Features.unpacked(features) if features is not None else None
@@ -171,7 +180,8 @@ def near_duplicate(
         if other is None or not verifiable(other):
             matched = hashes.hash_match(radius)
         else:
-            matched = verify(mine, other).same
+            reach = hashes.distance <= radius + VERIFY_RADIUS - NEAR_DUPLICATE_RADIUS
+            matched = reach and verify(mine, other).same
         if matched:
             distance = min(hashes.distance, radius)
             return Duplicate("near_duplicate", str(proposed.asset_id), distance, hashes.via)

@@ -14,6 +14,8 @@ from services.clean import domain
 from services.clean.checks import (
     CROP_REGIONS,
     MAX_CANDIDATES,
+    NEAR_DUPLICATE_RADIUS,
+    VERIFY_RADIUS,
     Features,
     crop_hashes,
     image_features,
@@ -202,3 +204,20 @@ def test_a_close_hash_whose_pictures_differ_is_not_a_near_duplicate() -> None:
         domain.near_duplicate(sibling.phash, sibling.crops, copy, rules, sibling.features, known)
         is None
     )
+
+
+def test_a_policy_radius_below_the_default_tightens_the_verified_search_as_much() -> None:
+    original, crop = findings_of(ORIGINAL), findings_of(ORIGINAL[36:444, 48:592])
+    assert original.phash is not None and crop.phash is not None
+    assert original.features is not None
+    copy, first = DatasetHashes(), uuid.UUID(int=1)
+    copy.extend(HashRows.one(1, first, original.phash, original.crops))
+    known = {first: original.features}
+    (proposed,) = copy.candidates(crop.phash, crop.crops)
+    # the smallest radius that still verifies it
+    reach = proposed.hashes.distance - (VERIFY_RADIUS - NEAR_DUPLICATE_RADIUS)
+    for radius, found in ((reach, True), (reach - 1, False)):
+        rules = PolicyRules(near_duplicate_radius=radius)
+        match = domain.near_duplicate(crop.phash, crop.crops, copy, rules, crop.features, known)
+        assert (match is not None) is found
+        assert match is None or match.distance <= radius

@@ -169,7 +169,7 @@ def test_motion_blur_in_one_direction_is_blurry(angle: int) -> None:
     if angle == 90:
         kernel = kernel.T.copy()
     elif angle == 45:
-        kernel = np.eye(21, dtype=np.float32) / 21
+        kernel = np.asarray(np.eye(21) / 21, np.float32)
     image = np.asarray(cv2.filter2D(shapes(6), -1, kernel), np.uint8)
     report = analyze_image(jpeg(image))
     assert "blurry" in report.failed_codes

@@ -265,9 +265,10 @@ def axis_sharpness(
     Like :func:`edge_sharpness`, the steepest step over the tile's range, but the steps across
     columns, across rows and across both diagonals are scored separately and the lowest score
     is kept: motion blur softens one direction only, and the magnitude of the gradient let the
-    others hide it (at 45 degrees, the edges along the motion stay sharp on both axes). A tile counts for an axis only where the
-    luma changes along that axis by ``AXIS_RANGE_SHARE`` of the tile's range (stripes have no
-    edge across them), and an axis with too few such tiles is not scored. ``scale_x`` and
+    others hide it (at 45 degrees, the edges along the motion stay sharp on both axes). A tile
+    counts for an axis only where the luma changes along that axis by ``AXIS_RANGE_SHARE`` of the
+    tile's range (stripes have no edge across them; a diagonal needs both axes to change), and
+    an axis with too few such tiles is not scored. ``scale_x`` and
     ``scale_y`` place the JPEG block grid, as in :func:`edge_sharpness`. None when no tile or
     axis can be judged.
     """

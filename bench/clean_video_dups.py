@@ -57,6 +57,7 @@ if str(ROOT) not in sys.path:
 from bench.clean_corpus import photo  # noqa: E402
 from services.clean.checks.video import analyze_video  # noqa: E402
 from services.clean.checks.video.fingerprint import (  # noqa: E402
+    FrameHasher,
     VideoSignature,
     align,
     block_means,
@@ -493,6 +494,34 @@ def signature_cost(rng: np.random.Generator, samples: int = 2000) -> float:
     return (time.perf_counter() - began) * 1000 / samples
 
 
+def fingerprint_overhead(paths: list[Path], rounds: int = 3) -> dict[str, float]:
+    """CPU milliseconds of the decode pass per clip with the fingerprint and without it (the
+    hasher's ``add`` made a no-op), interleaved so both see the same machine load."""
+    with_it: list[float] = []
+    without: list[float] = []
+    keep = FrameHasher.add
+    try:
+        for _ in range(rounds):
+            for path in paths:
+                for enabled, spent in ((True, with_it), (False, without)):
+                    FrameHasher.add = keep if enabled else _ignored  # type: ignore[method-assign]
+                    began = time.process_time()
+                    analyze_video(path)
+                    spent.append((time.process_time() - began) * 1000)
+    finally:
+        FrameHasher.add = keep  # type: ignore[method-assign]
+    mean_with, mean_without = statistics.mean(with_it), statistics.mean(without)
+    return {
+        "with_ms": round(mean_with, 1),
+        "without_ms": round(mean_without, 1),
+        "ratio": round(mean_with / mean_without, 3),
+    }
+
+
+def _ignored(self: FrameHasher, timestamp: float | None, thumbnail: Pixels) -> None:
+    """A hasher that keeps nothing (the peer of the overhead measurement)."""
+
+
 def lookup_cost(
     signatures: list[VideoSignature], sizes: tuple[int, ...], rng: np.random.Generator
 ) -> dict[str, dict[str, float]]:
@@ -537,6 +566,9 @@ def run(seed: int = SEED, sources: int = SOURCES, out: Path = OUT) -> dict[str, 
     scored["signature_ms_per_sample"] = round(per_sample, 4)
     scored["signature_ms_per_clip"] = round(per_sample * scored["samples_per_clip"], 2)
     scored["lookup_ms"] = lookup_cost(signatures, (1000, 10000), rng)
+    scored["decode_pass_cpu"] = fingerprint_overhead(
+        [c.path for c in clips if c.label == "source"][:8]
+    )
     return scored
 
 
@@ -563,6 +595,11 @@ def print_table(result: dict[str, Any]) -> None:
         f"signature: {result['signature_ms_per_sample']} ms/sample, "
         f"{result['signature_ms_per_clip']} ms/clip ({result['samples_per_clip']:.0f} samples); "
         f"decode pass per clip (ms): {result['decode_ms_per_clip']}"
+    )
+    cpu = result["decode_pass_cpu"]
+    print(
+        f"decode pass CPU per clip: {cpu['with_ms']} ms with the fingerprint, "
+        f"{cpu['without_ms']} ms without (x{cpu['ratio']})"
     )
     print(f"lookup in the corpus (ms): {result['lookup_ms_corpus']}")
     for size, row in result["lookup_ms"].items():

@@ -2,7 +2,7 @@
 
 The decode pass already reduces every frame to a 64 x 64 luma thumbnail. :class:`FrameHasher`
 keeps a few of them as *samples*: the first frame at or after every ``SAMPLE_PERIOD`` seconds of
-stream time (4 a second, whatever the frame rate, so a re-encode at another rate samples the
+stream time (8 a second, whatever the frame rate, so a re-encode at another rate samples the
 same moments), skipping the black and blank frames the scan already recognizes. Each sample
 holds its timestamp, a 64-bit perceptual hash (DCT of the thumbnail, as the image pHash) and the
 8 x 8 means of the thumbnail's 8 x 8-pixel blocks (64 bytes).
@@ -10,10 +10,10 @@ holds its timestamp, a 64-bit perceptual hash (DCT of the thumbnail, as the imag
 The hash finds candidates and votes for a time offset; the block means decide. A global hash
 barely sees a person-sized subject on a still backdrop, so two static-camera clips of one place
 hash alike frame by frame; block means see the subject (a tenth of the width moves several
-blocks by tens of levels) while re-encoding and resizing move them by a level or two. Block
-means also interpolate between two samples (a subject's share of a block changes about linearly
-as it moves), which lets the alignment compare moments that fall between samples and find the
-offset to a fraction of the sampling period.
+blocks by tens of levels) while re-encoding and resizing move them by a level or two. A moment
+of one clip falls between two samples of the other, so a block is compared with the range it
+spans between them (see BLOCK_LEVEL) and ranked by the blend of the two, which finds the offset
+to a fraction of the sampling period.
 
 :func:`align` is the decision: the best offset by votes of hash-matching sample pairs, refined
 and verified on block means, then the longest run of matching samples around it; a run shorter

@@ -6,7 +6,8 @@ scenes of several kinds, JPEG quality 70-95) put in conveyor-raw. First the cons
 (``cleaning.clean_assets``, runs of ``batch_size`` with ``analysis_threads`` files at a time)
 measures and judges them: the peer. Then re-analysis jobs run through
 ``ReanalysisRunner`` (the service's background runner) at concurrency 1 (the default) and 2.
-Printed: files/s of each, and each job's ratio to the consumer pass measured in the same run.
+Printed: files/s of each, and each job's ratio to the consumer pass measured in the same run
+and to the floor, the image checks alone on bytes in memory (one thread, no store, no database).
 
 ``flock /tmp/conveyor-stack-session.lock .venv/bin/python bench/clean_reanalysis.py [N]``.
 Not a test.
@@ -28,14 +29,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deploy.sandbox import recreate_database
+from services.clean.checks import analyze_image
 from services.clean.checks.budget import DecodeBudget
 from services.clean.context import SOURCE, Clean
-from services.clean.models import inbox, outbox
+from services.clean.models import QualityReport, inbox, outbox
 from services.clean.near_index import NearIndex
 from services.clean.settings import CleanSettings
 from services.clean.use_cases import cleaning, datasets, reanalysis
@@ -130,12 +133,20 @@ async def main(count: int) -> None:
         )
         events.append(Event(_envelope(ASSET_INGESTED.name, payload), INGEST_EVENTS.name, payload))
     threads = settings.analysis_threads
-    print(f"{count} 640x480 JPEGs stored; consumer pass (analysis_threads={threads})")
+    print(f"{count} 640x480 JPEGs stored")
+    # the floor: the image checks alone on bytes in memory, one thread, no store, no database
+    files = [scene(i).tobytes() for i in range(count)]
+    started = time.perf_counter()
+    for data in files:
+        analyze_image(data)
+    floor = count / (time.perf_counter() - started)
+    print(f"  image checks alone, one thread: {floor:.1f} files/s")
+    print(f"  consumer pass (analysis_threads={threads}):", end=" ", flush=True)
     started = time.perf_counter()
     for at in range(0, count, settings.batch_size):
         await cleaning.clean_assets(clean, events[at : at + settings.batch_size])
     consumer = count / (time.perf_counter() - started)
-    print(f"  consumer: {consumer:.1f} files/s")
+    print(f"{consumer:.1f} files/s")
     for concurrency in (1, 2):
         clean.settings.reanalysis_concurrency = concurrency
         runner = reanalysis.ReanalysisRunner(clean, engine)
@@ -150,9 +161,51 @@ async def main(count: int) -> None:
         print(
             f"  re-analysis, concurrency {concurrency}: {state.state}, {state.done} done,"
             f" {state.failed} failed, {rate:.1f} files/s (job's own figure"
-            f" {state.rate_per_second or 0:.1f}), {rate / consumer:.2f} x the consumer pass"
+            f" {state.rate_per_second or 0:.1f}), {rate / consumer:.2f} x the consumer pass,"
+            f" {rate / floor:.2f} x the checks alone"
         )
+    await _source_write_cost(engine, events)
     await engine.dispose()
+
+
+async def _source_write_cost(engine: AsyncEngine, events: list[Event[AssetIngestedV1]]) -> None:
+    """What keeping each report's asset.ingested payload costs the consumer's write: the same
+    runs of 32 report rows inserted with and without it (rolled back), alternating."""
+    template = {
+        "dataset_id": uuid.uuid4(),
+        "media_type": "image/jpeg",
+        "status": "cleaned",
+        "metrics": {f"metric_{i}": 0.5 for i in range(16)},
+        "structural": [],
+        "reasons": [],
+        "flags": [],
+        "policy_version": 0,
+    }
+    payloads = [e.payload.model_dump(mode="json") for e in events[:32]]
+    timings: dict[str, list[float]] = {"without": [], "with": []}
+    async with engine.connect() as connection:
+        for round_ in range(60):
+            for kind in ("without", "with"):
+                rows = [
+                    {
+                        **template,
+                        "asset_id": uuid.uuid4(),
+                        "arrival": round_ * 100 + i,
+                        **({"ingested": payload} if kind == "with" else {}),
+                    }
+                    for i, payload in enumerate(payloads)
+                ]
+                transaction = await connection.begin()
+                started = time.perf_counter()
+                await connection.execute(insert(QualityReport), rows)
+                timings[kind].append(time.perf_counter() - started)
+                await transaction.rollback()
+    without, with_ = (float(np.median(timings[k])) * 1000 for k in ("without", "with"))
+    print(
+        f"  insert of 32 reports, median of 60: {without:.2f} ms without the stored source,"
+        f" {with_:.2f} ms with it ({with_ / without:.2f} x), that is"
+        f" {(with_ - without) / 32 * 1000:.0f} us per asset"
+    )
 
 
 def _envelope(kind: str, payload: DatasetCreatedV1 | AssetIngestedV1) -> Envelope:

@@ -20,6 +20,10 @@ Everything is drawn with NumPy/OpenCV from one seed, so the same files come out 
   - ``near_duplicate``: copies of an original by resize 50 %, JPEG quality 40, 5 % and 10 %
     crop, +20 % and -20 % brightness, 3 degree rotation, each labeled with its original and
     transform. Originals arrive before their copies.
+  - exposure and sharpness hard cases (``clean_bench.corpus_exposure``): dark-themed and bright
+    scenes, banners, resampled and turned photos labeled by their one true finding, and the same
+    scene types under- or over-exposed or blurred; a file with a second true finding lists it
+    under ``also``.
 
 - ``throughput/``: plain 640x480 JPEG photos, all different, for the throughput figures.
 - ``manifest.json``: the labels, written last (a corpus without it is regenerated).

@@ -12,9 +12,11 @@ that usually returns nothing.
 A lookup (:func:`~services.clean.checks.near_match`) then compares the query with every hash of
 the dataset: an XOR and a population count over a contiguous ``uint64`` array, about 1-3 ms per
 million hashes on one core, plus the crop hashes of the few within the candidate radius. That is
-a linear scan, so it has no blind spots. Memory is 176 bytes per image (full hash, 18 crop
-hashes, arrival, asset id: 176 MB for a million); the least recently used datasets are dropped
-when the total passes a limit and are read again when next needed.
+a linear scan, so it has no blind spots. The same scan proposes the candidates that
+verification with local features then confirms or refuses (:meth:`DatasetHashes.candidates`;
+the features themselves stay in Postgres, read only for candidates). Memory is 176 bytes per
+image (full hash, 18 crop hashes, arrival, asset id: 176 MB for a million); the least recently
+used datasets are dropped when the total passes a limit and are read again when next needed.
 """
 
 from __future__ import annotations

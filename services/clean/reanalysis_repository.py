@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.clean.domain import Findings
-from services.clean.models import ImageFeatures, QualityReport, Reanalysis
+from services.clean.models import ImageFeatures, QualityReport, Reanalysis, VideoSignatureRow
 from shared.paging import Cursor
 
 ACTIVE = ("queued", "running")
@@ -114,8 +114,8 @@ async def reports_by_id(
 async def replace_kept_beside(
     session: AsyncSession, report: QualityReport, found: Findings
 ) -> None:
-    """Replace what is stored beside a report: an image's features (or drop the old ones when
-    fresh findings have none)."""
+    """Replace what is stored beside a report: an image's features, a video's signature (or
+    drop the old one when fresh findings have none)."""
     asset = report.asset_id
     if found.features is None:
         await session.execute(delete(ImageFeatures).where(ImageFeatures.asset_id == asset))
@@ -125,5 +125,16 @@ async def replace_kept_beside(
         await session.execute(
             upsert.on_conflict_do_update(
                 index_elements=[ImageFeatures.asset_id], set_={"features": found.features}
+            )
+        )
+    if found.video is None:
+        await session.execute(delete(VideoSignatureRow).where(VideoSignatureRow.asset_id == asset))
+    else:
+        kept = {"duration_seconds": found.video.duration, "samples": found.video.pack()}
+        row = {"asset_id": asset, "dataset_id": report.dataset_id, "arrival": report.arrival}
+        upsert_video = insert(VideoSignatureRow).values({**row, **kept})
+        await session.execute(
+            upsert_video.on_conflict_do_update(
+                index_elements=[VideoSignatureRow.asset_id], set_=kept
             )
         )

@@ -400,7 +400,7 @@ class ReanalysisRunner:
 
     async def _store_page(self, job_id: uuid.UUID, outcomes: Sequence[Outcome], last: int) -> bool:
         """Replace the page's measurements, re-judge, checkpoint: one transaction."""
-        hashes_changed = False
+        hashes_changed = videos = False
         async with self.clean.units.begin() as uow:
             session = uow.session
             job = await jobs.job(session, job_id, lock=True)
@@ -419,6 +419,7 @@ class ReanalysisRunner:
                     continue
                 hashes_changed |= replace_measurements(report, outcome.measured.findings)
                 await jobs.replace_kept_beside(session, report, outcome.measured.findings)
+                videos |= report.media_type.startswith("video/")
                 report.updated_at = now
                 done += 1
                 if job.rejudge:
@@ -432,6 +433,8 @@ class ReanalysisRunner:
         # in-memory copies read only newer arrivals: make them read the replaced rows again
         if hashes_changed:
             self.clean.near_index.forget(job.dataset_id)
+        if videos:
+            self.clean.video_index.forget(job.dataset_id)
         return True
 
     async def _finish(self, job_id: uuid.UUID, state: str, error: str | None) -> None:

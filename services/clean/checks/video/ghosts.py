@@ -10,9 +10,9 @@ Two kinds, told apart because they have different causes and fixes:
   neighbour's, where a progressive frame's odd rows sit with its own even rows.
 
 Both are measured on the frame's *detail* picture: :data:`DETAIL_WIDTH` area-averaged columns by
-every row of the frame (a vertical-only reduction keeps the alternation of the fields, which a
-64x64 thumbnail averages away, and the width keeps a moving edge sharp enough that real motion
-is not mistaken for a mix).
+every row of a band of :data:`DETAIL_ROWS` across the middle (a vertical-only reduction keeps the
+alternation of the fields, which a 64x64 thumbnail averages away, and the width keeps a moving
+edge sharp enough that real motion is not mistaken for a mix).
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ class GhostScan:
                 self._measures[i - self._first] for i in range(low, min(self._next + 2, last) + 1)
             ]
             frame = self._measures[self._next - self._first]
-            at = window.index(frame)
+            at = self._next - low
             blended = (
                 frame.motion >= GHOST_MIN_MOTION
                 and frame.span >= GHOST_MIN_SPAN

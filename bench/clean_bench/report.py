@@ -130,6 +130,12 @@ def print_video(figures: dict[str, Any], targets: list[dict[str, Any]]) -> None:
     clean_video.print_table(video, targets)
 
 
+def by_process(spent: dict[str, float]) -> tuple[float, str]:
+    """The stack's CPU per asset in all, and each role's share, largest first."""
+    ordered = sorted(spent.items(), key=lambda i: -i[1])
+    return sum(spent.values()), ", ".join(f"{role} {ms:.1f}" for role, ms in ordered)
+
+
 def print_throughput(figures: dict[str, Any], targets: list[dict[str, Any]]) -> None:
     """Throughput and CPU figures."""
     tp = figures["throughput"]
@@ -181,10 +187,7 @@ def print_throughput(figures: dict[str, Any], targets: list[dict[str, Any]]) -> 
             )
         spent = e2e.get("stack_cpu_ms_per_asset", {})
         if spent:
-            parts = ", ".join(
-                f"{role} {ms:.1f}" for role, ms in sorted(spent.items(), key=lambda i: -i[1])
-            )
-            total = sum(spent.values())
+            total, parts = by_process(spent)
             ceiling = (os.cpu_count() or 1) * 1000 / total
             print(
                 f"    CPU per asset, whole stack: {total:.1f} ms ({parts}); at that cost "
@@ -243,11 +246,7 @@ def print_mix(mix: dict[str, Any], targets: list[dict[str, Any]]) -> None:
             f"{local['cpu_ms_per_file']:.1f} ms in-process: ratio {ratio:.2f}   "
             f"(target <= 1.5) {verdict(ok)}"
         )
-        spent = dict(e2e["stack_cpu_ms_per_asset"])
-        total = sum(spent.values())
-        parts = ", ".join(
-            f"{role} {ms:.1f}" for role, ms in sorted(spent.items(), key=lambda i: -i[1])
-        )
+        total, parts = by_process(e2e["stack_cpu_ms_per_asset"])
         print(f"    CPU per file, whole stack: {total:.1f} ms ({parts})")
         print(
             f"    meanwhile (not in the stack's figure): bench client "

@@ -21,12 +21,24 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.usefixtures("services")
 
 
-async def _sql(statement: str, *args: Any) -> None:
+async def _sql(statement: str, *args: Any) -> list[Any]:
     conn = await asyncpg.connect(endpoints.postgres_url(TEST_DB))
     try:
-        await conn.execute(statement, *args)
+        return list(await conn.fetch(statement, *args))
     finally:
         await conn.close()
+
+
+# A job as a process that died leaves it: running, checkpointed after the dataset's third
+# report (by arrival), three done.
+_CRASHED = """
+INSERT INTO clean.reanalyses (id, dataset_id, dataset_slug, state, rejudge, requested_by, total,
+    done, failed, changed, last_arrival, until_arrival, failures, started_at, resumed_at,
+    processed_at_resume)
+SELECT $1, dataset_id, $2, 'running', true, 'crashed', 5, 3, 0, 0,
+    (array_agg(arrival ORDER BY arrival))[3], max(arrival), '[]', now(), now(), 3
+FROM clean.quality_reports WHERE dataset_id = $3 GROUP BY dataset_id
+"""
 
 
 def test_reanalysis_remeasures_stored_files_and_is_one_admin_job_per_dataset(
@@ -94,6 +106,34 @@ def test_reanalysis_remeasures_stored_files_and_is_one_admin_job_per_dataset(
         assert after["updated_at"] > before["photo-0.jpg"]["updated_at"]
         assert after["status"] == "cleaned" and final["changed"] == 0
 
+        dataset_id = after["dataset_id"]
+        order = "SELECT asset_id::text, updated_at FROM clean.quality_reports"
+        order += " WHERE dataset_id = $1 ORDER BY arrival"
+        stamps = asyncio.run(_sql(order, uuid.UUID(dataset_id)))
+        crashed = uuid.uuid4()
+        asyncio.run(_sql(_CRASHED, crashed, dataset, uuid.UUID(dataset_id)))
+        # picked up at the runner's next poll (5 s), then only the last two are read again
+        resumed = eventually(
+            lambda: (
+                body
+                if (body := admin.get(f"/v1/reanalyses/{crashed}").json())["state"] == "succeeded"
+                else None
+            ),
+            timeout=30,
+            interval=0.1,
+        )
+        rest_ids = [row["asset_id"] for row in stamps[3:]]
+        lost = int(ids["photo-4.jpg"] in rest_ids)
+        assert (resumed["done"], resumed["failed"]) == (3 + 2 - lost, lost), resumed
+        restamped = {
+            row["asset_id"]: row["updated_at"]
+            for row in asyncio.run(_sql(order, uuid.UUID(dataset_id)))
+        }
+        for row in stamps:
+            moved = restamped[row["asset_id"]] != row["updated_at"]
+            expected = row["asset_id"] in rest_ids and row["asset_id"] != ids["photo-4.jpg"]
+            assert moved == expected, row["asset_id"]
+
         second = admin.post(f"/v1/datasets/{dataset}/reanalyses", json={"rejudge": False})
         assert second.status_code == 202, second.text
         cancelled = admin.post(f"/v1/reanalyses/{second.json()['id']}/cancel")
@@ -102,9 +142,11 @@ def test_reanalysis_remeasures_stored_files_and_is_one_admin_job_per_dataset(
         late = admin.post(f"/v1/reanalyses/{second.json()['id']}/cancel")
         assert late.status_code == 409 and late.json()["error"]["code"] == "reanalysis_finished"
 
-        page = admin.get(f"/v1/datasets/{dataset}/reanalyses", params={"limit": 1}).json()
-        assert [j["id"] for j in page["items"]] == [second.json()["id"]]
-        rest = admin.get(
-            f"/v1/datasets/{dataset}/reanalyses", params={"limit": 1, "cursor": page["next_cursor"]}
-        ).json()
-        assert [j["id"] for j in rest["items"]] == [job["id"]] and rest["next_cursor"] is None
+        listed, cursor = [], None
+        while True:
+            params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+            page = admin.get(f"/v1/datasets/{dataset}/reanalyses", params=params).json()
+            listed += [j["id"] for j in page["items"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert listed == [second.json()["id"], str(crashed), job["id"]]  # newest first

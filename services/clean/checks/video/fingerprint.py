@@ -46,6 +46,7 @@ VOTE_RADIUS = 12
 # a resize or a moment between frames moves edges by a pixel or so.
 BLOCK_LEVEL = 6.0
 MAX_CHANGED_BLOCKS = 0
+MOVING_BLOCKS = 2  # more blocks allowed to miss where this clip's own picture moves
 SHIFT_PIXELS = 2.0
 # A sample whose block means spread less than this says nothing (a near-flat picture): it
 # neither votes nor counts as a match or a miss.
@@ -279,6 +280,16 @@ def shift_slack(blocks: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray(steepest.reshape(-1, BLOCKS * BLOCKS) * (SHIFT_PIXELS / side), np.float32)
 
 
+def own_motion(blocks: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Per sample and block, how far the block moves to the sample before or after it."""
+    values = blocks.astype(np.float32)
+    step = np.abs(np.diff(values, axis=0))
+    motion = np.zeros_like(values)
+    motion[1:] = step
+    motion[:-1] = np.maximum(motion[:-1], step)
+    return motion
+
+
 def sample_matches(
     query: VideoSignature, other: VideoSignature, offset: float
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], float]:
@@ -290,9 +301,19 @@ def sample_matches(
     mine = query.blocks.astype(np.float32)
     shift = np.median(mine - values, axis=1, keepdims=True)  # an overall level shift
     mine = mine - shift
-    outside = np.maximum(low - mine, mine - high)
-    changed = np.count_nonzero(outside > BLOCK_LEVEL + shift_slack(values), axis=1)
-    same = compared & (changed <= MAX_CHANGED_BLOCKS)
+    outside = np.maximum(low - mine, mine - high) > BLOCK_LEVEL + shift_slack(values)
+    changed = np.count_nonzero(outside, axis=1)
+    # a block may miss where this clip's own picture moves (a subject crossing it between
+    # the other clip's samples), never where it stands still (a still of a slideshow)
+    moving = own_motion(query.blocks) > BLOCK_LEVEL
+    excused = np.count_nonzero(outside & moving, axis=1)
+    same = compared & (
+        (changed <= MAX_CHANGED_BLOCKS)
+        | (
+            (changed <= MAX_CHANGED_BLOCKS + MOVING_BLOCKS)
+            & (changed - excused <= MAX_CHANGED_BLOCKS)
+        )
+    )
     distance = np.abs(mine - values)
     mean = float(distance[compared].mean()) if compared.any() else math.inf
     return compared, same, mean

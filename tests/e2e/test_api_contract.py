@@ -80,7 +80,7 @@ CONTENT_RULES: dict[str, list[dict[str, Any]]] = {
         paged("/v1/datasets"),
         paged("/v1/datasets/{slug}/assets"),
     ],
-    "clean": [],
+    "clean": [paged("/v1/datasets/{slug}/reanalyses")],
     "audit": [paged("/v1/audit/records")],
     "labeling": [
         {

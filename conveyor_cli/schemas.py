@@ -93,6 +93,18 @@ class Finding(TypedDict):
     message: str
     value: float | None
     threshold: float | None
+    ranges: list[list[float]]  # where in a video, [start, end] seconds
+
+
+class SharedFootage(TypedDict):
+    """Where a duplicate video shows its original's footage (seconds from each clip's start)."""
+
+    start: float
+    end: float
+    original_start: float
+    original_end: float
+    matched: int
+    compared: int
 
 
 class QualityReport(TypedDict):
@@ -108,6 +120,7 @@ class QualityReport(TypedDict):
     duplicate_of: str | None
     duplicate_kind: str | None
     duplicate_distance: int | None
+    duplicate_overlap: SharedFootage | None
     policy_version: int
     created_at: str
     updated_at: str

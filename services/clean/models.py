@@ -82,16 +82,6 @@ class QualityReport(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class ImageFeatures(Base):
-    """Keypoints and thumbnail of a comparable image, read only to verify a near duplicate."""
-
-    __tablename__ = "image_features"
-
-    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    dataset_id: Mapped[uuid.UUID]
-    features: Mapped[bytes] = mapped_column(LargeBinary)  # checks.Features.packed()
-
-
 class Reanalysis(Base):
     """A job re-measuring a dataset's stored files; progress is checkpointed by arrival."""
 
@@ -117,6 +107,16 @@ class Reanalysis(Base):
     processed_at_resume: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ImageFeatures(Base):
+    """Keypoints and thumbnail of a comparable image, read only to verify a near duplicate."""
+
+    __tablename__ = "image_features"
+
+    asset_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    dataset_id: Mapped[uuid.UUID]
+    features: Mapped[bytes] = mapped_column(LargeBinary)  # checks.Features.packed()
 
 
 class VideoSignatureRow(Base):

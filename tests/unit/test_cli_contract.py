@@ -270,7 +270,9 @@ class Comparison:
             if schema.get("type") != "array":
                 self.problems.append(f"{where}: {self.service} sends {schema}, not an array")
             else:
-                self.compare(get_args(tp)[0], schema["items"], f"{where}[]", answer=answer)
+                # a fixed-length array (a tuple: ``prefixItems``) has no one item schema
+                item = schema.get("items", {})
+                self.compare(get_args(tp)[0], item, f"{where}[]", answer=answer)
         elif origin is dict:
             self._mapping(get_args(tp)[1], schema, where, answer=answer)
         elif origin is Literal:

@@ -24,6 +24,7 @@ from services.clean.checks import (
     verify,
 )
 from services.clean.checks.fingerprint import Candidate
+from services.clean.checks.verification import MAX_CHANGED
 from services.clean.domain import Findings
 from services.clean.near_index import DatasetHashes, HashRows
 from services.clean.policy import PolicyRules
@@ -93,6 +94,27 @@ def test_a_watermarked_copy_verifies() -> None:
     marked = ORIGINAL.copy()
     cv2.putText(marked, "SAMPLE", (380, 450), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 3)
     assert verify(features(marked), features(ORIGINAL)).same
+
+
+def test_a_large_watermark_across_the_frame_verifies() -> None:
+    # white letters over most of the width at 60 %: 5.6 % of the thumbnail changed, beyond
+    # MAX_CHANGED on their own, and left out as a watermark
+    lettered = ORIGINAL.copy()
+    cv2.putText(lettered, "SAMPLE", (60, 250), cv2.FONT_HERSHEY_SIMPLEX, 3, 255, 9)
+    marked = np.asarray(cv2.addWeighted(lettered, 0.6, ORIGINAL, 0.4, 0), np.uint8)
+    found = verify(features(marked), features(ORIGINAL))
+    assert found.same, found
+    assert found.changed <= MAX_CHANGED
+
+
+def test_a_band_changed_both_ways_is_not_taken_for_a_watermark() -> None:
+    # a strip of the frame with other content (lighter and darker than before), where a
+    # watermark would be: a changed subject, not text in one colour
+    other = ORIGINAL.copy()
+    other[300:380, 60:580] = scene(4, 520, 80)
+    found = verify(features(other), features(ORIGINAL))
+    assert not found.same
+    assert found.changed > MAX_CHANGED
 
 
 def test_an_unrelated_picture_does_not_verify() -> None:

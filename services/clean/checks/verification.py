@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -53,6 +54,12 @@ MIN_OVERLAP = 0.5  # of each frame's area
 PIXEL_DIFFERENCE = 20.0
 OPENING = 3
 MAX_CHANGED = 0.035
+# A text watermark is tolerated on top of that (see ``_beyond_watermark``): its changed pixels
+# in one band of WATERMARK_BAND of the height, at least WATERMARK_ONE_WAY of them moved the
+# same way, at most MAX_WATERMARK of the overlap.
+WATERMARK_BAND = 0.25
+WATERMARK_ONE_WAY = 0.97
+MAX_WATERMARK = 0.16
 # Guided matching: of the keypoints inside the overlap, the share with a keypoint of the other
 # image within GUIDED_RADIUS of the mapped place (a fraction of the long side, about 6 px at
 # 512) and GUIDED_BITS of descriptor distance. Copies (crops, rotations, q40) score 0.31 and
@@ -172,10 +179,15 @@ def verify(new: Features, old: Features) -> Verification:
         return replace(found, reason="scale out of range")
     if abs(degrees) > MAX_ROTATION_DEGREES:
         return replace(found, reason="rotation out of range")
-    overlap, changed = _compare(new, old, matrix)
+    overlap, changed, band = _compare(new, old, matrix)
     if overlap < MIN_OVERLAP:
         return replace(found, overlap=overlap, reason="frames overlap too little")
-    coverage = min(_explained(new, old, matrix), _explained(old, new, _inverse(matrix)))
+    # keypoints on a tolerated watermark are the watermark's, not the picture's: not counted
+    mapped = new.points @ matrix[:, :2].T + matrix[:, 2]
+    coverage = min(
+        _explained(new, old, matrix, _within(mapped[:, 1], band)),
+        _explained(old, new, _inverse(matrix), _within(old.points[:, 1], band)),
+    )
     same = changed <= MAX_CHANGED and coverage >= MIN_COVERAGE
     reason = "" if same else "the pictures differ"
     return replace(
@@ -187,14 +199,24 @@ def _inverse(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(cv2.invertAffineTransform(matrix), np.float64)
 
 
-def _explained(source: Features, target: Features, matrix: NDArray[np.float64]) -> float:
-    """Share of ``source``'s keypoints inside ``target``'s frame (under ``matrix``) that have a
-    keypoint of ``target`` at the mapped place with a similar descriptor (guided matching:
-    no ratio test, so repeated patterns such as windows or letters count too)."""
+def _within(rows: NDArray[np.floating[Any]], band: tuple[float, float] | None) -> NDArray[np.bool_]:
+    """Which of the places (rows as fractions of the long side) lie in ``band``."""
+    if band is None:
+        return np.zeros(len(rows), bool)
+    return np.asarray((rows >= band[0]) & (rows <= band[1]), bool)
+
+
+def _explained(
+    source: Features, target: Features, matrix: NDArray[np.float64], skip: NDArray[np.bool_]
+) -> float:
+    """Share of ``source``'s keypoints inside ``target``'s frame (under ``matrix``), but not
+    ``skip``, that have a keypoint of ``target`` at the mapped place with a similar descriptor
+    (guided matching: no ratio test, so repeated patterns such as windows or letters count)."""
     mapped = source.points @ matrix[:, :2].T + matrix[:, 2]
     width, height = target.frame
     inside = (
-        (mapped[:, 0] >= 0)
+        ~skip
+        & (mapped[:, 0] >= 0)
         & (mapped[:, 0] <= width)
         & (mapped[:, 1] >= 0)
         & (mapped[:, 1] <= height)
@@ -212,8 +234,11 @@ def _explained(source: Features, target: Features, matrix: NDArray[np.float64]) 
     return float(explained.mean())
 
 
-def _compare(new: Features, old: Features, matrix: NDArray[np.float64]) -> tuple[float, float]:
-    """Overlap of the frames and share of the overlap that differs, on the thumbnails."""
+def _compare(
+    new: Features, old: Features, matrix: NDArray[np.float64]
+) -> tuple[float, float, tuple[float, float] | None]:
+    """Overlap of the frames, share of the overlap that differs, and the rows of ``old`` a
+    tolerated watermark covers (fractions of its long side), on the thumbnails."""
     # matrix maps new's long-side fractions to old's; in thumbnail pixels that is
     # T_old * matrix * T_new^-1 with T = scale by the thumbnail's long side.
     new_side, old_side = max(new.thumbnail.shape), max(old.thumbnail.shape)
@@ -224,7 +249,9 @@ def _compare(new: Features, old: Features, matrix: NDArray[np.float64]) -> tuple
     nh, nw = new.thumbnail.shape
     blurred_new = cv2.GaussianBlur(new.thumbnail.astype(np.float32), (0, 0), 1.0)
     blurred_old = cv2.GaussianBlur(old.thumbnail.astype(np.float32), (0, 0), 1.0)
-    warped = cv2.warpAffine(blurred_new, to_old, (ow, oh), flags=cv2.INTER_LINEAR)
+    warped = np.asarray(
+        cv2.warpAffine(blurred_new, to_old, (ow, oh), flags=cv2.INTER_LINEAR), np.float32
+    )
     inside = cv2.warpAffine(np.ones((nh, nw), np.uint8), to_old, (ow, oh), flags=cv2.INTER_NEAREST)
     covered_old = float(inside.mean())
     # the share of new's frame that lands inside old's: old's frame mapped back
@@ -236,13 +263,58 @@ def _compare(new: Features, old: Features, matrix: NDArray[np.float64]) -> tuple
     overlap = min(covered_old, covered_new)
     core = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(bool)
     if core.sum() < 16:
-        return overlap, 1.0
-    a, b = blurred_old[core], warped[core]
-    # brightness and contrast: a least-squares gain and offset, b -> a
-    gain, offset = np.polyfit(b, a, 1) if b.std() > 1e-3 else (1.0, float(a.mean() - b.mean()))
-    difference = np.abs(blurred_old - (warped * gain + offset))
-    changed = (difference > PIXEL_DIFFERENCE) & core
+        return overlap, 1.0, None
+    residual = blurred_old - _fitted(blurred_old[core], warped[core], warped)
+    # refitted without the pixels that differ, so a watermark does not bend the fit
+    agree = core & (np.abs(residual) <= PIXEL_DIFFERENCE)
+    if agree.sum() >= 16:
+        residual = blurred_old - _fitted(blurred_old[agree], warped[agree], warped)
+    changed = (np.abs(residual) > PIXEL_DIFFERENCE) & core
     # single pixels at strong edges are alignment error; a changed subject is a blob
     kernel = np.ones((OPENING, OPENING), np.uint8)
-    opened = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, kernel)
-    return overlap, float(opened.sum() / core.sum())
+    opened = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    share, rows = _beyond_watermark(opened, residual, core)
+    band = None if rows is None else (rows[0] / old_side, rows[1] / old_side)
+    return overlap, share, band
+
+
+def _fitted(
+    target: NDArray[np.float32], source: NDArray[np.float32], image: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """``image`` with the least-squares gain and offset that bring ``source`` to ``target``
+    (brightness and contrast edits)."""
+    if source.std() > 1e-3:
+        gain, offset = np.polyfit(source, target, 1)
+    else:
+        gain, offset = 1.0, float(target.mean() - source.mean())
+    return np.asarray(image * gain + offset, np.float32)
+
+
+def _beyond_watermark(
+    opened: NDArray[np.bool_], residual: NDArray[np.float32], core: NDArray[np.bool_]
+) -> tuple[float, tuple[int, int] | None]:
+    """Share of the overlap that differs, not counting one text watermark.
+
+    A watermark is text laid over the picture in one colour: its changed pixels lie in one
+    horizontal band (WATERMARK_BAND of the height) and all move the same way (lighter, or
+    darker), since each is the picture blended towards the text's colour. When the band
+    holding the most changed pixels is such, and holds no more than MAX_WATERMARK of the
+    overlap, it is left out. A changed subject (other cars, furniture moved, another product)
+    differs both ways or beyond the band, and still counts in full. Also the band's rows
+    when it was left out.
+    """
+    area = float(core.sum())
+    share = float(opened.sum() / area)
+    if share <= MAX_CHANGED:
+        return share, None
+    height = opened.shape[0]
+    band = max(1, int(np.ceil(WATERMARK_BAND * height)))
+    rows = np.concatenate(([0], np.cumsum(opened.sum(axis=1))))
+    top = int(np.argmax(rows[band:] - rows[:-band])) if height > band else 0
+    inside = np.zeros_like(opened)
+    inside[top : top + band] = opened[top : top + band]
+    signs = residual[inside] > 0
+    one_way = max(float(signs.mean()), 1.0 - float(signs.mean())) >= WATERMARK_ONE_WAY
+    if not one_way or inside.sum() / area > MAX_WATERMARK:
+        return share, None
+    return float((opened & ~inside).sum() / area), (top, top + band)

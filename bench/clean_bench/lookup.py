@@ -6,11 +6,12 @@ dataset. Per size: the cold read of the hashes into the in-memory copy, then p50
 probes of what the service does per asset: bring the copy up to date from Postgres
 (``repository.hashes_since`` in a transaction) and scan it (``DatasetHashes.nearest``); half the
 probes are stored hashes with up to 10 bits flipped, and each of those must be found. Stage 1
-of the verified search (``DatasetHashes.candidates``: full and crop distances within 16 bits,
-at most 8) is timed on the same probes, with how many candidates it proposes; verifying them
-(stage 2) is timed by ``near_accuracy``, per candidate.
+of the verified search (``DatasetHashes.candidates``: full distance within 14 bits, crop
+distances within 14 for full hashes within 22 bits and within 10 for every row, at most 8) is
+timed on the same probes, with how many candidates it proposes; verifying them (stage 2) is
+timed by ``near_accuracy``, per candidate.
 
-Alone: ``.venv/bin/python -m bench.clean_bench.lookup --sizes 10000,100000,1000000``.
+Alone: ``.venv/bin/python -m bench.clean_bench.lookup --sizes 1000,10000,100000,1000000``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ features, which leaves the hash decision the service made before verification ex
 Per edit: recall (a copy matched to a member of its own group) and pair precision, TP / (TP +
 copies matched to another group + originals matched at all), i.e. as if the dataset held only
 that edit's copies next to every original and sibling. Also printed: features per image (ms,
-bytes), candidates verified per lookup, and the duplicate decision's time per image.
+bytes), candidates per lookup, stage 1's recall per edit (the copy's own group among its
+candidates), verifications per image and their CPU time (``verify`` counted in ``domain``'s
+place), and the duplicate decision's time per image (stage 1 timed outside it, as the service
+runs it once per run before judging).
 
 ``.venv/bin/python -m bench.clean_bench.near_accuracy [--per-scene N] [--hashes-only]``
 """
@@ -30,7 +33,7 @@ from bench import clean_corpus
 from bench.clean_bench import corpus_near
 from bench.clean_bench.stats import pct, ratio
 from services.clean import domain
-from services.clean.checks import Features, analyze_image, image_features, verify
+from services.clean.checks import Features, Verification, analyze_image, image_features, verify
 from services.clean.checks.quality import luminance, normalized
 from services.clean.near_index import DatasetHashes
 from services.clean.policy import PolicyRules
@@ -50,8 +53,36 @@ def arrival_order(items: list[clean_corpus.Item], seed: int) -> list[clean_corpu
     return shuffled
 
 
+class CountedVerify:
+    """``verify`` counted and timed (CPU), put in ``domain``'s place for one run: stage 2's
+    cost per image is the number of verifications times their cost."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cpu_ms: list[float] = []
+
+    def __call__(self, mine: Features, theirs: Features) -> Verification:
+        started = time.process_time()
+        try:
+            return verify(mine, theirs)
+        finally:
+            self.calls += 1
+            self.cpu_ms.append((time.process_time() - started) * 1000)
+
+
 def run(items: list[clean_corpus.Item], hashes_only: bool) -> dict[str, Any]:
     """Every item through the service's decisions; what each was matched to, and the costs."""
+    counted = CountedVerify()
+    setattr(domain, "verify", counted)  # noqa: B010  # measured here, restored below
+    try:
+        return _run(items, hashes_only, counted)
+    finally:
+        setattr(domain, "verify", verify)  # noqa: B010
+
+
+def _run(
+    items: list[clean_corpus.Item], hashes_only: bool, counted: CountedVerify
+) -> dict[str, Any]:
     rules = PolicyRules()
     thresholds = rules.threshold_set()
     copy = DatasetHashes()
@@ -60,7 +91,10 @@ def run(items: list[clean_corpus.Item], hashes_only: bool) -> dict[str, Any]:
     group_of: dict[uuid.UUID, str | None] = {}
     matched: list[tuple[clean_corpus.Item, str | None]] = []
     decide_ms: list[float] = []
+    stage1_ms: list[float] = []
     candidates: list[int] = []
+    verifications: list[int] = []
+    own_proposed: dict[str, list[bool]] = {}
     sizes: list[int] = []
     for arrival, item in enumerate(items):
         asset = uuid.UUID(int=arrival + 1)
@@ -68,11 +102,24 @@ def run(items: list[clean_corpus.Item], hashes_only: bool) -> dict[str, Any]:
         findings = domain.image_findings(analyze_image(item.data, thresholds), rules)
         if hashes_only:
             findings = replace(findings, features=None)
-        if findings.phash is not None:
-            candidates.append(len(copy.candidates(findings.phash, findings.crops)))
+        shortlist = None
+        if findings.phash is not None:  # stage 1, once, as the service runs it
+            looked = time.perf_counter()
+            shortlist = copy.shortlist(findings.phash, findings.crops)
+            stage1_ms.append((time.perf_counter() - looked) * 1000)
+            proposed = shortlist.proposed
+            candidates.append(len(proposed))
+            if item.transform is not None:  # stage 1's recall: its own group proposed
+                own = any(group_of[p.asset_id] == item.group for p in proposed)
+                own_proposed.setdefault(item.transform, []).append(own)
+        calls = counted.calls
         started = time.perf_counter()
-        duplicate = domain.find_duplicate(asset, arrival, findings, originals, copy, rules, known)
+        duplicate = domain.find_duplicate(
+            asset, arrival, findings, originals, copy, rules, known, shortlist
+        )
         decide_ms.append((time.perf_counter() - started) * 1000)
+        if findings.phash is not None:
+            verifications.append(counted.calls - calls)
         if findings.features is not None:
             known[asset] = findings.features
             sizes.append(len(findings.features))
@@ -84,8 +131,15 @@ def run(items: list[clean_corpus.Item], hashes_only: bool) -> dict[str, Any]:
     scores["cost"] = {
         "decision_ms_p50": pct(decide_ms, 50),
         "decision_ms_p95": pct(decide_ms, 95),
+        "stage1_ms_p50": pct(stage1_ms, 50) if stage1_ms else 0.0,
+        "stage1_ms_p95": pct(stage1_ms, 95) if stage1_ms else 0.0,
         "candidates_per_lookup_mean": float(np.mean(candidates)) if candidates else 0.0,
         "candidates_per_lookup_max": max(candidates, default=0),
+        "verify_calls_per_image_mean": float(np.mean(verifications)) if verifications else 0.0,
+        "verify_calls_per_image_max": max(verifications, default=0),
+        "verify_cpu_ms_p50": pct(counted.cpu_ms, 50) if counted.cpu_ms else 0.0,
+        "verify_cpu_ms_per_image_mean": sum(counted.cpu_ms) / max(1, len(verifications)),
+        "stage1_own_group": {e: ratio(sum(v), len(v)) for e, v in sorted(own_proposed.items())},
         "feature_bytes_mean": float(np.mean(sizes)) if sizes else 0.0,
         "images": len(items),
     }

@@ -25,7 +25,7 @@ from services.clean.checks.thresholds import located
 from services.clean.checks.verification import verifiable
 from services.clean.checks.video import VideoReport
 from services.clean.checks.video.fingerprint import VideoSignature
-from services.clean.near_index import DatasetHashes, HashRows
+from services.clean.near_index import DatasetHashes, HashRows, Shortlist
 from services.clean.policy import (
     Duplicate,
     PolicyRules,
@@ -112,6 +112,7 @@ def find_duplicate(
     copy: DatasetHashes,
     rules: PolicyRules,
     known: Mapping[uuid.UUID, bytes] | None = None,
+    shortlist: Shortlist | None = None,
 ) -> Duplicate | None:
     """The earlier asset this one duplicates, if any, and the asset joins the comparisons.
 
@@ -119,7 +120,8 @@ def find_duplicate(
     digest to it: stored ones, then earlier in the same run). Else near: the closest hash in
     the dataset's ``copy`` within the policy's radius (first arrived among equals), only for
     an image whose hash is comparable, verified with the stored features ``known`` (asset id
-    -> packed features) where both sides have them (see :func:`near_duplicate`). Afterwards
+    -> packed features) where both sides have them (see :func:`near_duplicate`; ``shortlist``
+    is stage 1's answer found earlier for these hashes, if any). Afterwards
     the asset is in ``originals`` and its hash in ``copy``, so the assets judged after it
     compare with it.
     """
@@ -128,7 +130,7 @@ def find_duplicate(
         return duplicate
     if duplicate is None:
         duplicate = near_duplicate(
-            findings.phash, findings.crops, copy, rules, findings.features, known or {}
+            findings.phash, findings.crops, copy, rules, findings.features, known or {}, shortlist
         )
     copy.extend(HashRows.one(arrival, asset_id, findings.phash, findings.crops))
     return duplicate
@@ -153,6 +155,7 @@ def near_duplicate(
     rules: PolicyRules,
     features: bytes | None = None,
     known: Mapping[uuid.UUID, bytes] | None = None,
+    shortlist: Shortlist | None = None,
 ) -> Duplicate | None:
     """The earlier asset an image nearly duplicates (closest, then first arrived).
 
@@ -163,7 +166,9 @@ def near_duplicate(
     keypoints) is decided by the hashes alone, as before verification existed. A verified
     match reports its hash distance, capped at the policy's radius (it counts as within it);
     a policy that tightens the radius below the default tightens the verified search as much
-    (a radius of 6 verifies candidates within 10 bits instead of 14).
+    (a radius of 6 verifies candidates within 10 bits instead of 14). A ``shortlist`` found
+    earlier for the same hashes (to read the candidates' features) is completed with the
+    rows added since, not found again.
     """
     radius = rules.near_duplicate_radius
     mine = Features.unpacked(features) if features is not None else None
@@ -173,7 +178,7 @@ def near_duplicate(
             return None
         return Duplicate("near_duplicate", str(found.asset_id), found.distance, found.via)
     stored = known or {}
-    for proposed in copy.candidates(phash, crops):
+    for proposed in copy.shortlist(phash, crops, shortlist).proposed:
         hashes = proposed.hashes
         theirs = stored.get(proposed.asset_id)
         other = Features.unpacked(theirs) if theirs is not None else None

@@ -12,10 +12,11 @@ that usually returns nothing.
 A lookup (:func:`~services.clean.checks.near_match`) then compares the query with every hash of
 the dataset: an XOR and a population count over a contiguous ``uint64`` array, about 1-3 ms per
 million hashes on one core, plus the crop hashes of the few within the candidate radius. That is
-a linear scan, so it has no blind spots. The same scan proposes the candidates that
+a linear scan, so it has no blind spots. Stage 1 also scans every row's crop hashes (both
+ways), which costs about 2 x 43 such scans. The same scan proposes the candidates that
 verification with local features then confirms or refuses (:meth:`DatasetHashes.candidates`;
-the features themselves stay in Postgres, read only for candidates). Memory is 176 bytes per
-image (full hash, 18 crop hashes, arrival, asset id: 176 MB for a million); the least recently
+the features themselves stay in Postgres, read only for candidates). Memory is 376 bytes per
+image (full hash, 43 crop hashes, arrival, asset id: 376 MB for a million); the least recently
 used datasets are dropped when the total passes a limit and are read again when next needed.
 """
 
@@ -34,6 +35,7 @@ from services.clean.checks import (
     CROP_CANDIDATE_RADIUS,
     CROP_MATCH_RADIUS,
     CROP_REGIONS,
+    MAX_CANDIDATES,
     NEAR_DUPLICATE_RADIUS,
     Candidate,
     near_candidates,
@@ -62,6 +64,19 @@ class Proposed:
     hashes: Candidate  # its full and crop distances
 
 
+@dataclass(frozen=True)
+class Shortlist:
+    """Stage 1's answer for one image: its candidates among the copy's first ``scanned`` rows.
+
+    Handed back to :meth:`DatasetHashes.shortlist`, only the rows added since are scanned:
+    the service looks up a run's images once, before judging them (to read the candidates'
+    features), and the images judged earlier in the same run are added to the copy after that.
+    """
+
+    scanned: int
+    proposed: tuple[Proposed, ...]
+
+
 @dataclass
 class HashRows:
     """Rows in arrival order: arrivals, asset ids (16 bytes each), full and crop hashes.
@@ -72,15 +87,17 @@ class HashRows:
     arrivals: NDArray[np.int64]
     asset_ids: NDArray[np.uint8]  # shape (n, 16): the UUIDs' bytes
     hashes: NDArray[np.uint64]
-    crops: NDArray[np.uint64]  # shape (n, CROPS)
+    crops: NDArray[np.uint64]  # shape (n, CROPS); an older, shorter grid padded with the full hash
 
     def __len__(self) -> int:
         return len(self.hashes)
 
     @classmethod
     def one(cls, arrival: int, asset_id: uuid.UUID, phash: int, crops: Sequence[int]) -> HashRows:
-        """A single row."""
-        row = list(crops) if len(crops) == CROPS else [phash] * CROPS
+        """A single row (crop hashes of an older, shorter grid are padded with the full hash)."""
+        row = [*crops, *[phash] * (CROPS - len(crops))] if len(crops) <= CROPS else []
+        if len(row) != CROPS:
+            raise ValueError(f"{len(crops)} crop hashes: expected {CROPS} or fewer")
         return cls(
             arrivals=np.array([arrival], np.int64),
             asset_ids=np.frombuffer(asset_id.bytes, np.uint8).reshape(1, 16),
@@ -150,12 +167,30 @@ class DatasetHashes:
 
     def candidates(self, phash: int, crops: Sequence[int]) -> list[Proposed]:
         """The earlier assets worth verifying (see :func:`near_candidates`), closest first."""
+        return list(self.shortlist(phash, crops).proposed)
+
+    def shortlist(
+        self, phash: int, crops: Sequence[int], earlier: Shortlist | None = None
+    ) -> Shortlist:
+        """:meth:`candidates`, scanning only the rows added since ``earlier`` (an answer for
+        the same hashes) was found: the same candidates as a scan of every row, since those
+        rows all arrived later than the ones it scanned."""
         size = self._size
-        found = near_candidates(phash, crops, self._hashes[:size], self._crops[:size])
-        return [
-            Proposed(uuid.UUID(bytes=self._ids[c.row].tobytes()), int(self._arrivals[c.row]), c)
-            for c in found
-        ]
+        kept = earlier if earlier is not None and earlier.scanned <= size else None
+        start = kept.scanned if kept is not None else 0
+        found = near_candidates(
+            phash, crops, self._hashes[start:size], self._crops[start:size], limit=MAX_CANDIDATES
+        )
+        fresh = [self._proposed(c._replace(row=c.row + start)) for c in found]
+        merged = sorted(
+            (*(kept.proposed if kept is not None else ()), *fresh),
+            key=lambda p: (p.hashes.distance, p.arrival),
+        )
+        return Shortlist(size, tuple(merged[:MAX_CANDIDATES]))
+
+    def _proposed(self, found: Candidate) -> Proposed:
+        row = found.row
+        return Proposed(uuid.UUID(bytes=self._ids[row].tobytes()), int(self._arrivals[row]), found)
 
     @property
     def nbytes(self) -> int:

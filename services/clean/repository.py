@@ -133,8 +133,13 @@ _COPY_ROW = np.dtype(
         ("crops", ">u8", CROPS),
     ]
 )
+# Reports stored before the 85 % and 80 % crop regions (18 crop hashes) get their full hash repeated
+# in the rest (never closer than the full hash), so every row has CROPS and the COPY stays fixed.
 _HASHES_SINCE = (
-    "SELECT arrival, asset_id, phash, crop_hashes FROM clean.quality_reports"
+    "SELECT arrival, asset_id, phash, CASE WHEN octet_length(crop_hashes) < $3 * 8"
+    " THEN crop_hashes || decode(repeat(lpad(to_hex(phash), 16, '0'),"
+    " $3 - octet_length(crop_hashes) / 8), 'hex') ELSE crop_hashes END"
+    " FROM clean.quality_reports"
     " WHERE dataset_id = $1 AND arrival > $2 AND phash IS NOT NULL ORDER BY arrival"
 )
 
@@ -153,12 +158,14 @@ async def hashes_since(session: AsyncSession, ident: uuid.UUID, after_arrival: i
     async def collect(chunk: bytes) -> None:
         chunks.append(chunk)
 
-    await raw.copy_from_query(_HASHES_SINCE, ident, after_arrival, output=collect, format="binary")
+    await raw.copy_from_query(
+        _HASHES_SINCE, ident, after_arrival, CROPS, output=collect, format="binary"
+    )
     data = b"".join(chunks)
     body = data[_COPY_HEADER : len(data) - 2]  # the trailer is a field count of -1
     rows = np.frombuffer(body, _COPY_ROW)
     if len(rows) and not np.all(rows["crops_len"] == CROPS * 8):  # the table's CHECK holds this
-        raise ValueError("a stored crop_hashes value is not 18 hashes long")
+        raise ValueError(f"a stored crop_hashes value is not {CROPS} hashes long")
     return HashRows(
         arrivals=rows["arrival"].astype(np.int64),
         asset_ids=np.ascontiguousarray(rows["asset_id"]),

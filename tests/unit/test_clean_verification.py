@@ -23,7 +23,7 @@ from services.clean.checks import (
     perceptual_hash,
     verify,
 )
-from services.clean.checks.fingerprint import Candidate
+from services.clean.checks.fingerprint import FAR_CROP_RADIUS, OLD_CROP_REGIONS, Candidate
 from services.clean.checks.verification import MAX_CHANGED
 from services.clean.domain import Findings
 from services.clean.near_index import DatasetHashes, HashRows
@@ -168,6 +168,93 @@ def test_candidates_come_closest_first_then_first_arrived_and_are_bounded() -> N
     assert [c.row for c in found] == [1, 0, 2]  # 30 bits is beyond the radius
     many = near_candidates(base, [], *rows([base] * (MAX_CANDIDATES + 5)))
     assert [c.row for c in many] == list(range(MAX_CANDIDATES))
+
+
+def test_a_far_full_hash_is_a_candidate_through_a_close_crop_hash_either_way() -> None:
+    base = 0x0123_4567_89AB_CDEF
+    far = base ^ ((1 << 40) - 1)  # 40 bits by full hash: beyond any full-hash radius
+    hashes, table = rows([far] * 3)
+    table[0, 30] = base ^ ((1 << FAR_CROP_RADIUS) - 1)  # a crop of it: a candidate
+    table[1, 30] = base ^ ((1 << (FAR_CROP_RADIUS + 2)) - 1)  # beyond the far crop radius
+    found = near_candidates(base, [], hashes, table)
+    assert [(c.row, c.full, c.crop) for c in found] == [(0, 40, FAR_CROP_RADIUS)]
+    # the crop arrived first: one of the new image's crop hashes is close to its full hash
+    own = [base] * len(CROP_REGIONS)
+    own[-1] = far ^ 0b11
+    found = near_candidates(base, own, *rows([far]))
+    assert [(c.row, c.full, c.crop) for c in found] == [(0, 40, 2)]
+
+
+def test_the_crop_scan_finds_rows_in_every_block_of_a_large_table() -> None:
+    rng = np.random.default_rng(11)
+    base = 0x0123_4567_89AB_CDEF
+    stored = rng.integers(0, 2**63, 20_000, dtype=np.uint64)
+    table = rng.integers(0, 2**63, (len(stored), len(CROP_REGIONS)), dtype=np.uint64)
+    planted = [0, 8191, 8192, 16_385, 19_999]  # block edges of the scan, and its ends
+    for k, row in enumerate(planted):
+        table[row, k] = np.uint64(base ^ (1 << k))
+    found = near_candidates(base, [], stored, table)
+    assert sorted(c.row for c in found) == planted
+    assert all(c.crop == 1 and c.full > VERIFY_RADIUS for c in found)
+
+
+def test_a_twenty_percent_corner_crop_is_a_candidate_though_far_by_full_hash() -> None:
+    height, width = ORIGINAL.shape
+    original = findings_of(ORIGINAL)
+    crop = findings_of(ORIGINAL[height // 5 :, width // 5 :])
+    assert original.phash is not None and crop.phash is not None
+    assert original.features is not None
+    copy, first = DatasetHashes(), uuid.UUID(int=1)
+    copy.extend(HashRows.one(1, first, original.phash, original.crops))
+    (proposed,) = copy.candidates(crop.phash, crop.crops)
+    assert proposed.hashes.full > VERIFY_RADIUS + 8  # beyond the old crop scan's 22 bits
+    assert proposed.hashes.crop <= FAR_CROP_RADIUS
+    known = {first: original.features}
+    found = domain.near_duplicate(crop.phash, crop.crops, copy, PolicyRules(), crop.features, known)
+    assert found is not None and found.of_asset == str(first)
+
+
+def test_a_shortlist_completed_with_later_rows_equals_a_scan_of_every_row() -> None:
+    rng = np.random.default_rng(5)
+    base = 0x0123_4567_89AB_CDEF
+    count = 3000
+    stored = rng.integers(0, 2**63, count, dtype=np.uint64)
+    table = rng.integers(0, 2**63, (count, len(CROP_REGIONS)), dtype=np.uint64)
+    # more close rows than the bound, at several distances, before and after the split
+    for row, bits in zip(
+        rng.choice(count, 30, replace=False), rng.integers(0, 14, 30), strict=True
+    ):
+        flips = rng.choice(64, int(bits), replace=False)
+        near = base ^ sum(1 << int(f) for f in flips)
+        if row % 2:
+            stored[row] = near
+        else:
+            table[row, int(rng.integers(len(CROP_REGIONS)))] = near
+    ids = np.frombuffer(b"".join(uuid.UUID(int=i + 1).bytes for i in range(count)), np.uint8)
+
+    def part(start: int, end: int) -> HashRows:
+        arrivals = np.arange(start + 1, end + 1, dtype=np.int64)
+        return HashRows(
+            arrivals, ids.reshape(count, 16)[start:end], stored[start:end], table[start:end]
+        )
+
+    copy = DatasetHashes()
+    copy.extend(part(0, 1700))
+    early = copy.shortlist(base, [])
+    copy.extend(part(1700, count))
+    completed = copy.shortlist(base, [], early)
+    assert completed == copy.shortlist(base, [])
+    assert len(completed.proposed) == MAX_CANDIDATES and completed.scanned == count
+    assert any(p.arrival > 1700 for p in completed.proposed)
+
+
+def test_a_row_stored_with_the_older_crop_grid_is_padded_with_its_full_hash() -> None:
+    row = HashRows.one(1, uuid.UUID(int=1), 7, [1] * OLD_CROP_REGIONS)
+    assert row.crops.shape == (1, len(CROP_REGIONS))
+    assert row.crops[0, :OLD_CROP_REGIONS].tolist() == [1] * OLD_CROP_REGIONS
+    assert set(row.crops[0, OLD_CROP_REGIONS:].tolist()) == {7}
+    with pytest.raises(ValueError, match="crop hashes"):
+        HashRows.one(1, uuid.UUID(int=1), 7, [1] * (len(CROP_REGIONS) + 1))
 
 
 def test_a_candidate_is_a_hash_match_under_the_rule_before_verification() -> None:

@@ -11,10 +11,12 @@ image without exactly tied coefficients) has 32 bits set, and so distances come 
 
 Crops. pHash sees the whole frame, so a crop that moves the frame's edges by more than about
 2.5 % of a side moves the hash beyond the radius (a 10 % crop lands up to 30 bits away). Each image
-therefore also gets :func:`crop_hashes`, the pHashes of 18 sub-regions (see ``CROP_REGIONS``),
+therefore also gets :func:`crop_hashes`, the pHashes of 43 sub-regions (see ``CROP_REGIONS``),
 and a pair whose full hashes are merely close (within ``CROP_CANDIDATE_RADIUS``) is a near
 duplicate when one image's full hash is within ``CROP_MATCH_RADIUS`` of one of the other's crop
-hashes (:func:`crop_distance`). :func:`near_match` holds that decision for every caller.
+hashes (:func:`crop_distance`). :func:`near_match` holds that decision for every caller;
+:func:`near_candidates` proposes the images a geometric check then confirms, scanning every
+row's crop hashes so that 20 % crops, far from their original by full hash, are found too.
 """
 
 from __future__ import annotations
@@ -57,7 +59,20 @@ def _square_grid(keep: float, offsets: tuple[float, ...]) -> tuple[Region, ...]:
 CROP_REGIONS: tuple[Region, ...] = (
     *_square_grid(0.90, (0.0, 0.05, 0.10)),
     *_square_grid(0.95, (0.0, 0.025, 0.05)),
+    # Crops keeping 80-90 % of a side (a 20 % crop, often in a corner) are 5-10 % from every
+    # region above on some edge, which moves a hash 16-40 bits. These keep 85 % at offsets 0, 5,
+    # 10 and 15 %, and 80 % at the corners and the centre (offsets 0, 10 and 20 %). On the
+    # near-copy corpus (two seeds), 98-100 % of 20 % crops and 96-100 % of 80-95 % crops
+    # re-encoded or resized come within 10 bits of one of the 43 (67-87 % with the first 18
+    # alone), while unrelated pairs within 10 bits go from 0.14-0.25 % to 0.28-0.37 %. The 85 %
+    # regions alone (34 in all) found 2-4 % fewer, and leave an exact 80 % corner crop of a busy
+    # picture 10-16 bits away; 80 % at 5 % steps as well (59 in all) found no more.
+    *_square_grid(0.85, (0.0, 0.05, 0.10, 0.15)),
+    *_square_grid(0.80, (0.0, 0.10, 0.20)),
 )
+# Reports stored before the 85 % and 80 % regions carry only the first 18 (the rest is then their
+# full hash repeated, which never brings them closer than the full hash does).
+OLD_CROP_REGIONS = 18
 # A crop hash within 4 bits of the other image's full hash is a match. The limit trades crop
 # recall against false matches, which matter more: a near duplicate is rejected by default, so a
 # false match drops a good file. Measured on the clean corpus and on 1,500 unrelated throughput
@@ -249,16 +264,19 @@ def _closest_crops(
 # closest first. On the generated near-copy corpus, 14 bits kept 89-100 % of 20 % crops,
 # rotations of 5 degrees and their combinations with JPEG q40-70 or a resize as candidates of
 # their original (12 bits: 81-96 %); 16 bits found no more of them on that corpus, and drew
-# 8 candidates per lookup (the bound) from 100 k random hashes instead of about 1. Crop
-# distances are computed for full hashes within 22 bits, as for the hash rule: at a million
-# random hashes that scan takes 1.3 x the hash rule's, against 2.7 x at 24 bits and 6.7 x at
-# 26 (which find 3-5 % more of the 20 % crops and combined edits on the corpus).
+# 8 candidates per lookup (the bound) from 100 k random hashes instead of about 1.
 # Verification, not the hash, keeps unrelated images apart; the bound of 8 keeps its cost
 # (several ms per candidate) in check, at the price of recall where more than 8 other images
 # come closer than the copy (siblings of one scene do).
+# A 20 % corner crop lands 24-40 bits from its original's full hash, beyond any radius that
+# keeps the full scan cheap, so every row's crop distances are also scanned, both ways, and a
+# row whatever its full distance is a candidate within FAR_CROP_RADIUS of them: 10 bits (the
+# near-duplicate radius) where the 85 % regions bring 94-98 % of those crops; 14 would let
+# 1.7-2.0 % of unrelated pairs of the corpus in, the bound of 8 filled on every lookup.
 VERIFY_RADIUS = 14
 VERIFY_CANDIDATE_RADIUS = CROP_CANDIDATE_RADIUS
 MAX_CANDIDATES = 8
+FAR_CROP_RADIUS = NEAR_DUPLICATE_RADIUS
 
 
 class Candidate(NamedTuple):
@@ -293,20 +311,57 @@ def near_candidates(
     limit: int = MAX_CANDIDATES,
     radius: int = VERIFY_RADIUS,
     candidate_radius: int = VERIFY_CANDIDATE_RADIUS,
+    far_radius: int = FAR_CROP_RADIUS,
 ) -> list[Candidate]:
     """The earlier images (arrays as for :func:`near_match`) worth verifying, closest first.
 
-    Ordered by the closer of full and crop distance, then by arrival; the rows the hashes
-    alone would match (:meth:`Candidate.hash_match`) are always among them when there are
-    no more than ``limit``.
+    A row is a candidate when its full distance is within ``radius``, or its closest crop
+    distance (either way) is within ``radius`` and its full distance within
+    ``candidate_radius``, or its closest crop distance is within ``far_radius`` whatever its
+    full distance. Ordered by the closer of full and crop distance, then by arrival; the rows
+    the hashes alone would match (:meth:`Candidate.hash_match`) are always among them when
+    there are no more than ``limit``.
     """
     query = np.uint64(phash)
     full = np.bitwise_count(hashes ^ query)
-    wide = np.flatnonzero(full <= candidate_radius)
-    if not wide.size:
+    far = _far_rows(query, crops, hashes, crop_table, min(far_radius, radius))
+    rows = np.union1d(np.flatnonzero(full <= candidate_radius), far)
+    if not rows.size:
         return []
-    closest = _closest_crops(query, crops, hashes[wide], crop_table[wide])
-    near = np.minimum(full[wide], closest)
+    closest = _closest_crops(query, crops, hashes[rows], crop_table[rows])
+    near = np.minimum(full[rows], closest)
     keep = np.flatnonzero(near <= radius)
-    order = keep[np.lexsort((wide[keep], near[keep]))][:limit]
-    return [Candidate(int(wide[i]), int(full[wide[i]]), int(closest[i])) for i in order]
+    order = keep[np.lexsort((rows[keep], near[keep]))][:limit]
+    return [Candidate(int(rows[i]), int(full[rows[i]]), int(closest[i])) for i in order]
+
+
+_SCAN_ROWS = 8192  # rows per block of the crop scan: its temporaries stay within a few MB
+
+
+def _far_rows(
+    query: np.uint64,
+    crops: Sequence[int],
+    hashes: NDArray[np.uint64],
+    crop_table: NDArray[np.uint64],
+    far_radius: int,
+) -> NDArray[np.intp]:
+    """The rows with a crop distance within ``far_radius`` either way: the new image's full
+    hash against their crop hashes, and its crop hashes against their full hash.
+
+    Blocks of rows, each an XOR, a population count and a comparison over the block's
+    (rows x crops) values, and only the hits' row numbers kept; about 2 x ``len(crops)``
+    times the cost of the full-hash scan.
+    """
+    own = np.asarray(crops, np.uint64)
+    found: list[NDArray[np.intp]] = []
+    for start in range(0, len(hashes), _SCAN_ROWS):
+        block = crop_table[start : start + _SCAN_ROWS]
+        hits = np.flatnonzero(np.bitwise_count(block ^ query) <= far_radius) // block.shape[1]
+        if own.size:
+            theirs = hashes[start : start + _SCAN_ROWS, None] ^ own[None, :]
+            hits = np.concatenate(
+                (hits, np.flatnonzero(np.bitwise_count(theirs) <= far_radius) // own.size)
+            )
+        if hits.size:
+            found.append(np.unique(hits) + start)
+    return np.concatenate(found) if found else np.empty(0, np.intp)

@@ -21,7 +21,7 @@ from services.clean import domain
 from services.clean import repository as repo
 from services.clean.context import Clean
 from services.clean.domain import ReportRow
-from services.clean.near_index import DatasetHashes
+from services.clean.near_index import DatasetHashes, Shortlist
 from services.clean.policy import PolicyRules
 from services.clean.use_cases.datasets import remember_slugs
 from services.clean.use_cases.measuring import Measured, measure
@@ -99,7 +99,7 @@ async def _judge(clean: Clean, measured: list[Measured], rules: Rules) -> None:
                 for ident in datasets
             }
             copies = {ident: await _hashes(clean, uow.session, ident) for ident in datasets}
-            known = await _candidate_features(uow.session, measured, copies)
+            known, shortlists = await _candidate_features(uow.session, measured, copies)
             videos = {ident: await _videos(clean, uow.session, ident) for ident in datasets}
             reports = []
             for one, arrival in zip(measured, arrivals, strict=True):
@@ -115,6 +115,7 @@ async def _judge(clean: Clean, measured: list[Measured], rules: Rules) -> None:
                         rules[ident],
                         known,
                         videos[ident],
+                        shortlists.get(one.asset.asset_id),
                     )
                 reports.append(row)
             await repo.insert_reports(uow.session, reports)
@@ -153,11 +154,12 @@ def _judged(
     rules: tuple[PolicyRules, int],
     known: dict[uuid.UUID, bytes],
     videos: DatasetVideos,
+    shortlist: Shortlist | None = None,
 ) -> ReportRow:
     """One asset's report row; its verdict event and, if accepted, its frames' events."""
     asset, findings, (policy, version) = measured.asset, measured.findings, rules
     duplicate = domain.find_duplicate(
-        asset.asset_id, arrival, findings, originals, copy, policy, known
+        asset.asset_id, arrival, findings, originals, copy, policy, known, shortlist
     )
     video_duplicate = domain.find_video_duplicate(asset.asset_id, arrival, findings, videos)
     duplicate = duplicate or video_duplicate
@@ -199,20 +201,22 @@ def _judged(
 
 async def _candidate_features(
     session: AsyncSession, measured: list[Measured], copies: dict[uuid.UUID, DatasetHashes]
-) -> dict[uuid.UUID, bytes]:
+) -> tuple[dict[uuid.UUID, bytes], dict[uuid.UUID, Shortlist]]:
     """Stored features of every earlier asset the run's images may be verified against, and
-    the run's own (an image may duplicate one judged before it in the same run)."""
-    wanted: set[uuid.UUID] = set()
+    the run's own (an image may duplicate one judged before it in the same run); and each
+    image's candidates (stage 1), which its judgement completes instead of finding again."""
+    shortlists: dict[uuid.UUID, Shortlist] = {}
     for one in measured:
         findings = one.findings
         if findings.phash is not None and findings.features is not None:
             copy = copies[one.asset.dataset_id]
-            wanted |= {p.asset_id for p in copy.candidates(findings.phash, findings.crops)}
+            shortlists[one.asset.asset_id] = copy.shortlist(findings.phash, findings.crops)
+    wanted = {p.asset_id for found in shortlists.values() for p in found.proposed}
     known = await repo.features_of(session, sorted(wanted))
     for one in measured:
         if one.findings.features is not None:
             known[one.asset.asset_id] = one.findings.features
-    return known
+    return known, shortlists
 
 
 async def _videos(clean: Clean, session: AsyncSession, ident: uuid.UUID) -> DatasetVideos:

@@ -28,7 +28,9 @@ Cost: the fingerprint's share of the decode pass (hash and block means per sampl
 samples), and lookup time at 1 000 and 10 000 videos (the corpus's signatures repeated with
 their hashes scrambled per copy, so they keep the structure of real clips but match nothing).
 
-Run alone: ``.venv/bin/python bench/clean_video_dups.py [--force] [--sources N]``.
+Run alone: ``.venv/bin/python bench/clean_video_dups.py [--force] [--sources N] [--seed N]``;
+another seed makes (and keeps) its own corpus in ``clean-video-dups-seed<N>/`` and writes
+``clean_video_dups-seed<N>.json``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from services.clean.checks.video.fingerprint import (  # noqa: E402
 from services.clean.video_index import DatasetVideos, StoredSignature  # noqa: E402
 
 Pixels = NDArray[np.uint8]
-OUT = ROOT / "bench" / "out" / "clean-video-dups"
+OUT = ROOT / "bench" / "out" / "clean-video-dups"  # the default seed's corpus
 SEED = 7
 SOURCES = 30
 KINDS = ("pan", "handheld", "zoom", "walkers", "shapes")
@@ -553,8 +555,15 @@ def lookup_cost(
     return figures
 
 
-def run(seed: int = SEED, sources: int = SOURCES, out: Path = OUT) -> dict[str, Any]:
+def corpus_dir(seed: int) -> Path:
+    """Where a seed's corpus is kept: the cut points and picks follow the seed, so clips made
+    under another seed must never be reused for it."""
+    return OUT if seed == SEED else OUT.with_name(f"{OUT.name}-seed{seed}")
+
+
+def run(seed: int = SEED, sources: int = SOURCES, out: Path | None = None) -> dict[str, Any]:
     """Build the corpus, score it, measure the cost; the figures as a dict."""
+    out = corpus_dir(seed) if out is None else out
     began = time.perf_counter()
     clips = build(seed, sources, out)
     built = time.perf_counter() - began
@@ -618,12 +627,15 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=SOURCES)
     parser.add_argument("--force", action="store_true", help="generate the corpus afresh")
     args = parser.parse_args()
-    if args.force and OUT.exists():
-        for made in OUT.iterdir():
+    out = corpus_dir(args.seed)
+    if args.force and out.exists():
+        for made in out.iterdir():
             made.unlink()
-    result = run(args.seed, args.sources)
+    result = run(args.seed, args.sources, out)
+    result["seed"] = args.seed
     print_table(result)
-    target = ROOT / "bench" / "out" / "clean_video_dups.json"
+    suffix = "" if args.seed == SEED else f"-seed{args.seed}"
+    target = ROOT / "bench" / "out" / f"clean_video_dups{suffix}.json"
     target.write_text(json.dumps(result, indent=2, default=str))
 
 

@@ -32,8 +32,11 @@ from numpy.typing import NDArray
 SAMPLE_PERIOD = 0.125  # seconds of stream time between samples
 MAX_SAMPLES = 4800  # ten minutes at 8 a second; a longer video is fingerprinted by its start
 BLOCKS = 8  # block means per side
-# Pairs of samples whose hashes are within this many bits vote for their time offset.
+# Pairs of samples whose hashes are within this many bits vote for their time offset, when
+# they are also within VOTE_SLACK bits of the closest hash the query sample has in the other
+# clip (its nearest moments, not every moment of a scene that hashes alike throughout).
 VOTE_RADIUS = 12
+VOTE_SLACK = 1
 # A sample shows the same picture as the other clip at that moment when, after removing an
 # overall level shift, at most MAX_CHANGED_BLOCKS of its 64 block means lie more than
 # BLOCK_LEVEL levels outside the range the other clip's block spans between its two samples
@@ -208,12 +211,17 @@ def informative(blocks: NDArray[np.uint8]) -> NDArray[np.bool_]:
 
 def voted_offsets(query: VideoSignature, other: VideoSignature) -> list[float]:
     """Up to ``_PEAKS`` time offsets (other - query, seconds) that most hash-matching sample
-    pairs agree on, best first; each sample votes once per offset bin."""
+    pairs agree on, best first; each sample votes once per offset bin, for the other clip's
+    samples closest to it (VOTE_SLACK)."""
     useful_q, useful_o = informative(query.blocks), informative(other.blocks)
     if not useful_q.any() or not useful_o.any():
         return []
     distances = hash_distances(query.hashes[useful_q], other.hashes[useful_o])
-    rows, cols = np.nonzero(distances <= VOTE_RADIUS)
+    within = distances <= VOTE_RADIUS
+    # a sample votes only for the offsets of its closest hashes: over a still backdrop every
+    # sample is within VOTE_RADIUS of every other, and would vote for every offset alike
+    closest = np.where(within, distances, np.uint8(255)).min(axis=1, keepdims=True)
+    rows, cols = np.nonzero(within & (distances <= closest.astype(np.int16) + VOTE_SLACK))
     if len(rows) == 0:
         return []
     offsets = other.times[useful_o][cols] - query.times[useful_q][rows]
@@ -352,7 +360,7 @@ def align(query: VideoSignature, other: VideoSignature) -> Overlap | None:
     enough of it to be duplicates; both signatures timed from their clip's start."""
     if len(query) == 0 or len(other) == 0:
         return None
-    best: tuple[int, float, Overlap] | None = None
+    best: tuple[tuple[int, int, float], Overlap] | None = None
     enough = MIN_OVERLAP_SECONDS / SAMPLE_PERIOD * MIN_RUN_DENSITY  # matches a duplicate needs
     for voted in voted_offsets(query, other):
         # three offsets across the vote's bin first: most unrelated pairs stop here
@@ -369,11 +377,14 @@ def align(query: VideoSignature, other: VideoSignature) -> Overlap | None:
             continue
         first, last, hits, looked = run
         overlap = _overlap(query, other, offset, first, last, hits, looked)
-        if best is None or (overlap.seconds, -mean) > (best[2].seconds, -best[1]):
-            best = (hits, mean, overlap)
+        # the longest footage (to a sampling period: the ends are no finer); among equals the
+        # offset more samples match, then the closest blocks
+        rank = (round(overlap.seconds / SAMPLE_PERIOD), hits, -mean)
+        if best is None or rank > best[0]:
+            best = (rank, overlap)
     if best is None:
         return None
-    overlap = best[2]
+    overlap = best[1]
     shorter = min(_length(query), _length(other))
     if overlap.seconds < MIN_OVERLAP_SECONDS or overlap.seconds < MIN_OVERLAP_SHARE * shorter:
         return None

@@ -117,6 +117,24 @@ def test_another_frame_rate_and_stronger_noise_still_align() -> None:
     assert found.offset == pytest.approx(1.15, abs=TOLERANCE)
 
 
+@pytest.mark.parametrize("subject", [0, 1, 11])
+def test_a_static_camera_copy_trimmed_between_samples_is_found_at_its_offset(
+    subject: int,
+) -> None:
+    # every sample of a still backdrop hash-matches every moment of the original: only the
+    # closest hashes may vote, or the true offset is never tried
+    clip = walking(20 + subject, subject_seed=subject)
+    original = signature(clip, 0, 9, 25)
+    cut = 1.74  # not a multiple of the sampling period
+    copy = signature(clip, cut, 9, 30, seed=1)
+
+    found = align(copy, original)
+
+    assert found is not None
+    assert found.offset == pytest.approx(cut, abs=TOLERANCE)
+    assert (found.start, found.other_start) == pytest.approx((0.0, cut), abs=TOLERANCE)
+
+
 def test_the_same_backdrop_with_other_motion_is_no_duplicate() -> None:
     assert (
         align(signature(panning(5, direction=-1), 0, 8, 25), signature(panning(5), 0, 8, 25))

@@ -49,6 +49,8 @@ from conveyor_cli.schemas import (
     ReviewDetail,
     ReviewState,
     ScorecardList,
+    SourcesIn,
+    SourcesStored,
     Task,
     TaskState,
     Timeline,
@@ -450,6 +452,12 @@ class CleanClient(_ServiceClient):
         """``POST /v1/reanalyses/{id}/cancel`` (admin); ApiError ``reanalysis_finished`` (409)."""
         path = f"/v1/reanalyses/{_seg(reanalysis_id)}/cancel"
         return cast(Reanalysis, self._request("POST", path))
+
+    def store_sources(self, slug: str, sources: SourcesIn) -> SourcesStored:
+        """``POST /v1/datasets/{slug}/sources`` (admin): give reports made before sources were
+        stored their conveyor.asset.ingested.v1 payloads (at most 500 per call)."""
+        path = f"/v1/datasets/{_seg(slug)}/sources"
+        return cast(SourcesStored, self._request("POST", path, json=sources))
 
 
 class AuditClient(_ServiceClient):

@@ -10,7 +10,7 @@ services' OpenAPI documents, so a field added or changed on either side fails th
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypedDict, TypeVar
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
 
 T = TypeVar("T")
 
@@ -224,6 +224,41 @@ class Reanalysis(TypedDict):
     started_at: str | None
     finished_at: str | None
     updated_at: str
+
+
+class AssetIngested(TypedDict):
+    """A conveyor.asset.ingested.v1 payload, as the audit trail holds it (sent back to clean by
+    ``conveyor quality backfill-sources``)."""
+
+    asset_id: str
+    dataset_id: str
+    dataset_slug: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    filename: str
+    source: Literal["upload", "objectstore", "frame"]
+    uploaded_by: str
+    tags: NotRequired[list[str]]
+    bucket: str
+    object_key: str
+    parent_asset_id: NotRequired[str | None]
+    frame_time_seconds: NotRequired[float | None]
+
+
+class SourcesIn(TypedDict):
+    """``POST /v1/datasets/{slug}/sources``: at most 500 payloads."""
+
+    assets: list[AssetIngested]
+
+
+class SourcesStored(TypedDict):
+    """``POST /v1/datasets/{slug}/sources``: what a backfill of stored sources did."""
+
+    received: int
+    stored: int
+    kept: int
+    unknown: int
 
 
 # --------------------------------------------------------------------------- audit

@@ -10,7 +10,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
 import typer
 
@@ -32,6 +32,7 @@ from conveyor_cli.quality import (
     render_report,
     render_summary,
 )
+from conveyor_cli.schemas import AssetIngested
 
 app = typer.Typer(
     help="Quality reports, duplicate groups and cleaning policies from the clean service.\n\n"
@@ -45,7 +46,8 @@ app = typer.Typer(
     "conveyor quality policy get --dataset cars\n"
     "conveyor quality policy set --dataset cars --action blurry=flag\n"
     "conveyor quality reanalyse cars --wait\n"
-    "conveyor quality reanalyses cars\n```\n",
+    "conveyor quality reanalyses cars\n"
+    "conveyor quality backfill-sources cars\n```\n",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -396,3 +398,71 @@ def reanalyses(
             lambda n, cursor: clean.list_reanalyses(dataset, limit=n, cursor=cursor), limit
         )
     settings.output.show(page, lambda out: render_reanalyses(out, dataset, page["items"]))
+
+
+_INGESTED = "conveyor.asset.ingested.v1"
+
+
+@app.command("backfill-sources")
+@handle_errors
+def backfill_sources(
+    ctx: typer.Context,
+    dataset: Annotated[str, _DATASET_ARGUMENT],
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=500, help="Payloads sent per request.")
+    ] = 200,
+) -> None:
+    """Give a dataset's older quality reports the source a re-analysis reads (admin key).
+
+    Reports made before the clean service kept the conveyor.asset.ingested.v1 payload of each
+    asset cannot be re-analysed (their failures read `no_stored_source`). The audit trail
+    holds every such payload: this command pages through those records, keeps the dataset's,
+    and sends them to the clean service, which stores each on the report that lacks one.
+    Reports that have one keep it, so running it twice is harmless. Progress is printed on
+    stderr. Run `conveyor quality reanalyse DATASET` afterwards.
+
+    **Example:**
+
+    ```
+    conveyor quality backfill-sources cars
+    conveyor quality reanalyse cars --wait
+    ```
+    """
+    settings = settings_of(ctx)
+    totals = {"read": 0, "received": 0, "stored": 0, "kept": 0, "unknown": 0}
+    pending: list[AssetIngested] = []
+
+    def send(clean: CleanClient) -> None:
+        if pending:
+            result = clean.store_sources(dataset, {"assets": list(pending)})
+            for key in ("received", "stored", "kept", "unknown"):
+                totals[key] += result[key]
+            pending.clear()
+
+    hints = {"dataset_not_found": _UNKNOWN_DATASET_HINT}
+    with settings.audit() as audit, settings.clean() as clean, _clean_hints(settings, hints):
+        cursor: str | None = None
+        while True:
+            page = audit.list_records(type=_INGESTED, limit=500, cursor=cursor)
+            totals["read"] += len(page["items"])
+            for record in page["items"]:
+                if record["payload"].get("dataset_slug") == dataset:
+                    pending.append(cast(AssetIngested, record["payload"]))
+                    if len(pending) >= batch:
+                        send(clean)
+            settings.output.note(
+                f"{totals['read']} audit records read, {totals['received'] + len(pending)}"
+                f" of {dataset}, {totals['stored']} sources stored"
+            )
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        send(clean)
+    settings.output.show(
+        totals,
+        lambda out: out.line(
+            f"{dataset}: {totals['stored']} reports got their source, {totals['kept']} had one,"
+            f" {totals['unknown']} payloads had no report here"
+            f" ({totals['read']} audit records read)"
+        ),
+    )

@@ -18,6 +18,8 @@ from services.clean.schemas import (
     ReanalysisPage,
     ReanalysisStart,
     Reevaluation,
+    SourcesIn,
+    SourcesStored,
 )
 from services.clean.use_cases import policy, reanalysis, reports
 from services.clean.use_cases.reanalysis import ReanalysisRunner
@@ -119,6 +121,23 @@ async def start_reanalysis(
     body: Annotated[ReanalysisStart, Body()] = ReanalysisStart(),  # noqa: B008 (immutable)
 ) -> ReanalysisOut:
     return await reanalysis.start(clean, runner, principal, slug, body.rejudge)
+
+
+@router.post(
+    "/v1/datasets/{slug}/sources",
+    summary="Backfill the stored sources of reports made before they were kept (admin)",
+    description="A re-analysis reads each file again from the asset.ingested payload stored "
+    "with its report; reports made before that payload was stored fail with "
+    "`no_stored_source`. Post the dataset's asset.ingested payloads (the audit trail holds "
+    "them: `conveyor quality backfill-sources` pages through it) and each report without a "
+    "source gets its own. Reports that have one keep it; payloads of assets with no report in "
+    "this dataset are counted as `unknown` and not stored. At most 500 payloads per request.",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def store_sources(
+    slug: str, body: SourcesIn, principal: Admin, clean: CleanDep
+) -> SourcesStored:
+    return await reanalysis.store_sources(clean, principal, slug, body.assets)
 
 
 @router.get(

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -99,6 +99,27 @@ async def sources_after(
         .limit(limit)
     )
     return (await session.execute(query)).all()
+
+
+async def store_sources(
+    session: AsyncSession, dataset_id: uuid.UUID, sources: dict[uuid.UUID, dict[str, Any]]
+) -> tuple[int, int]:
+    """Set the stored source of the dataset's reports that have none; (stored, kept), where
+    kept counts reports that had one already (it is left as it was)."""
+    if not sources:
+        return 0, 0
+    query = select(QualityReport.asset_id, QualityReport.ingested.is_(None)).where(
+        QualityReport.dataset_id == dataset_id, QualityReport.asset_id.in_(list(sources))
+    )
+    found = dict((await session.execute(query)).tuples().all())
+    missing = [asset for asset, lacks in found.items() if lacks]
+    for asset in missing:
+        await session.execute(
+            update(QualityReport)
+            .where(QualityReport.asset_id == asset, QualityReport.ingested.is_(None))
+            .values(ingested=sources[asset])
+        )
+    return len(missing), len(found) - len(missing)
 
 
 async def reports_by_id(

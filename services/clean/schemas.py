@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.clean.models import QualityReport
 from services.clean.policy import ALL_THRESHOLDS, KNOWN_CODES, Action, PolicyRules
+from shared.events import AssetIngestedV1
 
 
 class Finding(BaseModel):
@@ -208,3 +209,21 @@ class ReanalysisPage(BaseModel):
 
     items: list[ReanalysisOut]
     next_cursor: str | None
+
+
+class SourcesIn(BaseModel):
+    """Stored sources for reports made before sources were kept: the asset.ingested payloads
+    of the dataset's assets, as the audit trail holds them."""
+
+    assets: list[AssetIngestedV1] = Field(min_length=1, max_length=500)
+
+
+class SourcesStored(BaseModel):
+    """What a backfill of stored sources did."""
+
+    received: int
+    stored: int = Field(description="reports that had no stored source and now have one")
+    kept: int = Field(description="reports that had a stored source already (left as it was)")
+    unknown: int = Field(
+        description="payloads of assets with no quality report in this dataset (not stored)"
+    )

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
+import subprocess
+import sys
 import uuid
 from functools import partial
 from typing import Any
@@ -150,3 +154,61 @@ def test_reanalysis_remeasures_stored_files_and_is_one_admin_job_per_dataset(
             if (cursor := page["next_cursor"]) is None:
                 break
         assert listed == [second.json()["id"], str(crashed), job["id"]]  # newest first
+
+
+def test_backfilled_sources_let_older_reports_be_reanalysed(
+    uploader: httpx.Client, viewer_key: str, clean_url: str, audit_url: str, dataset: str
+) -> None:
+    """Reports stored without their source (as before sources were kept) get it back from the
+    audit trail through `conveyor quality backfill-sources`, and then re-analyse."""
+    ids = []
+    for i in range(3):
+        response = uploader.post(
+            f"/v1/datasets/{dataset}/assets",
+            files=[("files", (f"old-{i}.jpg", encode(photo(300 + i))))],
+        )
+        assert response.status_code == 201, response.text
+        ids.append(uuid.UUID(response.json()["items"][0]["id"]))
+    count = "SELECT count(*) AS n FROM clean.quality_reports WHERE asset_id = ANY($1::uuid[])"
+    eventually(lambda: asyncio.run(_sql(count, ids))[0]["n"] == 3 or None, timeout=60)
+    with httpx.Client(base_url=audit_url, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as audit:
+
+        def audited(asset: uuid.UUID) -> bool | None:
+            params = {"type": "conveyor.asset.ingested.v1", "subject": str(asset)}
+            return bool(audit.get("/v1/audit/records", params=params).json()["items"]) or None
+
+        for asset in ids:
+            eventually(partial(audited, asset), timeout=60)
+    forget = "UPDATE clean.quality_reports SET ingested = NULL WHERE asset_id = ANY($1::uuid[])"
+    asyncio.run(_sql(forget, ids[:2]))
+
+    viewer = httpx.Client(base_url=clean_url, headers={"X-API-Key": viewer_key}, timeout=30)
+    with viewer:
+        refused = viewer.post(f"/v1/datasets/{dataset}/sources", json={"assets": []})
+        assert refused.status_code in (403, 422), refused.text
+
+    env = {**os.environ, "CONVEYOR_API_KEY": ADMIN_KEY, "CONVEYOR_CLEAN_URL": clean_url}
+    command = [sys.executable, "-m", "conveyor_cli.main", "--audit-url", audit_url]
+    command += ["--json", "quality", "backfill-sources", dataset, "--batch", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    totals = json.loads(done.stdout)
+    assert (totals["received"], totals["stored"], totals["kept"]) == (3, 2, 1), totals
+    assert totals["unknown"] == 0 and totals["read"] >= 3
+    assert "audit records read" in done.stderr
+
+    sources = "SELECT count(*) AS n FROM clean.quality_reports"
+    sources += " WHERE asset_id = ANY($1::uuid[]) AND ingested ->> 'asset_id' = asset_id::text"
+    assert asyncio.run(_sql(sources, ids))[0]["n"] == 3
+
+    admin = httpx.Client(base_url=clean_url, headers={"X-API-Key": ADMIN_KEY}, timeout=30)
+    with admin:
+        started = admin.post(f"/v1/datasets/{dataset}/reanalyses", json={"rejudge": False})
+        assert started.status_code == 202, started.text
+
+        def finished() -> dict[str, Any] | None:
+            body = admin.get(f"/v1/reanalyses/{started.json()['id']}").json()
+            return body if body["state"] not in ("queued", "running") else None
+
+        final = eventually(finished, timeout=30, interval=0.1)
+    assert (final["state"], final["done"], final["failed"]) == ("succeeded", 3, 0), final

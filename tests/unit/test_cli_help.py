@@ -28,6 +28,7 @@ EXPECTED = {
     "quality policy set",
     "quality reanalyse",
     "quality reanalyses",
+    "quality backfill-sources",
     "audit history",
     "audit records",
     "audit verify",

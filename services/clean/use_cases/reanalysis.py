@@ -39,6 +39,7 @@ from services.clean.schemas import (
     ReanalysisOut,
     ReanalysisPage,
     ReanalysisState,
+    SourcesStored,
 )
 from services.clean.use_cases.datasets import dataset_of
 from services.clean.use_cases.measuring import Measured, MissingObject, measure
@@ -260,6 +261,25 @@ async def cancel(clean: Clean, principal: Principal, job_id: uuid.UUID) -> Reana
     return out
 
 
+async def store_sources(
+    clean: Clean, principal: Principal, slug: str, assets: Sequence[AssetIngestedV1]
+) -> SourcesStored:
+    """Give reports made before sources were stored the asset.ingested payload they were made
+    from (the audit trail holds it), so a re-analysis can read their files; a report that has
+    one keeps it, and a payload of another dataset's asset is counted as unknown."""
+    async with clean.units.begin() as uow:
+        ident = await dataset_of(uow.session, slug, principal)
+        sources = {
+            asset.asset_id: asset.model_dump(mode="json")
+            for asset in assets
+            if asset.dataset_id == ident
+        }
+        stored, kept = await jobs.store_sources(uow.session, ident, sources)
+    log.info("stored sources of %s reports of %s (%s kept)", stored, slug, kept)
+    unknown = len({a.asset_id for a in assets}) - stored - kept
+    return SourcesStored(received=len(assets), stored=stored, kept=kept, unknown=unknown)
+
+
 # --- the background runner ---------------------------------------------------------------------
 
 
@@ -378,7 +398,10 @@ class ReanalysisRunner:
     async def _measure(self, source: Source, rules: PolicyRules) -> Outcome:
         """One asset measured by the consumer's code; a failure becomes a reason."""
         if source.ingested is None:
-            reason = "no_stored_source: the report predates stored sources (see the docs)"
+            reason = (
+                "no_stored_source: the report predates stored sources"
+                " (conveyor quality backfill-sources gives it one)"
+            )
             return Outcome(source.asset_id, None, reason)
         try:
             asset = AssetIngestedV1.model_validate(source.ingested)

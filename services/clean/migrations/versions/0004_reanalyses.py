@@ -3,7 +3,8 @@
 ``quality_reports.ingested`` keeps the asset.ingested payload a report was made from (bucket,
 object key, size, media type, dataset slug), so a re-analysis can read the file again without
 asking ingest. Reports written before this revision have none: a re-analysis counts them as
-failed (``no_stored_source``); see docs/cleaning.md, "Re-analysis", for the backfill.
+failed (``no_stored_source``) until `conveyor quality backfill-sources` copies their sources from
+the audit trail; see docs/cleaning.md, "Re-analysis".
 
 ``reanalyses`` is one job per row, its progress checkpointed by arrival; the partial unique
 index allows one queued or running job per dataset.

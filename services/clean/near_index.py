@@ -12,10 +12,10 @@ that usually returns nothing.
 A lookup (:func:`~services.clean.checks.near_match`) then compares the query with every hash of
 the dataset: an XOR and a population count over a contiguous ``uint64`` array, about 1-3 ms per
 million hashes on one core, plus the crop hashes of the few within the candidate radius. That is
-a linear scan, so it has no blind spots. Stage 1 also scans every row's crop hashes (both
-ways), which costs about 2 x 43 such scans. The same scan proposes the candidates that
+a linear scan, so it has no blind spots. The same scan proposes the candidates that
 verification with local features then confirms or refuses (:meth:`DatasetHashes.candidates`;
-the features themselves stay in Postgres, read only for candidates). Memory is 376 bytes per
+the features themselves stay in Postgres, read only for candidates); it also scans every
+row's crop hashes, both ways, which costs about 2 x 43 full-hash scans. Memory is 376 bytes per
 image (full hash, 43 crop hashes, arrival, asset id: 376 MB for a million); the least recently
 used datasets are dropped when the total passes a limit and are read again when next needed.
 """

@@ -31,8 +31,14 @@ from numpy.typing import NDArray
 MAX_KEYPOINTS = 256
 THUMBNAIL_SIDE = 96  # long side of the stored thumbnail
 THUMBNAIL_QUALITY = 90  # stored as a JPEG: 2-3 KB instead of 7, off by a level or two
-_FORMAT = 1
-_HEADER = struct.Struct(">BHHHH")  # format, width, height, keypoints, thumbnail bytes
+# The detail picture (format 2): the normalized luma at DETAIL_SIDE on its long side (never
+# enlarged), stored as a JPEG in place of the thumbnail, which is derived from it. Small text
+# (6-pixel letters at 640) is 2-3 pixels high there, a blur on the 96-pixel thumbnail.
+DETAIL_SIDE = 256
+DETAIL_QUALITY = 85
+_THUMBNAIL_ONLY = 1  # stored before the detail check: verified without it
+_FORMAT = 2
+_HEADER = struct.Struct(">BHHHH")  # format, width, height, keypoints, picture bytes
 _COORD_SCALE = 65535.0
 
 # Matching: Lowe's ratio test on the nearest two descriptors.
@@ -67,6 +73,16 @@ MAX_WATERMARK = 0.16
 GUIDED_RADIUS = 0.012
 GUIDED_BITS = 80
 MIN_COVERAGE = 0.27
+# The detail check (both sides of format 2, after every check above passed): the two detail
+# pictures compared at the finer scale both share, once the transform is refined on them
+# (ECC, at most DETAIL_ITERATIONS steps: the keypoints' fit is off by a pixel or two there,
+# which on text is all of it). A pixel differs when more than DETAIL_DIFFERENCE levels off;
+# after an opening with a 2-pixel square, what remains is where letters or small objects are
+# not the same. A copy may have at most MAX_DETAIL_CHANGED of the overlap so, a watermark's
+# band left out as above.
+DETAIL_ITERATIONS = 30
+DETAIL_DIFFERENCE = 30.0
+MAX_DETAIL_CHANGED = 0.005
 
 _orb = cv2.ORB.create(nfeatures=MAX_KEYPOINTS, fastThreshold=12)
 _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -74,43 +90,53 @@ _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
 
 @dataclass(frozen=True)
 class Features:
-    """What verification needs of one image: keypoints, descriptors and a thumbnail."""
+    """What verification needs of one image: keypoints, descriptors, a thumbnail and (stored
+    since format 2) the detail picture."""
 
     width: int  # of the image the keypoints were found on
     height: int
     points: NDArray[np.float32]  # (n, 2), fractions of the long side
     descriptors: NDArray[np.uint8]  # (n, 32)
     thumbnail: NDArray[np.uint8]  # long side THUMBNAIL_SIDE
+    detail: NDArray[np.uint8] | None = None  # long side DETAIL_SIDE at most; None: format 1
 
     def packed(self) -> bytes:
-        """The stored form: a header, 16-bit coordinates, descriptors, the thumbnail (JPEG)."""
-        quality = [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY]
-        thumbnail = cv2.imencode(".jpg", self.thumbnail, quality)[1].tobytes()
+        """The stored form: a header, 16-bit coordinates, descriptors, then the detail picture
+        as a JPEG (format 2), or the thumbnail when there is none (format 1)."""
+        if self.detail is None:
+            picture, version, quality = self.thumbnail, _THUMBNAIL_ONLY, THUMBNAIL_QUALITY
+        else:
+            picture, version, quality = self.detail, _FORMAT, DETAIL_QUALITY
+        encoded = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
         count = len(self.points)
-        header = _HEADER.pack(_FORMAT, self.width, self.height, count, len(thumbnail))
+        header = _HEADER.pack(version, self.width, self.height, count, len(encoded))
         coords = np.rint(np.clip(self.points, 0, 1) * _COORD_SCALE).astype(">u2")
         descriptors = np.ascontiguousarray(self.descriptors).tobytes()
-        return bytes(header + coords.tobytes() + descriptors + thumbnail)
+        return bytes(header + coords.tobytes() + descriptors + encoded)
 
     @classmethod
     def unpacked(cls, data: bytes) -> Features:
-        """Back from :meth:`packed`; ValueError for anything else."""
+        """Back from :meth:`packed`, either format; ValueError for anything else."""
         if len(data) < _HEADER.size:
             raise ValueError("stored features are shorter than their header")
-        version, width, height, count, thumbnail_bytes = _HEADER.unpack_from(data)
-        if version != _FORMAT or len(data) != _HEADER.size + count * 36 + thumbnail_bytes:
+        version, width, height, count, picture_bytes = _HEADER.unpack_from(data)
+        expected = _HEADER.size + count * 36 + picture_bytes
+        if version not in (_THUMBNAIL_ONLY, _FORMAT) or len(data) != expected:
             raise ValueError("stored features do not have the expected layout")
         at = _HEADER.size
         coords = np.frombuffer(data, ">u2", count * 2, at).reshape(count, 2)
         at += count * 4
         descriptors = np.frombuffer(data, np.uint8, count * 32, at).reshape(count, 32)
         at += count * 32
-        encoded = np.frombuffer(data, np.uint8, thumbnail_bytes, at)
-        thumbnail = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE) if thumbnail_bytes else None
-        if thumbnail is None:
-            raise ValueError("stored features have an unreadable thumbnail")
+        encoded = np.frombuffer(data, np.uint8, picture_bytes, at)
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE) if picture_bytes else None
+        if decoded is None:
+            raise ValueError("stored features have an unreadable picture")
         points = (coords.astype(np.float32) / _COORD_SCALE).astype(np.float32)
-        return cls(width, height, points, descriptors, np.asarray(thumbnail, np.uint8))
+        picture = np.asarray(decoded, np.uint8)
+        if version == _THUMBNAIL_ONLY:
+            return cls(width, height, points, descriptors, picture)
+        return cls(width, height, points, descriptors, _shrunk(picture, THUMBNAIL_SIDE), picture)
 
     @property
     def frame(self) -> tuple[float, float]:
@@ -129,10 +155,18 @@ def image_features(gray: NDArray[np.uint8]) -> Features:
     if found is not None and keypoints:
         points = (np.array([k.pt for k in keypoints], np.float32) / long).astype(np.float32)
         descriptors = np.asarray(found, np.uint8)
-    side = THUMBNAIL_SIDE / long
-    size = (max(1, round(width * side)), max(1, round(height * side)))
-    thumbnail = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.uint8)
-    return Features(width, height, points, descriptors, thumbnail)
+    detail = _shrunk(gray, DETAIL_SIDE)
+    return Features(width, height, points, descriptors, _shrunk(detail, THUMBNAIL_SIDE), detail)
+
+
+def _shrunk(gray: NDArray[np.uint8], side: int) -> NDArray[np.uint8]:
+    """``gray`` area-averaged to ``side`` pixels on its long side (never enlarged)."""
+    height, width = gray.shape[:2]
+    factor = min(1.0, side / max(width, height))
+    if factor == 1.0:
+        return gray
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.uint8)
 
 
 @dataclass(frozen=True)
@@ -147,6 +181,7 @@ class Verification:
     overlap: float = 0.0  # the smaller of the two frames' shares covered by the other
     coverage: float = 0.0  # inliers over the keypoints inside the overlap (the fewer side)
     changed: float = 1.0  # share of the overlap whose picture differs
+    detail_changed: float = 0.0  # the same on the detail pictures (0 when not compared)
     reason: str = ""
 
 
@@ -188,11 +223,15 @@ def verify(new: Features, old: Features) -> Verification:
         _explained(new, old, matrix, _within(mapped[:, 1], band)),
         _explained(old, new, _inverse(matrix), _within(old.points[:, 1], band)),
     )
-    same = changed <= MAX_CHANGED and coverage >= MIN_COVERAGE
-    reason = "" if same else "the pictures differ"
-    return replace(
-        found, same=same, overlap=overlap, coverage=coverage, changed=changed, reason=reason
-    )
+    found = replace(found, overlap=overlap, coverage=coverage, changed=changed)
+    if changed > MAX_CHANGED or coverage < MIN_COVERAGE:
+        return replace(found, reason="the pictures differ")
+    if new.detail is None or old.detail is None:
+        return replace(found, same=True)  # stored before the detail pictures: as before
+    detail = _detail_changed(new.detail, old.detail, matrix, band)
+    if detail > MAX_DETAIL_CHANGED:
+        return replace(found, detail_changed=detail, reason="the details differ")
+    return replace(found, same=True, detail_changed=detail)
 
 
 def _inverse(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -248,7 +287,9 @@ def _compare(
     oh, ow = old.thumbnail.shape
     nh, nw = new.thumbnail.shape
     blurred_new = cv2.GaussianBlur(new.thumbnail.astype(np.float32), (0, 0), 1.0)
-    blurred_old = cv2.GaussianBlur(old.thumbnail.astype(np.float32), (0, 0), 1.0)
+    blurred_old = np.asarray(
+        cv2.GaussianBlur(old.thumbnail.astype(np.float32), (0, 0), 1.0), np.float32
+    )
     warped = np.asarray(
         cv2.warpAffine(blurred_new, to_old, (ow, oh), flags=cv2.INTER_LINEAR), np.float32
     )
@@ -264,11 +305,7 @@ def _compare(
     core = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(bool)
     if core.sum() < 16:
         return overlap, 1.0, None
-    residual = blurred_old - _fitted(blurred_old[core], warped[core], warped)
-    # refitted without the pixels that differ, so a watermark does not bend the fit
-    agree = core & (np.abs(residual) <= PIXEL_DIFFERENCE)
-    if agree.sum() >= 16:
-        residual = blurred_old - _fitted(blurred_old[agree], warped[agree], warped)
+    residual = _residual(blurred_old, warped, core)
     changed = (np.abs(residual) > PIXEL_DIFFERENCE) & core
     # single pixels at strong edges are alignment error; a changed subject is a blob
     kernel = np.ones((OPENING, OPENING), np.uint8)
@@ -276,6 +313,18 @@ def _compare(
     share, rows = _beyond_watermark(opened, residual, core)
     band = None if rows is None else (rows[0] / old_side, rows[1] / old_side)
     return overlap, share, band
+
+
+def _residual(
+    target: NDArray[np.float32], warped: NDArray[np.float32], core: NDArray[np.bool_]
+) -> NDArray[np.float32]:
+    """``target`` minus ``warped`` brightness-fitted to it over ``core``; refitted without the
+    pixels more than PIXEL_DIFFERENCE off, so a watermark does not bend the fit."""
+    residual = target - _fitted(target[core], warped[core], warped)
+    agree = core & (np.abs(residual) <= PIXEL_DIFFERENCE)
+    if agree.sum() >= 16:
+        residual = target - _fitted(target[agree], warped[agree], warped)
+    return residual
 
 
 def _fitted(
@@ -291,7 +340,10 @@ def _fitted(
 
 
 def _beyond_watermark(
-    opened: NDArray[np.bool_], residual: NDArray[np.float32], core: NDArray[np.bool_]
+    opened: NDArray[np.bool_],
+    residual: NDArray[np.float32],
+    core: NDArray[np.bool_],
+    limit: float = MAX_CHANGED,
 ) -> tuple[float, tuple[int, int] | None]:
     """Share of the overlap that differs, not counting one text watermark.
 
@@ -301,11 +353,11 @@ def _beyond_watermark(
     holding the most changed pixels is such, and holds no more than MAX_WATERMARK of the
     overlap, it is left out. A changed subject (other cars, furniture moved, another product)
     differs both ways or beyond the band, and still counts in full. Also the band's rows
-    when it was left out.
+    when it was left out. Nothing is left out of a share within ``limit``.
     """
     area = float(core.sum())
     share = float(opened.sum() / area)
-    if share <= MAX_CHANGED:
+    if share <= limit:
         return share, None
     height = opened.shape[0]
     band = max(1, int(np.ceil(WATERMARK_BAND * height)))
@@ -318,3 +370,58 @@ def _beyond_watermark(
     if not one_way or inside.sum() / area > MAX_WATERMARK:
         return share, None
     return float((opened & ~inside).sum() / area), (top, top + band)
+
+
+def _detail_changed(
+    new: NDArray[np.uint8],
+    old: NDArray[np.uint8],
+    matrix: NDArray[np.float64],
+    band: tuple[float, float] | None,
+) -> float:
+    """Share of the overlap whose detail differs, compared on ``old``'s frame at the finer
+    scale both pictures share (a 50 % resize is not asked for letters it lost), with the
+    transform refined on the pictures themselves, ``band`` (a watermark's rows in ``old``, as
+    fractions of its long side) left out."""
+    new_side, old_side = max(new.shape), max(old.shape)
+    scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
+    target = old.astype(np.float32)
+    side = min(float(old_side), new_side / scale)
+    if side < old_side - 0.5:
+        target = np.asarray(_shrunk(old, round(side)), np.float32)
+    side = max(target.shape)
+    source = new.astype(np.float32)
+    shrink = new_side / (side * scale)  # new's pixels per target pixel
+    if shrink > 1.05:  # a low-pass before the warp, as an area-averaged resize would
+        sigma = 0.5 * float(np.sqrt(shrink**2 - 1))
+        source = np.asarray(cv2.GaussianBlur(source, (0, 0), sigma), np.float32)
+    to_target = matrix.copy()
+    to_target[:, :2] *= side / new_side
+    to_target[:, 2] *= side
+    back = np.asarray(cv2.invertAffineTransform(to_target), np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, DETAIL_ITERATIONS, 1e-4)
+    try:  # ECC smooths both with a 5-pixel Gaussian first
+        refined = cv2.findTransformECC(target, source, back, cv2.MOTION_AFFINE, criteria)[1]
+        back = np.asarray(refined, np.float32)
+    except cv2.error:
+        pass  # no convergence (flat pictures): the keypoints' transform stands
+    height, width = target.shape
+    inverse = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = np.asarray(cv2.warpAffine(source, back, (width, height), flags=inverse), np.float32)
+    ones = np.ones(new.shape, np.uint8)
+    nearest = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    inside = cv2.warpAffine(ones, back, (width, height), flags=nearest)
+    core = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(bool)
+    if band is not None:  # a watermark's rows, a pixel or two wider at this scale
+        core[max(0, int(band[0] * side) - 2) : int(np.ceil(band[1] * side)) + 2] = False
+    if core.sum() < 64:
+        return 0.0
+    light = 0.7  # JPEG's ringing and the resampling, not the letters
+    residual = _residual(
+        np.asarray(cv2.GaussianBlur(target, (0, 0), light), np.float32),
+        np.asarray(cv2.GaussianBlur(warped, (0, 0), light), np.float32),
+        core,
+    )
+    changed = ((np.abs(residual) > DETAIL_DIFFERENCE) & core).astype(np.uint8)
+    opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)).astype(bool)
+    # a watermark too light for the thumbnail to notice is text here: left out as there
+    return _beyond_watermark(opened, residual, core, MAX_DETAIL_CHANGED)[0]

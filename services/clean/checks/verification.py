@@ -82,7 +82,7 @@ MIN_COVERAGE = 0.27
 # band left out as above.
 DETAIL_ITERATIONS = 30
 DETAIL_DIFFERENCE = 30.0
-MAX_DETAIL_CHANGED = 0.005
+MAX_DETAIL_CHANGED = 0.003
 
 _orb = cv2.ORB.create(nfeatures=MAX_KEYPOINTS, fastThreshold=12)
 _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -398,21 +398,29 @@ def _detail_changed(
     to_target[:, :2] *= side / new_side
     to_target[:, 2] *= side
     back = np.asarray(cv2.invertAffineTransform(to_target), np.float32)
+    height, width = target.shape
+    # a watermark's rows (a pixel or two wider at this scale) neither steer nor count
+    kept = np.ones((height, width), np.uint8)
+    if band is not None:
+        kept[max(0, int(band[0] * side) - 2) : int(np.ceil(band[1] * side)) + 2] = 0
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, DETAIL_ITERATIONS, 1e-4)
     try:  # ECC smooths both with a 5-pixel Gaussian first
-        refined = cv2.findTransformECC(target, source, back, cv2.MOTION_AFFINE, criteria)[1]
-        back = np.asarray(refined, np.float32)
+        refined = cv2.findTransformECC(target, source, back, cv2.MOTION_AFFINE, criteria, kept, 5)
+        back = np.asarray(refined[1], np.float32)
     except cv2.error:
         pass  # no convergence (flat pictures): the keypoints' transform stands
-    height, width = target.shape
     inverse = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    warped = np.asarray(cv2.warpAffine(source, back, (width, height), flags=inverse), np.float32)
+    warped = np.asarray(
+        cv2.warpAffine(
+            source, back, (width, height), flags=inverse, borderMode=cv2.BORDER_REPLICATE
+        ),
+        np.float32,
+    )
     ones = np.ones(new.shape, np.uint8)
     nearest = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
-    inside = cv2.warpAffine(ones, back, (width, height), flags=nearest)
-    core = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(bool)
-    if band is not None:  # a watermark's rows, a pixel or two wider at this scale
-        core[max(0, int(band[0] * side) - 2) : int(np.ceil(band[1] * side)) + 2] = False
+    inside = np.asarray(cv2.warpAffine(ones, back, (width, height), flags=nearest), np.uint8)
+    # 3 pixels in from the frame's edge: the light blur below reaches that far
+    core = cv2.erode(inside & kept, np.ones((7, 7), np.uint8)).astype(bool)
     if core.sum() < 64:
         return 0.0
     light = 0.7  # JPEG's ringing and the resampling, not the letters

@@ -6,7 +6,8 @@ Runs its own ingest and audit processes against the local stack (fresh database
 1. uploads N generated 640x480 JPEGs (default 2,000), one file per request, with 16
    concurrent clients as fast as they go: uploads/s and p50/p95 upload latency. Peer, in the
    same run: bare S3 puts of the same files through the minio SDK with 16 threads (what
-   ingest's own store writes cost at best); the ratio uploads/s over puts/s is printed;
+   ingest's own store writes cost at best); the ratio uploads/s over puts/s is printed, and
+   the ingest processes' CPU milliseconds per upload;
 2. uploads M more at a steady 50 uploads/s: p50/p95 time from sending the upload to the
    audit record being written (the audit row's ``recorded_at``; one machine, one clock);
 3. uploads 4 MiB files one per request (4 concurrent clients): MiB/s and the ingest
@@ -300,11 +301,12 @@ def main() -> None:
         peer = bare_puts(images[: args.count], args.concurrency, hash_first=False)
 
         print(f"phase 1: {args.count} uploads, {args.concurrency} concurrent clients", flush=True)
-        t0 = time.perf_counter()
+        cpu = ingest_cpu_seconds()
+        cpu0, t0 = cpu(), time.perf_counter()
         saturated = asyncio.run(
             upload_all(ingest_url, "bench", images[: args.count], args.concurrency, None)
         )
-        wall = time.perf_counter() - t0
+        wall, saturated_cpu = time.perf_counter() - t0, cpu() - cpu0
         latencies = [lat for _, _, lat in saturated]
         recorded = audit_times(audit_url, {a for a, _, _ in saturated})
         to_audit_sat = [recorded[a] - sent for a, sent, _ in saturated if a in recorded]
@@ -319,7 +321,6 @@ def main() -> None:
         print(f"phase 3: {args.large} uploads of 4 MiB, 4 clients; floor in-process", flush=True)
         blobs = make_blobs(args.large, 4 * MIB)
         floor = bare_puts(blobs, 4, hash_first=True)
-        cpu = ingest_cpu_seconds()
         cpu0, t0 = cpu(), time.perf_counter()
         asyncio.run(upload_all(ingest_url, "bench", blobs, 4, None))
         large_wall, large_cpu = time.perf_counter() - t0, cpu() - cpu0
@@ -342,6 +343,8 @@ def main() -> None:
             "uploads_per_s": round(len(saturated) / wall, 1),
             "peer_s3_puts_per_s": round(peer["puts_per_s"], 1),
             "ratio_to_peer": round(len(saturated) / wall / peer["puts_per_s"], 3),
+            "ingest_cpu_ms_per_upload": round(saturated_cpu / len(saturated) * 1000, 2),
+            "ingest_cpu_share": round(saturated_cpu / wall, 2),
             "latency_p50_ms": round(pct(latencies, 50) * 1000, 1),
             "latency_p95_ms": round(pct(latencies, 95) * 1000, 1),
             "upload_to_audit_p50_ms": round(pct(to_audit_sat, 50) * 1000, 1),
@@ -383,6 +386,10 @@ def main() -> None:
     print(f"    uploads/s                 {s['uploads_per_s']:>8}")
     print(f"    peer: bare S3 puts/s      {s['peer_s3_puts_per_s']:>8}   (minio SDK, same files)")
     print(f"    ratio uploads / puts      {s['ratio_to_peer']:>8}   (target >= 0.3)")
+    print(
+        f"    ingest CPU per upload     {s['ingest_cpu_ms_per_upload']:>8} ms"
+        f"   ({s['ingest_cpu_share']} cores busy)"
+    )
     print(f"    upload latency p50 / p95  {s['latency_p50_ms']:>8} / {s['latency_p95_ms']} ms")
     print(
         f"    upload->audit p50 / p95   {s['upload_to_audit_p50_ms']:>8} / "

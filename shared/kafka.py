@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +67,30 @@ def encode(envelope: Envelope) -> tuple[bytes, Headers]:
     if envelope.traceparent:
         headers.append(("traceparent", envelope.traceparent.encode()))
     return message.value, headers
+
+
+def encode_stored(envelope: Mapping[str, Any], traceparent: str | None) -> tuple[bytes, Headers]:
+    """:func:`encode` of an envelope as an outbox row stores it (``Envelope`` dumped to JSON),
+    carrying ``traceparent``: the same bytes and headers, without validating it again.
+
+    The row was built from a validated ``Envelope`` when it was written; a relay publishing
+    it needs only its strings, so it skips the model and the CloudEvents SDK objects.
+    """
+    headers: Headers = [
+        ("ce_id", envelope["id"].encode()),
+        ("ce_source", envelope["source"].encode()),
+        ("ce_type", envelope["type"].encode()),
+        ("ce_time", envelope["time"].encode()),
+        ("content-type", b"application/json"),
+        ("ce_specversion", b"1.0"),
+    ]
+    if envelope.get("subject"):
+        headers.append(("ce_subject", envelope["subject"].encode()))
+    if envelope.get("actor"):
+        headers.append(("ce_actor", envelope["actor"].encode()))
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
+    return json.dumps(envelope["data"]).encode(), headers
 
 
 def decode(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Envelope:

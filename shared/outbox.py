@@ -24,6 +24,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from alembic.operations import Operations
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 from sqlalchemy import (
     BigInteger,
@@ -43,7 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import Envelope, EventType, Payload
-from shared.kafka import encode
+from shared.kafka import encode_stored
 from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_WAITING
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,15 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier.get("traceparent")
+
+
+def span_traceparent(span: trace.Span) -> str | None:
+    """The W3C traceparent of ``span`` (None if it has no valid context), without making it
+    the current span."""
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
 
 
 @dataclass(frozen=True)
@@ -229,28 +239,29 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
         outbox = self._outbox
+        # The relay's own statements are not traced (each would be a trace of its own, twice
+        # a round); every event's publish span continues the event's trace.
         async with self._sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope)
-                    .where(outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            with suppress_instrumentation():
+                rows = (
+                    await session.execute(
+                        select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope)
+                        .where(outbox.c.sent_at.is_(None))
+                        .order_by(outbox.c.id)
+                        .limit(self._batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
             if not rows:
                 return 0
-            deliveries = []
-            for row in rows:
-                envelope = Envelope.model_validate(row.envelope)
-                deliveries.append(await self._send(row.topic, row.key, envelope))
+            deliveries = [await self._send(row.topic, row.key, row.envelope) for row in rows]
             await asyncio.gather(*deliveries)
-            await session.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(sent_at=text("now()"))
-            )
+            with suppress_instrumentation():
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([r.id for r in rows]))
+                    .values(sent_at=text("now()"))
+                )
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
         return len(rows)
 
@@ -259,29 +270,36 @@ class OutboxRelay:
         ``conveyor_outbox_waiting`` gauge, and return it."""
         outbox = self._outbox
         async with self._sessions() as session:
-            waiting = await session.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
-            )
+            with suppress_instrumentation():
+                waiting = await session.scalar(
+                    select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+                )
         OUTBOX_WAITING.labels(self._schema).set(waiting or 0)
         return int(waiting or 0)
 
-    async def _send(self, topic: str, key: str | None, envelope: Envelope) -> asyncio.Future[Any]:
-        parent = propagate.extract({"traceparent": envelope.traceparent or ""})
-        with tracer.start_as_current_span(
+    async def _send(
+        self, topic: str, key: str | None, envelope: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Send one stored envelope (validated when it was written) in a publish span of the
+        event's trace; the consumer's span becomes a child of that span."""
+        stored_parent = envelope.get("traceparent")
+        parent = propagate.extract({"traceparent": stored_parent}) if stored_parent else None
+        span = tracer.start_span(
             f"publish {topic}",
             context=parent,
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "kafka",
                 "messaging.destination.name": topic,
-                "messaging.message.id": envelope.id,
-                "cloudevents.event_type": envelope.type,
+                "messaging.message.id": envelope["id"],
+                "cloudevents.event_type": envelope["type"],
             },
-        ):
-            # The consumer's span becomes a child of this publish span.
-            envelope = envelope.model_copy(update={"traceparent": current_traceparent()})
-            value, headers = encode(envelope)
+        )
+        try:
+            value, headers = encode_stored(envelope, span_traceparent(span))
             future: asyncio.Future[Any] = await self._producer.send(
                 topic, value=value, key=key.encode() if key else None, headers=headers
             )
             return future
+        finally:
+            span.end()

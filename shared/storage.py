@@ -1,6 +1,7 @@
 """Object storage on any S3 endpoint through the ``minio`` SDK.
 
-The SDK is synchronous; every call runs in a worker thread so the event loop never blocks.
+The SDK is synchronous; every call runs in one of the store's own threads so the event loop
+never blocks.
 Every call has connect and read timeouts; a store that cannot be reached or stops answering
 raises :class:`StoreUnavailable` (a ``ConnectionError``): the HTTP shell answers 503 with
 ``Retry-After`` and consumers wait the outage out, as for Postgres and Kafka.
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO, ParamSpec, TypeVar
@@ -49,15 +52,10 @@ def _unavailable_as_error() -> Iterator[None]:
         raise StoreUnavailable(f"object store unavailable: {exc}") from exc
 
 
-async def _in_thread(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run a blocking SDK call in a worker thread, its transport failures as StoreUnavailable."""
-
-    @functools.wraps(call)
-    def guarded() -> R:
-        with _unavailable_as_error():
-            return call(*args, **kwargs)
-
-    return await asyncio.to_thread(guarded)
+# Store calls one process runs at once. The SDK holds a thread per call for the whole round
+# trip; asyncio's default pool (cores + 4 threads, 6 here) queued concurrent uploads' puts
+# behind one another and behind every other thread hop of the process.
+STORE_THREADS = 32
 
 
 def content_address(sha256_hex: str) -> str:
@@ -90,6 +88,7 @@ class ObjectStore:
                 total=3, read=0, backoff_factor=0.2, status_forcelist=[500, 502, 503]
             ),
         )
+        self._threads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="objectstore")
         self._client = Minio(
             settings.s3_endpoint,
             access_key=settings.s3_access_key,
@@ -107,6 +106,19 @@ class ObjectStore:
             region=settings.s3_region,
         )
 
+    async def _in_thread(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a blocking SDK call in the store's threads (in the caller's context, so its
+        span is the parent of the call's), its transport failures as StoreUnavailable."""
+
+        @functools.wraps(call)
+        def guarded() -> R:
+            with _unavailable_as_error():
+                return call(*args, **kwargs)
+
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, context.run, guarded)
+
     async def ensure_buckets(self, buckets: tuple[str, ...] = ALL_BUCKETS) -> None:
         """Create the buckets that do not exist yet."""
 
@@ -119,11 +131,11 @@ class ObjectStore:
                         if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                             raise
 
-        await _in_thread(_ensure)
+        await self._in_thread(_ensure)
 
     async def ping(self) -> None:
         """Raise if the store does not answer an authenticated request."""
-        await _in_thread(self._client.bucket_exists, RAW_BUCKET)
+        await self._in_thread(self._client.bucket_exists, RAW_BUCKET)
 
     async def stat(self, bucket: str, key: str) -> ObjectInfo | None:
         """Size and etag of an object, or None if it does not exist."""
@@ -137,13 +149,13 @@ class ObjectStore:
                 raise
             return ObjectInfo(bucket, key, st.size or 0, st.etag)
 
-        return await _in_thread(_stat)
+        return await self._in_thread(_stat)
 
     async def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str
     ) -> None:
         """Upload from a file object, in parts when large, never reading it whole."""
-        await _in_thread(
+        await self._in_thread(
             self._client.put_object,
             bucket,
             key,
@@ -155,13 +167,13 @@ class ObjectStore:
 
     async def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Server-side copy (no bytes pass through this process)."""
-        await _in_thread(
+        await self._in_thread(
             self._client.copy_object, dst_bucket, dst_key, CopySource(src_bucket, src_key)
         )
 
     async def remove(self, bucket: str, key: str) -> None:
         """Delete an object (missing objects are fine)."""
-        await _in_thread(self._client.remove_object, bucket, key)
+        await self._in_thread(self._client.remove_object, bucket, key)
 
     def iter_chunks(self, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """Stream an object's bytes (blocking: call from a worker thread)."""
@@ -183,7 +195,7 @@ class ObjectStore:
                 if o.object_name and not o.is_dir
             ]
 
-        return await _in_thread(_list)
+        return await self._in_thread(_list)
 
     def presigned_get(self, bucket: str, key: str, expires: timedelta) -> str:
         """A time-limited download URL."""

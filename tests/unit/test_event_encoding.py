@@ -24,7 +24,7 @@ from shared.events import (
     Payload,
     UnknownEventType,
 )
-from shared.kafka import MalformedEvent, decode, encode, is_transient
+from shared.kafka import MalformedEvent, decode, encode, encode_stored, is_transient
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 WHEN = datetime(2025, 6, 7, 8, 9, 10, 123456, tzinfo=timezone(timedelta(hours=2)))
@@ -367,6 +367,22 @@ def test_every_registered_payload_survives_encode_decode_and_validation(type_nam
     sample = SAMPLES[type_name]
     decoded = decode(*encode(envelope(type=type_name, data=sample.model_dump(mode="json"))))
     assert decoded.payload() == sample
+
+
+STORED_TIMES = [WHEN, WHEN.astimezone(UTC), datetime(2026, 1, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
+@pytest.mark.parametrize("time", STORED_TIMES, ids=["offset", "utc", "whole-second"])
+def test_encode_stored_gives_the_bytes_and_headers_encode_gives(
+    type_name: str, time: datetime
+) -> None:
+    # What the relay reads is the envelope as the outbox row stores it (dumped to JSON).
+    data = SAMPLES[type_name].model_dump(mode="json")
+    for optional in ({}, {"subject": None, "actor": None, "traceparent": None}):
+        original = envelope(type=type_name, data=data, time=time, **optional)
+        stored = original.model_dump(mode="json")
+        assert encode_stored(stored, original.traceparent) == encode(original)
 
 
 def test_decode_accepts_well_formed_headers_with_any_header_order() -> None:

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeAlias
 
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import Link, SpanContext, get_current_span
 from sqlalchemy.exc import IntegrityError
 
 from services.ingest import repository as repo
@@ -27,6 +31,8 @@ from shared.storage import RAW_BUCKET, content_address
 from shared.uow import UnitOfWork
 
 AssetSource: TypeAlias = Literal["upload", "objectstore", "frame"]
+
+tracer = trace.get_tracer("conveyor.ingest")
 
 
 class AlreadyApplied(Exception):
@@ -142,19 +148,39 @@ async def register_uploads(
 
     If that transaction fails for another reason than an unreachable database, each request
     is retried alone, so one request's failure is its own.
+
+    The batch is one span (its statements are not traced one by one), linked to the trace
+    of every request in it: it belongs to none of them alone.
     """
-    try:
-        return list(await _register_together(ingest, batch))
-    except Exception as exc:
-        if len(batch) == 1 or is_unavailable(exc):
-            raise
-    results: list[dict[str, AssetOut] | Exception] = []
-    for request in batch:
+    links = [Link(context) for r in batch if (context := _span_context(r.traceparent))]
+    with (
+        tracer.start_as_current_span(
+            "register uploads",
+            context=Context(),
+            links=links,
+            attributes={"conveyor.upload_requests": len(batch)},
+        ),
+        suppress_instrumentation(),
+    ):
         try:
-            results.extend(await _register_together(ingest, [request]))
+            return list(await _register_together(ingest, batch))
         except Exception as exc:
-            results.append(exc)
-    return results
+            if len(batch) == 1 or is_unavailable(exc):
+                raise
+        results: list[dict[str, AssetOut] | Exception] = []
+        for request in batch:
+            try:
+                results.extend(await _register_together(ingest, [request]))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
+def _span_context(traceparent: str | None) -> SpanContext | None:
+    if not traceparent:
+        return None
+    context = get_current_span(propagate.extract({"traceparent": traceparent})).get_span_context()
+    return context if context.is_valid else None
 
 
 async def _register_together(

@@ -129,6 +129,7 @@ class VideoSignatureRow(Base):
     arrival: Mapped[int] = mapped_column(BigInteger)
     duration_seconds: Mapped[float]
     samples: Mapped[bytes] = mapped_column(LargeBinary)
+    fine_blocks: Mapped[bytes | None] = mapped_column(LargeBinary)  # pack_fine(); 0008
 
 
 outbox = outbox_table(Base.metadata)

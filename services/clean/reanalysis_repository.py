@@ -151,7 +151,11 @@ async def replace_kept_beside(
     if found.video is None:
         await session.execute(delete(VideoSignatureRow).where(VideoSignatureRow.asset_id == asset))
     else:
-        kept = {"duration_seconds": found.video.duration, "samples": found.video.pack()}
+        kept = {
+            "duration_seconds": found.video.duration,
+            "samples": found.video.pack(),
+            "fine_blocks": found.video.pack_fine(),
+        }
         row = {"asset_id": asset, "dataset_id": report.dataset_id, "arrival": report.arrival}
         upsert_video = insert(VideoSignatureRow).values({**row, **kept})
         await session.execute(

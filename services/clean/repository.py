@@ -188,6 +188,7 @@ async def insert_video_signatures(
                     "arrival": arrival,
                     "duration_seconds": signature.duration,
                     "samples": signature.pack(),
+                    "fine_blocks": signature.pack_fine(),
                 }
                 for asset_id, dataset_id, arrival, signature in rows
             ],
@@ -204,13 +205,14 @@ async def video_signatures_since(
             VideoSignatureRow.asset_id,
             VideoSignatureRow.samples,
             VideoSignatureRow.duration_seconds,
+            VideoSignatureRow.fine_blocks,
         )
         .where(VideoSignatureRow.dataset_id == ident, VideoSignatureRow.arrival > after_arrival)
         .order_by(VideoSignatureRow.arrival)
     )
     return [
-        StoredSignature(arrival, asset_id, VideoSignature.unpack(samples, duration))
-        for arrival, asset_id, samples, duration in (await session.execute(query)).all()
+        StoredSignature(arrival, asset_id, VideoSignature.unpack(samples, duration, fine))
+        for arrival, asset_id, samples, duration, fine in (await session.execute(query)).all()
     ]
 
 

@@ -146,8 +146,14 @@ class DatasetVideos:
     @property
     def nbytes(self) -> int:
         """Memory held by the signatures and the flat arrays (about)."""
-        samples = sum(len(v.signature) for v in self.videos)
-        return self._hashes.nbytes + self._owners.nbytes + samples * (8 + 8 + 64)
+        held = sum(
+            v.signature.times.nbytes
+            + v.signature.hashes.nbytes
+            + v.signature.blocks.nbytes
+            + (0 if v.signature.fine is None else v.signature.fine.nbytes)
+            for v in self.videos
+        )
+        return self._hashes.nbytes + self._owners.nbytes + held
 
 
 class VideoIndex:

@@ -60,6 +60,23 @@ def walking(seed: int, subject_seed: int) -> Picture:
     return at
 
 
+def faint_walking(seed: int, subject_seed: int) -> Picture:
+    """A still backdrop that a small subject (5 x 12 pixels) a few levels off the backdrop
+    walks across: no 8 x 8 block mean changes by more than a few levels."""
+    field = texture(seed, 64, 64)
+    rng = np.random.default_rng(subject_seed)
+    top, start = int(rng.integers(8, 44)), float(rng.uniform(4, 20))
+    pace, lift = rng.uniform(5, 8), float(rng.choice([-1.0, 1.0]) * rng.uniform(18, 24))
+
+    def at(t: float) -> Thumb:
+        picture = field.copy()
+        left = int(start + pace * t) % 56
+        picture[top : top + 12, left : left + 5] += lift
+        return np.clip(picture, 0, 255).astype(np.uint8)
+
+    return at
+
+
 def signature(
     picture: Picture, start: float, end: float, rate: float, noise: float = 1.0, seed: int = 0
 ) -> VideoSignature:
@@ -159,6 +176,24 @@ def test_a_slideshow_of_stills_from_a_clip_is_no_duplicate() -> None:
     assert align(slideshow, signature(clip, 0, 8, 25)) is None
 
 
+@pytest.mark.parametrize("subject", [1, 2, 3])
+def test_a_slideshow_of_a_clip_with_a_small_faint_subject_is_no_duplicate(subject: int) -> None:
+    # the 8 x 8 means barely see the subject: the stills differ from the clip only in the
+    # finer grid's motion (frozen where the clip moves)
+    clip = faint_walking(30 + subject, subject_seed=subject)
+    original = signature(clip, 0, 9, 25)
+    moments = (0.6, 2.6, 4.7, 6.8)
+    slideshow = signature(lambda t: clip(moments[min(int(t / 2.2), 3)]), 0, 8.8, 25, seed=1)
+    coarse = VideoSignature(slideshow.times, slideshow.hashes, slideshow.blocks, 8.8)
+    assert align(coarse, original) is not None  # what the 8 x 8 means alone decided
+    assert align(slideshow, original) is None
+    assert align(original, slideshow) is None
+    # while a copy at another rate, with other noise, is found
+    found = align(signature(clip, 0, 9, 30, noise=2.0, seed=2), original)
+    assert found is not None
+    assert (found.start, found.end, found.offset) == pytest.approx((0, 9, 0), abs=TOLERANCE)
+
+
 def test_sharing_less_than_the_minimum_overlap_is_no_duplicate() -> None:
     clip, other = panning(8), panning(9)
     shared = MIN_OVERLAP_SECONDS - 0.6
@@ -168,8 +203,16 @@ def test_sharing_less_than_the_minimum_overlap_is_no_duplicate() -> None:
 
 def test_a_signature_survives_being_stored() -> None:
     made = signature(panning(10), 0, 3, 25)
-    again = VideoSignature.unpack(made.pack(), made.duration)
-    assert again == VideoSignature(np.round(made.times, 3), made.hashes, made.blocks, 3.0)
+    again = VideoSignature.unpack(made.pack(), made.duration, made.pack_fine())
+    times = np.round(made.times, 3)
+    assert again == VideoSignature(times, made.hashes, made.blocks, 3.0, made.fine)
+    # a row stored before the finer grid reads back without it, and aligns on the rest
+    older = VideoSignature.unpack(made.pack(), made.duration)
+    assert older.fine is None
+    assert older == VideoSignature(times, made.hashes, made.blocks, 3.0)
+    assert align(older, made) is not None
+    with pytest.raises(ValueError, match="fine block means"):
+        VideoSignature.unpack(made.pack(), made.duration, b"\0" * 5)
 
 
 def test_the_index_names_the_earlier_video_with_the_longest_shared_footage() -> None:

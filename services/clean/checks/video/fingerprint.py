@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 SAMPLE_PERIOD = 0.125  # seconds of stream time between samples
 MAX_SAMPLES = 4800  # ten minutes at 8 a second; a longer video is fingerprinted by its start
 BLOCKS = 8  # block means per side
+FINE = 16  # block means per side of the finer grid, compared only for motion (see below)
 # Pairs of samples whose hashes are within this many bits vote for their time offset, when
 # they are also within VOTE_SLACK bits of the closest hash the query sample has in the other
 # clip (its nearest moments, not every moment of a scene that hashes alike throughout).
@@ -54,6 +55,20 @@ SHIFT_PIXELS = 2.0
 # A sample whose block means spread less than this says nothing (a near-flat picture): it
 # neither votes nor counts as a match or a miss.
 MIN_BLOCK_SPREAD = 4.0
+# Motion: the finer grid (16 x 16 means of 4 x 4-pixel blocks) sees a subject a few thumbnail
+# pixels wide that the 8 x 8 means average away. At the offset found, each sample's change over
+# each of MOTION_WINDOWS before it (per fine block) is compared with the other clip's over the
+# same moments: one clip frozen (no block changing by more than FROZEN_LEVEL) while the other
+# surely moves (more than MAX_MOTION_BLOCKS blocks changing by more than MOTION_LEVEL beyond
+# what its samples around those moments allow) is a miss that no run spans: a still of a
+# slideshow held where the footage moves, or footage moving where a slideshow holds. Differences
+# of one clip's own samples cancel what a re-encode or resize does to a block for good (blur, a
+# level shift); a copy's picture is never frozen where its original moves, at any frame rate of
+# 2 a second or more. The longer window sees a slow zoom, the shorter one a short hold.
+MOTION_WINDOWS = (0.5, 1.0)
+FROZEN_LEVEL = 3.0
+MOTION_LEVEL = 5.0
+MAX_MOTION_BLOCKS = 2
 # Misses tolerated inside a run of matching samples (codec damage, a flash), in seconds.
 MAX_GAP_SECONDS = 0.75
 # Share of the samples inside a run that must match.
@@ -71,12 +86,15 @@ _PEAKS = 3  # voted offsets verified per pair of clips
 class VideoSignature:
     """A video's samples: ``times`` in seconds (stream time, or from the clip's start once
     :meth:`from_start` is applied), ``hashes`` (64-bit) and ``blocks`` (n x 64 block means),
-    plus ``duration``, the seconds the clip lasts from its first frame (0 while unknown)."""
+    plus ``duration``, the seconds the clip lasts from its first frame (0 while unknown), and
+    ``fine`` (n x 256 block means of the finer grid; None for signatures stored without it,
+    which are then aligned without the motion check)."""
 
     times: NDArray[np.float64]
     hashes: NDArray[np.uint64]
     blocks: NDArray[np.uint8]
     duration: float = 0.0
+    fine: NDArray[np.uint8] | None = None
 
     def __len__(self) -> int:
         return len(self.times)
@@ -89,13 +107,23 @@ class VideoSignature:
             and np.array_equal(self.times, other.times)
             and np.array_equal(self.hashes, other.hashes)
             and np.array_equal(self.blocks, other.blocks)
+            and (
+                self.fine is other.fine
+                or (
+                    self.fine is not None
+                    and other.fine is not None
+                    and np.array_equal(self.fine, other.fine)
+                )
+            )
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def from_start(self, first_timestamp: float, duration: float) -> VideoSignature:
         """The same samples timed from the clip's first frame, with its duration."""
-        return VideoSignature(self.times - first_timestamp, self.hashes, self.blocks, duration)
+        return VideoSignature(
+            self.times - first_timestamp, self.hashes, self.blocks, duration, self.fine
+        )
 
     def pack(self) -> bytes:
         """The stored form: per sample, time in milliseconds (uint32), hash, 64 block means."""
@@ -105,17 +133,30 @@ class VideoSignature:
         rows["blocks"] = self.blocks
         return rows.tobytes()
 
+    def pack_fine(self) -> bytes | None:
+        """The finer grid's stored form (256 bytes a sample, stored beside :meth:`pack`), or
+        None when the signature has none."""
+        return None if self.fine is None else np.ascontiguousarray(self.fine).tobytes()
+
     @classmethod
-    def unpack(cls, data: bytes, duration: float) -> VideoSignature:
-        """Back from :meth:`pack`."""
+    def unpack(cls, data: bytes, duration: float, fine: bytes | None = None) -> VideoSignature:
+        """Back from :meth:`pack` (and :meth:`pack_fine`, None for rows stored without it)."""
         if len(data) % _PACKED.itemsize:
             raise ValueError(f"a video signature of {len(data)} bytes is not whole samples")
         rows = np.frombuffer(data, _PACKED)
+        grid: NDArray[np.uint8] | None = None
+        if fine is not None:
+            if len(fine) != len(rows) * FINE * FINE:
+                raise ValueError(
+                    f"{len(fine)} bytes of fine block means do not fit {len(rows)} samples"
+                )
+            grid = np.frombuffer(fine, np.uint8).reshape(len(rows), FINE * FINE).copy()
         return cls(
             rows["ms"].astype(np.float64) / 1000,
             rows["hash"].astype(np.uint64),
             np.ascontiguousarray(rows["blocks"]),
             duration,
+            grid,
         )
 
 
@@ -131,11 +172,12 @@ def frame_hash(thumbnail: NDArray[np.uint8]) -> int:
     return int(np.packbits(bits).view(">u8")[0])
 
 
-def block_means(thumbnail: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """The thumbnail's BLOCKS x BLOCKS block means, rounded to whole levels, as 64 values."""
-    side = thumbnail.shape[0] // BLOCKS
-    cut = thumbnail[: side * BLOCKS, : side * BLOCKS].astype(np.float32)
-    means = cut.reshape(BLOCKS, side, BLOCKS, side).mean(axis=(1, 3))
+def block_means(thumbnail: NDArray[np.uint8], per_side: int = BLOCKS) -> NDArray[np.uint8]:
+    """The thumbnail's ``per_side`` x ``per_side`` block means, rounded to whole levels, as one
+    row (64 values for BLOCKS, 256 for FINE)."""
+    side = thumbnail.shape[0] // per_side
+    cut = thumbnail[: side * per_side, : side * per_side].astype(np.float32)
+    means = cut.reshape(per_side, side, per_side, side).mean(axis=(1, 3))
     return np.asarray(np.round(means).ravel(), dtype=np.uint8)
 
 
@@ -151,6 +193,7 @@ class FrameHasher:
         self._times: list[float] = []
         self._hashes: list[int] = []
         self._blocks: list[NDArray[np.uint8]] = []
+        self._fine: list[NDArray[np.uint8]] = []
 
     def add(self, timestamp: float | None, thumbnail: NDArray[np.uint8]) -> None:
         """Consider one frame for a sample."""
@@ -161,6 +204,7 @@ class FrameHasher:
         self._times.append(timestamp)
         self._hashes.append(frame_hash(thumbnail))
         self._blocks.append(block_means(thumbnail))
+        self._fine.append(block_means(thumbnail, FINE))
         # the grid continues from the first sample, so a gap (black frames) skips grid points
         first = self._times[0]
         self._next = first + (math.floor((timestamp - first) / SAMPLE_PERIOD + 1e-9) + 1) * (
@@ -169,13 +213,17 @@ class FrameHasher:
 
     def signature(self) -> VideoSignature:
         """The samples collected so far (stream times)."""
-        blocks = (
-            np.stack(self._blocks)
-            if self._blocks
-            else np.empty((0, BLOCKS * BLOCKS), dtype=np.uint8)
-        )
+
+        def rows(kept: list[NDArray[np.uint8]], per_side: int) -> NDArray[np.uint8]:
+            if kept:
+                return np.stack(kept)
+            return np.empty((0, per_side * per_side), dtype=np.uint8)
+
         return VideoSignature(
-            np.array(self._times, dtype=np.float64), np.array(self._hashes, dtype=np.uint64), blocks
+            np.array(self._times, dtype=np.float64),
+            np.array(self._hashes, dtype=np.uint64),
+            rows(self._blocks, BLOCKS),
+            fine=rows(self._fine, FINE),
         )
 
 
@@ -249,11 +297,12 @@ def voted_offsets(query: VideoSignature, other: VideoSignature) -> list[float]:
 
 
 def blocks_at(
-    signature: VideoSignature, times: NDArray[np.float64]
+    signature: VideoSignature, times: NDArray[np.float64], grid: NDArray[np.uint8] | None = None
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
-    """The clip's block means at ``times``, interpolated between the samples around each; the
-    lowest and highest of those two samples' values per block; and whether each time could be
-    read (inside the clip, with samples close enough around it)."""
+    """The clip's block means (or ``grid``, per-sample rows of another grid) at ``times``,
+    interpolated between the samples around each; the lowest and highest of those two samples'
+    values per block; and whether each time could be read (inside the clip, with samples close
+    enough around it)."""
     sample_times = signature.times
     count = len(sample_times)
     after = np.searchsorted(sample_times, times)
@@ -262,7 +311,7 @@ def blocks_at(
     t0, t1 = sample_times[before], sample_times[after]
     span = t1 - t0
     weight = np.clip(np.where(span > 0, (times - t0) / np.where(span > 0, span, 1.0), 0.0), 0, 1)
-    blocks = signature.blocks.astype(np.float32)
+    blocks = (signature.blocks if grid is None else grid).astype(np.float32)
     first, second = blocks[before], blocks[after]
     values = first + (second - first) * weight[:, None].astype(np.float32)
     inside = (times >= sample_times[0] - SAMPLE_PERIOD / 2) & (
@@ -274,9 +323,10 @@ def blocks_at(
     return values, np.minimum(first, second), np.maximum(first, second), readable
 
 
-def shift_slack(blocks: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Per block (rows of 64 block means), how much a shift of SHIFT_PIXELS changes it."""
-    grid = blocks.reshape(-1, BLOCKS, BLOCKS)
+def shift_slack(blocks: NDArray[np.float32], per_side: int = BLOCKS) -> NDArray[np.float32]:
+    """Per block (rows of block means, ``per_side`` a side), how much a shift of SHIFT_PIXELS
+    changes it."""
+    grid = blocks.reshape(-1, per_side, per_side)
     steepest = np.zeros_like(grid)
     across = np.abs(np.diff(grid, axis=2))
     down = np.abs(np.diff(grid, axis=1))
@@ -284,8 +334,9 @@ def shift_slack(blocks: NDArray[np.float32]) -> NDArray[np.float32]:
     steepest[:, :, :-1] = np.maximum(steepest[:, :, :-1], across)
     steepest[:, 1:, :] = np.maximum(steepest[:, 1:, :], down)
     steepest[:, :-1, :] = np.maximum(steepest[:, :-1, :], down)
-    side = 64 / BLOCKS  # thumbnail pixels per block
-    return np.asarray(steepest.reshape(-1, BLOCKS * BLOCKS) * (SHIFT_PIXELS / side), np.float32)
+    side = 64 / per_side  # thumbnail pixels per block
+    flat = steepest.reshape(-1, per_side * per_side)
+    return np.asarray(flat * (SHIFT_PIXELS / side), np.float32)
 
 
 def own_motion(blocks: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -327,20 +378,58 @@ def sample_matches(
     return compared, same, mean
 
 
+def motion_agrees(query: VideoSignature, other: VideoSignature, offset: float) -> NDArray[np.bool_]:
+    """For each query sample at ``offset``: False where one clip is frozen over a motion window
+    before it while the other surely moves (see MOTION_WINDOWS); True where they agree or it
+    cannot be checked (no finer grid on either side, no sample a window earlier, a moment the
+    other clip cannot read)."""
+    agrees = np.ones(len(query), dtype=np.bool_)
+    if query.fine is None or other.fine is None:
+        return agrees
+    mine = query.fine.astype(np.float32)
+    for window in MOTION_WINDOWS:
+        back = round(window / SAMPLE_PERIOD)
+        if len(query) <= back:
+            continue
+        now, then = np.arange(back, len(query)), np.arange(len(query) - back)
+        times = query.times
+        # a window across a gap (skipped black frames) is no window
+        whole = np.abs(times[now] - times[then] - window) <= SAMPLE_PERIOD / 2
+        _, low, high, read_now = blocks_at(other, times[now] + offset, other.fine)
+        _, low_then, high_then, read_then = blocks_at(other, times[then] + offset, other.fine)
+        change = mine[now] - mine[then]
+        least, most = low - high_then, high - low_then  # the changes the other clip allows
+        # a flicker or exposure drift moves every block alike
+        change = change - np.median(change - (least + most) / 2, axis=1, keepdims=True)
+        beyond = np.maximum(least - change, change - most) > MOTION_LEVEL
+        moves = np.count_nonzero(beyond, axis=1) > MAX_MOTION_BLOCKS
+        frozen = np.abs(change).max(axis=1) <= FROZEN_LEVEL
+        other_frozen = np.maximum(np.abs(least), np.abs(most)).max(axis=1) <= FROZEN_LEVEL
+        contradicted = (frozen | other_frozen) & moves
+        agrees[now] &= ~(whole & read_now & read_then & contradicted)
+    return agrees
+
+
 def best_run(
-    times: NDArray[np.float64], compared: NDArray[np.bool_], same: NDArray[np.bool_]
+    times: NDArray[np.float64],
+    compared: NDArray[np.bool_],
+    same: NDArray[np.bool_],
+    breaks: NDArray[np.bool_] | None = None,
 ) -> tuple[int, int, int, int] | None:
     """The longest stretch (first and last sample index, matches, compared samples) whose
-    samples match with misses of at most MAX_GAP_SECONDS between matches, trimmed to start and
-    end on a match, and dense enough (MIN_RUN_DENSITY)."""
+    samples match with misses of at most MAX_GAP_SECONDS between matches and no ``breaks``
+    (samples whose motion contradicts the other clip's: no codec damage, but other footage),
+    trimmed to start and end on a match, and dense enough (MIN_RUN_DENSITY)."""
     matched = np.flatnonzero(same)
     if len(matched) == 0:
         return None
+    broken = np.cumsum(breaks if breaks is not None else np.zeros(len(same), np.bool_))
     best: tuple[int, int, int, int] | None = None
     start = matched[0]
     for position, index in enumerate(matched):
         closing = position + 1 == len(matched) or (
             times[matched[position + 1]] - times[index] > MAX_GAP_SECONDS + SAMPLE_PERIOD
+            or broken[matched[position + 1]] > broken[index]
         )
         if not closing:
             continue
@@ -372,7 +461,8 @@ def align(query: VideoSignature, other: VideoSignature) -> Overlap | None:
         ranked += [_tried(query, other, coarse + step) for step in _REFINE_STEPS]
         ranked.sort(key=lambda r: (r[0], r[1]))
         _, mean, offset, compared, same = ranked[0]
-        run = best_run(query.times, compared, same)
+        agrees = motion_agrees(query, other, offset)
+        run = best_run(query.times, compared, same & agrees, ~agrees)
         if run is None:
             continue
         first, last, hits, looked = run

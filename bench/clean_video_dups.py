@@ -59,7 +59,9 @@ if str(ROOT) not in sys.path:
 from bench.clean_corpus import photo  # noqa: E402
 from services.clean.checks.video import analyze_video  # noqa: E402
 from services.clean.checks.video.fingerprint import (  # noqa: E402
+    FINE,
     MIN_OVERLAP_SECONDS,
+    SAMPLE_PERIOD,
     FrameHasher,
     VideoSignature,
     align,
@@ -496,12 +498,14 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def signature_cost(rng: np.random.Generator, samples: int = 2000) -> float:
-    """Milliseconds to hash one sample (hash and block means of a 64 x 64 thumbnail)."""
+    """Milliseconds to hash one sample (hash, 8 x 8 and 16 x 16 block means of a 64 x 64
+    thumbnail)."""
     thumbnails = rng.integers(0, 256, (samples, 64, 64), dtype=np.uint8)
     began = time.perf_counter()
     for thumbnail in thumbnails:
         frame_hash(thumbnail)
         block_means(thumbnail)
+        block_means(thumbnail, FINE)
     return (time.perf_counter() - began) * 1000 / samples
 
 
@@ -548,7 +552,9 @@ def lookup_cost(
                 StoredSignature(
                     position + 1,
                     uuid.UUID(int=position + 1),
-                    VideoSignature(model.times, model.hashes ^ mask, model.blocks, model.duration),
+                    VideoSignature(
+                        model.times, model.hashes ^ mask, model.blocks, model.duration, model.fine
+                    ),
                 )
             )
         spent = []
@@ -583,6 +589,13 @@ def run(seed: int = SEED, sources: int = SOURCES, out: Path | None = None) -> di
     scored["build_seconds"] = round(built, 1)
     scored["signature_ms_per_sample"] = round(per_sample, 4)
     scored["signature_ms_per_clip"] = round(per_sample * scored["samples_per_clip"], 2)
+    # the stored form per second of video: samples (time, hash, 8 x 8 means) and the finer grid
+    sample = signatures[0]
+    per_second = 1 / SAMPLE_PERIOD
+    scored["stored_bytes_per_second"] = {
+        "samples": round(len(sample.pack()) / len(sample) * per_second),
+        "fine_blocks": round(len(sample.pack_fine() or b"") / len(sample) * per_second),
+    }
     scored["lookup_ms"] = lookup_cost(signatures, (1000, 10000), rng)
     scored["decode_pass_cpu"] = fingerprint_overhead(
         [c.path for c in clips if c.label == "source"][:8]

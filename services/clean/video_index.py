@@ -157,11 +157,11 @@ class DatasetVideos:
 
 
 class VideoIndex:
-    """The in-memory copies of many datasets, least recently used dropped past
-    ``max_samples`` samples in all."""
+    """The in-memory copies of many datasets, least recently used dropped past ``max_bytes``
+    in all (counted in bytes: a sample's size depends on what was stored with it)."""
 
-    def __init__(self, max_samples: int = 2_000_000) -> None:
-        self.max_samples = max_samples
+    def __init__(self, max_bytes: int = 256 * 1024**2) -> None:
+        self.max_bytes = max_bytes
         self._datasets: OrderedDict[uuid.UUID, DatasetVideos] = OrderedDict()
 
     def dataset(self, ident: uuid.UUID) -> DatasetVideos:
@@ -173,15 +173,12 @@ class VideoIndex:
         return held
 
     def trim(self) -> None:
-        """Drop least recently used copies until the samples held are within ``max_samples``."""
-
-        def samples(videos: DatasetVideos) -> int:
-            return sum(len(v.signature) for v in videos.videos)
-
-        total = sum(samples(d) for d in self._datasets.values())
-        while total > self.max_samples and len(self._datasets) > 1:
+        """Drop least recently used copies until the memory held is within ``max_bytes``; the
+        copy in use last is kept whatever its size."""
+        total = sum(d.nbytes for d in self._datasets.values())
+        while total > self.max_bytes and len(self._datasets) > 1:
             _, dropped = self._datasets.popitem(last=False)
-            total -= samples(dropped)
+            total -= dropped.nbytes
 
     def forget(self, ident: uuid.UUID) -> None:
         """Drop a dataset's copy (e.g. after a failed transaction left it unsure)."""

@@ -18,7 +18,7 @@ from services.clean.checks.video.fingerprint import (
     VideoSignature,
     align,
 )
-from services.clean.video_index import DatasetVideos, StoredSignature
+from services.clean.video_index import DatasetVideos, StoredSignature, VideoIndex
 
 Thumb = NDArray[np.uint8]
 # a range ends between two samples, and a copy's frames sit up to a frame away from the source's
@@ -227,3 +227,22 @@ def test_the_index_names_the_earlier_video_with_the_longest_shared_footage() -> 
     assert found.asset_id == first
     assert found.overlap.other_start == pytest.approx(3.0, abs=TOLERANCE)
     assert videos.find(signature(panning(13), 0, 8, 25)) is None
+
+
+def test_the_index_drops_the_least_recently_used_datasets_past_its_bytes() -> None:
+    clip = signature(panning(21), 0, 4, 25)
+    one = DatasetVideos()
+    one.add(StoredSignature(1, uuid.uuid4(), clip))
+    index = VideoIndex(max_bytes=2 * one.nbytes + 1)
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for ident in (a, b, c):
+        index.dataset(ident).add(StoredSignature(1, uuid.uuid4(), clip))
+    index.dataset(a)  # used again: b is now the least recently used
+    index.trim()
+    assert len(index.dataset(a)) == 1 and len(index.dataset(c)) == 1
+    assert len(index.dataset(b)) == 0  # dropped, so it comes back empty (read again later)
+
+    huge = VideoIndex(max_bytes=1)
+    huge.dataset(a).add(StoredSignature(1, uuid.uuid4(), clip))
+    huge.trim()
+    assert len(huge.dataset(a)) == 1  # the copy in use is kept whatever its size

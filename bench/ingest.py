@@ -22,7 +22,6 @@ Prints the figures and writes them to bench/out/ingest.json. Not a test: it asse
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import hashlib
 import io
@@ -42,6 +41,7 @@ import cv2
 import httpx
 import numpy as np
 import psutil
+import urllib3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -128,12 +128,53 @@ def ingest_cpu_seconds() -> Callable[[], float]:
     return read
 
 
+def stack_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) so far of every process of the stack on this machine, by
+    part: ingest and audit (with their workers), Postgres, Kafka, SeaweedFS, this benchmark
+    (the HTTP client of both sides), and anything else running (other work on the machine)."""
+    run_dir = ROOT / ".stack" / "bench"
+    services = {}
+    for name in ("ingest", "audit"):
+        with contextlib.suppress(OSError, ValueError, psutil.Error):
+            root = psutil.Process(int((run_dir / f"{name}.pid").read_text()))
+            services.update({p.pid: name for p in [root, *root.children(recursive=True)]})
+    parts: dict[str, float] = {}
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
+        times = proc.info["cpu_times"]
+        if times is None:
+            continue
+        command = " ".join(proc.info["cmdline"] or [proc.info["name"] or ""])
+        if proc.info["pid"] in services:
+            part = services[proc.info["pid"]]
+        elif proc.info["pid"] == os.getpid():
+            part = "benchmark client"
+        elif (proc.info["name"] or "").startswith("postgres"):
+            part = "postgres"
+        elif "kafka" in command and "java" in command:
+            part = "kafka"
+        elif "weed" in (proc.info["name"] or "") or "/weed " in command:
+            part = "seaweedfs"
+        else:
+            part = "other"
+        parts[part] = parts.get(part, 0.0) + times.user + times.system
+    return parts
+
+
+def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
+    """Milliseconds of CPU per item, by part (parts that started meanwhile count from zero)."""
+    return {
+        part: round((after[part] - before.get(part, 0.0)) * 1000 / items, 2)
+        for part in sorted(after, key=lambda p: before.get(p, 0.0) - after[p])
+        if after[part] > before.get(part, 0.0)
+    }
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-th percentile (0-100) of values."""
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def upload_all(
+def upload_all(
     url: str,
     slug: str,
     images: list[bytes],
@@ -143,37 +184,42 @@ async def upload_all(
 ) -> list[tuple[str, float, float]]:
     """Upload images, ``per_request`` to a request (``rate``: requests/s, None = flat out).
 
+    ``concurrency`` threads share one urllib3 pool: the HTTP stack the minio SDK of the peer
+    uses, so both sides of the ratio pay the same client cost on this shared machine.
     Returns (asset id, send time (epoch s), request latency s) per image.
     """
-    results: list[tuple[str, float, float]] = []
-    queue: asyncio.Queue[tuple[int, list[bytes]]] = asyncio.Queue()
-    for i, start in enumerate(range(0, len(images), per_request)):
-        queue.put_nowait((i, images[start : start + per_request]))
+    groups = [images[start : start + per_request] for start in range(0, len(images), per_request)]
+    pool = urllib3.PoolManager(maxsize=concurrency, timeout=urllib3.Timeout(60), retries=False)
+    target = f"{url}/v1/datasets/{slug}/assets"
     started = time.perf_counter()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"X-API-Key": ADMIN_KEY}, timeout=60, limits=limits
-    ) as client:
 
-        async def worker() -> None:
-            while not queue.empty():
-                i, group = queue.get_nowait()
-                if rate:
-                    # paced: request i leaves at started + i / rate
-                    delay = started + i / rate - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                sent = time.time()
-                t0 = time.perf_counter()
-                files = [("files", (f"{i}-{j}.jpg", image)) for j, image in enumerate(group)]
-                response = await client.post(f"/v1/datasets/{slug}/assets", files=files)
-                latency = time.perf_counter() - t0
-                response.raise_for_status()
-                items = response.json()["items"]
-                results.extend((item["id"], sent, latency) for item in items)
+    def send(item: tuple[int, list[bytes]]) -> list[tuple[str, float, float]]:
+        i, group = item
+        if rate:
+            # paced: request i leaves at started + i / rate
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        fields = [
+            ("files", (f"{i}-{j}.jpg", image, "application/octet-stream"))
+            for j, image in enumerate(group)
+        ]
+        body, content_type = urllib3.encode_multipart_formdata(fields)
+        sent = time.time()
+        t0 = time.perf_counter()
+        response = pool.request(
+            "POST",
+            target,
+            body=body,
+            headers={"X-API-Key": ADMIN_KEY, "Content-Type": content_type},
+        )
+        latency = time.perf_counter() - t0
+        if response.status != 201:
+            raise RuntimeError(f"upload {i}: HTTP {response.status} {response.data[:300]!r}")
+        return [(item["id"], sent, latency) for item in response.json()["items"]]
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return results
+    with ThreadPoolExecutor(concurrency) as threads:
+        return [r for rs in threads.map(send, enumerate(groups)) for r in rs]
 
 
 def audit_times(
@@ -298,23 +344,22 @@ def main() -> None:
         mean_kib = statistics.mean(len(i) for i in images) / 1024
 
         print(f"peer: {args.count} bare S3 puts, {args.concurrency} threads", flush=True)
+        stack0 = stack_cpu_seconds()
         peer = bare_puts(images[: args.count], args.concurrency, hash_first=False)
+        peer_stack = cpu_per_item(stack0, stack_cpu_seconds(), args.count)
 
         print(f"phase 1: {args.count} uploads, {args.concurrency} concurrent clients", flush=True)
         cpu = ingest_cpu_seconds()
-        cpu0, t0 = cpu(), time.perf_counter()
-        saturated = asyncio.run(
-            upload_all(ingest_url, "bench", images[: args.count], args.concurrency, None)
-        )
+        cpu0, stack0, t0 = cpu(), stack_cpu_seconds(), time.perf_counter()
+        saturated = upload_all(ingest_url, "bench", images[: args.count], args.concurrency, None)
         wall, saturated_cpu = time.perf_counter() - t0, cpu() - cpu0
+        saturated_stack = cpu_per_item(stack0, stack_cpu_seconds(), args.count)
         latencies = [lat for _, _, lat in saturated]
         recorded = audit_times(audit_url, {a for a, _, _ in saturated})
         to_audit_sat = [recorded[a] - sent for a, sent, _ in saturated if a in recorded]
 
         print(f"phase 2: {args.paced} uploads at {args.rate:.0f}/s", flush=True)
-        paced = asyncio.run(
-            upload_all(ingest_url, "bench", images[args.count :], args.concurrency, args.rate)
-        )
+        paced = upload_all(ingest_url, "bench", images[args.count :], args.concurrency, args.rate)
         recorded_paced = audit_times(audit_url, {a for a, _, _ in paced})
         to_audit = [recorded_paced[a] - sent for a, sent, _ in paced if a in recorded_paced]
 
@@ -322,7 +367,7 @@ def main() -> None:
         blobs = make_blobs(args.large, 4 * MIB)
         floor = bare_puts(blobs, 4, hash_first=True)
         cpu0, t0 = cpu(), time.perf_counter()
-        asyncio.run(upload_all(ingest_url, "bench", blobs, 4, None))
+        upload_all(ingest_url, "bench", blobs, 4, None)
         large_wall, large_cpu = time.perf_counter() - t0, cpu() - cpu0
         large_mib = args.large * 4
 
@@ -350,6 +395,10 @@ def main() -> None:
             "upload_to_audit_p50_ms": round(pct(to_audit_sat, 50) * 1000, 1),
             "upload_to_audit_p95_ms": round(pct(to_audit_sat, 95) * 1000, 1),
             "audited": len(to_audit_sat),
+            # the whole machine's CPU per upload while the uploads ran, and per bare put
+            # (audit's work on the uploads' events partly runs after the last upload)
+            "machine_cpu_ms_per_upload": saturated_stack,
+            "machine_cpu_ms_per_peer_put": peer_stack,
         },
         "paced": {
             "uploads": len(paced),
@@ -394,6 +443,14 @@ def main() -> None:
     print(
         f"    upload->audit p50 / p95   {s['upload_to_audit_p50_ms']:>8} / "
         f"{s['upload_to_audit_p95_ms']} ms"
+    )
+    print("    machine CPU ms per upload (per bare put), by process:")
+    peer_parts = s["machine_cpu_ms_per_peer_put"]
+    for part, ms in s["machine_cpu_ms_per_upload"].items():
+        print(f"      {part:<22}{ms:>8}   ({peer_parts.get(part, 0.0)})")
+    print(
+        f"      {'total':<22}{sum(s['machine_cpu_ms_per_upload'].values()):>8.2f}"
+        f"   ({sum(peer_parts.values()):.2f})"
     )
     print(f"  paced at {p['rate_per_s']:.0f}/s: {p['uploads']} uploads")
     print(

@@ -213,7 +213,7 @@ def run(workers: int, tasks: int, clients: int) -> dict[str, Any]:
         vendor = set_up(procs["ingest"].url, labeling_url, vendor_url)
         images = make_jpegs(tasks // OVERLAP, seed=5)
         print(f"[workers={workers}] uploading {len(images)} images...", flush=True)
-        asyncio.run(upload_all(procs["ingest"].url, "bench", images, 8, 100.0))
+        upload_all(procs["ingest"].url, "bench", images, 8, 100.0)
         key = vendor["api_key"]
         # every image clean accepts becomes OVERLAP tasks; one it rejects (a generated image
         # can read as a near duplicate of another) becomes none: wait until the count settles

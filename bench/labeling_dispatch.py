@@ -187,7 +187,7 @@ async def measure(
     if images is None:
         assets = set(await feed_events(dataset_id, count, rate))
     else:
-        uploaded = await upload_all(ingest_url, "bench", images, 8, rate)
+        uploaded = await asyncio.to_thread(upload_all, ingest_url, "bench", images, 8, rate)
         assets = {a for a, _, _ in uploaded}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

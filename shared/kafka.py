@@ -179,10 +179,16 @@ class EventConsumer:
         retry_wait_seconds: float = 0.2,
         max_poll_records: int = 200,
         span_per_event: bool = True,
+        whole_poll: bool = False,
     ) -> None:
         """``span_per_event`` False: a batched poll gets one consumer span instead of one per
         event continuing each event's trace (for a read side catching up on history, where a
-        span per event costs more than the projection's own work)."""
+        span per event costs more than the projection's own work).
+
+        ``whole_poll`` True (batched routers only): a poll's partitions are handled as one
+        batch, each partition's events still in order, and their offsets committed at once;
+        for a consumer whose writes queue on one lock anyway (audit's single chain), where a
+        transaction per partition would only wait its turn and pay its own round trips."""
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
         self._router = router
@@ -191,6 +197,7 @@ class EventConsumer:
         self._retry_wait = retry_wait_seconds
         self._max_poll_records = max_poll_records
         self._span_per_event = span_per_event
+        self._whole_poll = whole_poll and router.batches
         self._consumer: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
 
@@ -217,6 +224,10 @@ class EventConsumer:
                 PARTITIONS_ASSIGNED.labels(self._group_id).set(assigned)
                 if assigned:
                     self.assigned.set()
+                if self._whole_poll and batch:
+                    await self._process_batch([r for records in batch.values() for r in records])
+                    await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+                    continue
                 # Partitions are independent: handle them side by side (order is kept within
                 # each), so I/O waits and thread-pool work of one do not stall the others.
                 await asyncio.gather(

@@ -213,7 +213,7 @@ def paced_latency(
     """
     images = [p.read_bytes() for p in paths]
     print(f"  uploading {len(images)} JPEGs at a steady {rate:.0f}/s...", flush=True)
-    sent = asyncio.run(upload_all(ingest, "bench", images, 8, rate))
+    sent = upload_all(ingest, "bench", images, 8, rate)
     asyncio.run(reports_done(stored + len(images), 120))
     reports = asyncio.run(fetch_reports(clean, [a for a, _, _ in sent]))
     latencies = [
@@ -271,7 +271,7 @@ def end_to_end(
         with httpx.Client(base_url=ingest, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as c:
             c.post("/v1/datasets", json={"slug": "bench", "name": "Clean bench"}).raise_for_status()
         # one warm-up asset through the whole path, so consumer-group joins are not timed
-        asyncio.run(upload_all(ingest, "bench", [warmup.read_bytes()], 1, None))
+        upload_all(ingest, "bench", [warmup.read_bytes()], 1, None)
         if asyncio.run(reports_done(1, 120)) < 1:
             raise RuntimeError(f"no verdict for the warm-up asset:\n{procs['clean'].log_tail()}")
         blobs = [p.read_bytes() for p in paths]
@@ -288,7 +288,7 @@ def end_to_end(
         stack_before, busy_before = stack_cpu(own), machine_busy()
         client_before = time.process_time()
         first = time.time()
-        sent_at = asyncio.run(upload_all(ingest, "bench", blobs, concurrency, None, per_request))
+        sent_at = upload_all(ingest, "bench", blobs, concurrency, None, per_request)
         uploaded = [(asset, at) for asset, at, _ in sent_at]
         upload_wall = time.time() - first
         done = asyncio.run(reports_done(len(blobs) + 1 + derived, 900))

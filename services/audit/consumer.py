@@ -18,11 +18,13 @@ def build_consumer(
     """The consumer that appends every event, whatever its type, to the chain.
 
     No routes table: audit records every type, even ones newer than this code, so a
-    pattern subscription hands each poll to one catch-all use case.
+    pattern subscription hands each poll to one catch-all use case, all partitions at once
+    (one transaction per poll: the chain is one line, appended under one lock).
     """
     return EventConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.consumer_group,
         router=Router({}, audit, pattern=ALL_TOPICS_PATTERN, catch_all=append_events),
         producer=producer,
+        whole_poll=True,
     )

@@ -8,11 +8,14 @@ releases a savepoint, so tests cannot see each other's rows and need no clean-up
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from deploy.sandbox import recreate_database
+from deploy.sandbox import KAFKA, recreate_database
 from services.ingest.context import SOURCE, Ingest
 from services.ingest.models import inbox, outbox
 from services.ingest.settings import IngestSettings
@@ -113,3 +116,24 @@ async def qc(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[qc_con
     store = ObjectStore(settings)
     await store.ensure_buckets()
     yield qc_context.Qc(settings, units, store)
+
+
+def kafka_topic(prefix: str, partitions: int) -> Iterator[str]:
+    """A fresh topic on the real Kafka for one test, deleted after it (for a fixture to
+    ``yield from``). ``prefix`` must not start with ``conveyor.``: no service reads it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+    async def admin(create: bool) -> None:
+        client = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+        await client.start()
+        try:
+            if create:
+                await client.create_topics([NewTopic(name, partitions, 1)])
+            else:
+                await client.delete_topics([name])
+        finally:
+            await client.close()
+
+    asyncio.run(admin(create=True))
+    yield name
+    asyncio.run(admin(create=False))

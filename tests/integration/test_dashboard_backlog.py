@@ -9,30 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.dashboard.use_cases.backlog import consumer_lag, waiting_rows
 from tests.conftest import KAFKA
+from tests.integration.conftest import kafka_topic
 
 
 @pytest.fixture
 def topic(stack: None) -> Iterator[str]:
-    name = f"test-lag-{uuid.uuid4().hex[:8]}"  # not conveyor.*: no service consumes it
-
-    async def admin(create: bool) -> None:
-        client = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-        await client.start()
-        try:
-            if create:
-                await client.create_topics([NewTopic(name, 3, 1)])
-            else:
-                await client.delete_topics([name])
-        finally:
-            await client.close()
-
-    asyncio.run(admin(create=True))
-    yield name
-    asyncio.run(admin(create=False))
+    yield from kafka_topic("test-lag", 3)
 
 
 def test_lag_sums_committed_and_uncommitted_partitions_of_a_conveyor_group(topic: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import time
 import uuid
@@ -35,12 +37,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
+    bindparam,
     func,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import Envelope, EventType, Payload
@@ -155,12 +159,39 @@ async def add_events(
         return []
     traceparent = current_traceparent()
     built = [_row(staged, staged.traceparent or traceparent) for staged in events]
-    # A re-derived deterministic id (e.g. a reconcile) must not fail the transaction.
+    rows = [row for _, row in built]
     await session.execute(
-        insert(outbox).on_conflict_do_nothing(index_elements=["event_id"]),
-        [row for _, row in built],
+        _insert_rows(outbox),
+        {
+            "event_ids": [r["event_id"] for r in rows],
+            "topics": [r["topic"] for r in rows],
+            "keys": [r["key"] for r in rows],
+            "envelopes": [json.dumps(r["envelope"]) for r in rows],
+        },
     )
     return [envelope for envelope, _ in built]
+
+
+@functools.cache
+def _insert_rows(outbox: Table) -> TextClause:
+    """The insert of any number of outbox rows, as one statement over arrays.
+
+    A textual statement, so SQLAlchemy compiles it once: its PostgreSQL ``INSERT ... ON
+    CONFLICT`` construct has no cache key and was compiled again on every call. A re-derived
+    deterministic id (e.g. a reconcile) must not fail the transaction: it is skipped.
+    """
+    name = f'"{outbox.schema}".{outbox.name}' if outbox.schema else outbox.name
+    return text(
+        f"INSERT INTO {name} (event_id, topic, key, envelope) "  # noqa: S608 - our own table
+        "SELECT e, t, k, CAST(v AS jsonb) "
+        "FROM unnest(:event_ids, :topics, :keys, :envelopes) AS rows (e, t, k, v) "
+        "ON CONFLICT (event_id) DO NOTHING"
+    ).bindparams(
+        bindparam("event_ids", type_=ARRAY(Text)),
+        bindparam("topics", type_=ARRAY(Text)),
+        bindparam("keys", type_=ARRAY(Text)),
+        bindparam("envelopes", type_=ARRAY(Text)),
+    )
 
 
 class OutboxRelay:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Double,
+    Text,
+    Uuid,
+    bindparam,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.models import ApiKey, Asset, Dataset
+from services.ingest.models import SCHEMA, ApiKey, Asset, Dataset
 from shared.paging import Cursor
 
 
@@ -74,17 +85,63 @@ async def insert_assets_skipping_known(
     (committed, or earlier in ``assets``); the ids of the rows inserted."""
     if not assets:
         return set()
-    table = cast(Table, Asset.__table__)
-    rows = [{c.key: getattr(a, c.key) for c in table.columns} for a in assets]
-    # One compiled statement for any count: the rows go as parameter sets, which SQLAlchemy
-    # sends as one multi-row INSERT.
-    query = (
-        insert(table)
-        .on_conflict_do_nothing(constraint="assets_dataset_sha256")
-        .returning(table.c.id)
+    result = await session.execute(
+        _INSERT_ASSETS,
+        {
+            "ids": [a.id for a in assets],
+            "dataset_ids": [a.dataset_id for a in assets],
+            "filenames": [a.filename for a in assets],
+            "media_types": [a.media_type for a in assets],
+            "sizes": [a.size_bytes for a in assets],
+            "hashes": [a.sha256 for a in assets],
+            "sources": [a.source for a in assets],
+            "uploaders": [a.uploaded_by for a in assets],
+            "tag_lists": [json.dumps(a.tags or []) for a in assets],
+            "buckets": [a.bucket for a in assets],
+            "keys": [a.object_key for a in assets],
+            "parents": [a.parent_asset_id for a in assets],
+            "frame_times": [a.frame_time_seconds for a in assets],
+            "created": [a.created_at for a in assets],
+        },
     )
-    result = await session.execute(query, rows)
     return set(result.scalars())
+
+
+# Any number of rows as one statement over arrays (one per column; a row's tags as a JSON
+# list, since an array of arrays must be rectangular). Textual, so it is compiled once:
+# SQLAlchemy's PostgreSQL INSERT ... ON CONFLICT construct has no cache key.
+_INSERT_ASSETS = text(
+    f"""
+    INSERT INTO {SCHEMA}.assets (id, dataset_id, filename, media_type, size_bytes, sha256,
+        source, uploaded_by, tags, bucket, object_key, parent_asset_id, frame_time_seconds,
+        created_at)
+    SELECT id, dataset_id, filename, media_type, size_bytes, sha256, source, uploaded_by,
+        ARRAY(SELECT jsonb_array_elements_text(CAST(tags AS jsonb))), bucket, object_key,
+        parent_asset_id, frame_time_seconds, created_at
+    FROM unnest(:ids, :dataset_ids, :filenames, :media_types, :sizes, :hashes, :sources,
+        :uploaders, :tag_lists, :buckets, :keys, :parents, :frame_times, :created)
+        AS rows (id, dataset_id, filename, media_type, size_bytes, sha256, source,
+            uploaded_by, tags, bucket, object_key, parent_asset_id, frame_time_seconds,
+            created_at)
+    ON CONFLICT ON CONSTRAINT assets_dataset_sha256 DO NOTHING
+    RETURNING id
+    """  # noqa: S608 - the schema is ours, every value a parameter
+).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)),
+    bindparam("dataset_ids", type_=ARRAY(Uuid)),
+    bindparam("filenames", type_=ARRAY(Text)),
+    bindparam("media_types", type_=ARRAY(Text)),
+    bindparam("sizes", type_=ARRAY(BigInteger)),
+    bindparam("hashes", type_=ARRAY(Text)),
+    bindparam("sources", type_=ARRAY(Text)),
+    bindparam("uploaders", type_=ARRAY(Text)),
+    bindparam("tag_lists", type_=ARRAY(Text)),
+    bindparam("buckets", type_=ARRAY(Text)),
+    bindparam("keys", type_=ARRAY(Text)),
+    bindparam("parents", type_=ARRAY(Uuid)),
+    bindparam("frame_times", type_=ARRAY(Double)),
+    bindparam("created", type_=ARRAY(DateTime(timezone=True))),
+)
 
 
 async def assets_by_dataset_and_hash(

@@ -15,12 +15,14 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import func, select
 
+from services.ingest import repository as repo
 from services.ingest.context import SOURCE, Ingest
-from services.ingest.domain import LandingObject
+from services.ingest.domain import Inspected, LandingObject
 from services.ingest.models import Asset, inbox, outbox
 from services.ingest.schemas import ApiKeyCreate, DatasetCreate, DatasetOut
 from services.ingest.use_cases import api_keys, datasets, drops, frames, uploads
 from services.ingest.use_cases.principals import StoredKeys
+from services.ingest.use_cases.registration import UploadRegistration, register_uploads
 from shared.auth import Principal, Role
 from shared.errors import ApiError
 from shared.events import (
@@ -105,11 +107,21 @@ async def test_an_upload_registers_the_asset_once_and_the_same_bytes_again_are_a
 
     async def send(name: str) -> list[Any]:
         incoming = [uploads.IncomingFile(name, io.BytesIO(content))]
-        return await uploads.upload(ingest, ALICE, dataset.slug, incoming, ["day"])
+        return await uploads.upload(ingest, ALICE, dataset.slug, incoming, ["day", "lot-7"])
 
     (first,) = await send("shot.png")
     assert (first.sha256, first.media_type, first.size_bytes) == (sha, "image/png", len(content))
-    assert first.duplicate is False and first.tags == ["day"]
+    assert first.duplicate is False and first.tags == ["day", "lot-7"]
+    async with ingest.units.read() as session:  # the row as stored, not the answer's copy
+        stored = await repo.asset_by_hash(session, dataset.id, sha)
+    assert stored is not None and stored.id == first.id
+    assert (stored.filename, stored.tags, stored.size_bytes) == (
+        "shot.png",
+        ["day", "lot-7"],
+        len(content),
+    )
+    assert (stored.source, stored.uploaded_by, stored.parent_asset_id) == ("upload", "alice", None)
+    assert stored.created_at.tzinfo is not None
     assert await ingest.store.stat(RAW_BUCKET, content_address(sha)) is not None
     (event,) = await emitted(ingest, ASSET_INGESTED)
     assert event["subject"] == str(first.id)
@@ -260,3 +272,38 @@ async def test_an_empty_drop_is_rejected_as_empty_and_stays_in_the_landing_bucke
         assert await ingest.store.stat(LANDING_BUCKET, key) is not None
     finally:
         await ingest.store.remove(LANDING_BUCKET, key)
+
+
+async def test_requests_registered_together_keep_their_own_tags_and_share_repeated_bytes(
+    ingest: Ingest,
+) -> None:
+    """One group-commit flush of three requests: each row keeps its request's tags; bytes
+    that two requests (or one request twice) carry become one asset, the others come back as
+    that asset marked duplicate; one event per new asset."""
+    created = await new_dataset(ingest)
+    dataset = await datasets.dataset_for(ingest, created.slug, ALICE)
+    a, b, c = (f"{n:064x}" for n in (uuid.uuid4().int, uuid.uuid4().int, uuid.uuid4().int))
+
+    def files(*hashes: str) -> list[tuple[Inspected, str]]:
+        return [(Inspected("image/jpeg", 10 + i, h), f"{h[:6]}.jpg") for i, h in enumerate(hashes)]
+
+    batch = [
+        UploadRegistration(dataset, files(a, b), "alice", ["first"], None),
+        UploadRegistration(dataset, files(b, c), "bob", [], None),
+        UploadRegistration(dataset, files(c), "carol", ["third", "x-2"], None),
+    ]
+    first, second, third = await register_uploads(ingest, batch)
+    assert isinstance(first, dict) and isinstance(second, dict) and isinstance(third, dict)
+    assert (first[a].duplicate, first[b].duplicate) == (False, False)
+    assert (second[b].id, second[b].duplicate) == (first[b].id, True)
+    assert second[c].duplicate is False
+    assert (third[c].id, third[c].duplicate) == (second[c].id, True)
+    async with ingest.units.read() as session:
+        rows = await repo.assets_by_hashes(session, dataset.id, [a, b, c])
+    assert {h: (r.tags, r.uploaded_by) for h, r in rows.items()} == {
+        a: (["first"], "alice"),
+        b: (["first"], "alice"),
+        c: ([], "bob"),
+    }
+    events = await emitted(ingest, ASSET_INGESTED)
+    assert sorted(e["subject"] for e in events) == sorted(str(rows[h].id) for h in (a, b, c))

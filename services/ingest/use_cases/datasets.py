@@ -67,12 +67,21 @@ async def find_dataset(
     return dataset
 
 
+async def dataset_for(ingest: Ingest, slug: str, principal: Principal) -> Dataset:
+    """:func:`find_dataset` in a session of its own, opened only when the cache misses (an
+    upload's common case is a hit: no session at all)."""
+    cached = ingest.datasets.get(slug)
+    if cached is not None and principal.sees(cached.id):
+        return cached
+    async with ingest.units.read() as session:
+        return await find_dataset(ingest, session, slug, principal)
+
+
 async def get_dataset(ingest: Ingest, principal: Principal, slug: str) -> DatasetOut:
     """A dataset by slug."""
-    async with ingest.units.read() as session:
-        return DatasetOut.model_validate(
-            await find_dataset(ingest, session, slug, principal), from_attributes=True
-        )
+    return DatasetOut.model_validate(
+        await dataset_for(ingest, slug, principal), from_attributes=True
+    )
 
 
 async def list_datasets(

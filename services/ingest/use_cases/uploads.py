@@ -19,7 +19,7 @@ from services.ingest.group_commit import GroupCommit
 from services.ingest.models import Asset
 from services.ingest.schemas import AssetOut
 from services.ingest.use_cases.assets import asset_out
-from services.ingest.use_cases.datasets import find_dataset
+from services.ingest.use_cases.datasets import dataset_for
 from services.ingest.use_cases.registration import UploadRegistration, register_uploads
 from shared.auth import Principal
 from shared.errors import ApiError
@@ -59,8 +59,7 @@ async def upload(
     tags: list[str],
 ) -> list[AssetOut]:
     """Store and register every file of one request, or none if any file is refused."""
-    async with ingest.units.read() as session:
-        dataset = await find_dataset(ingest, session, slug, principal)
+    dataset = await dataset_for(ingest, slug, principal)
     inspected: list[Inspected] = []
     for f in files:
         if f.inspected is not None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeAlias
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.trace import Link, SpanContext, get_current_span
+from opentelemetry.trace import Link, SpanContext
 from sqlalchemy.exc import IntegrityError
 
 from services.ingest import repository as repo
@@ -137,6 +137,8 @@ class UploadRegistration:
     tags: list[str]
     # The request's trace: its events continue it, whichever request's task commits them.
     traceparent: str | None
+    # The request's span, which the batch's span links to.
+    span: SpanContext | None = None
 
 
 async def register_uploads(
@@ -152,7 +154,7 @@ async def register_uploads(
     The batch is one span (its statements are not traced one by one), linked to the trace
     of every request in it: it belongs to none of them alone.
     """
-    links = [Link(context) for r in batch if (context := _span_context(r.traceparent))]
+    links = [Link(r.span) for r in batch if r.span is not None and r.span.is_valid]
     with (
         tracer.start_as_current_span(
             "register uploads",
@@ -174,13 +176,6 @@ async def register_uploads(
             except Exception as exc:
                 results.append(exc)
         return results
-
-
-def _span_context(traceparent: str | None) -> SpanContext | None:
-    if not traceparent:
-        return None
-    context = get_current_span(propagate.extract({"traceparent": traceparent})).get_span_context()
-    return context if context.is_valid else None
 
 
 async def _register_together(

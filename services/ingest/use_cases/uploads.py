@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO
 
+from opentelemetry.trace import get_current_span
+
 from services.ingest import repository as repo
 from services.ingest.context import Ingest
 from services.ingest.domain import FileRejected, Inspected, inspect_chunks
@@ -23,7 +25,7 @@ from services.ingest.use_cases.datasets import dataset_for
 from services.ingest.use_cases.registration import UploadRegistration, register_uploads
 from shared.auth import Principal
 from shared.errors import ApiError
-from shared.outbox import current_traceparent
+from shared.outbox import span_traceparent
 from shared.storage import RAW_BUCKET, content_address
 
 CHUNK = 1024 * 1024
@@ -106,7 +108,10 @@ async def upload(
     created: dict[str, AssetOut] = {}
     if fresh:
         new = [(info, f.filename) for f, info in fresh.values()]
-        registration = UploadRegistration(dataset, new, principal.name, tags, current_traceparent())
+        span = get_current_span()  # the request's: the batch links to it, its events continue it
+        registration = UploadRegistration(
+            dataset, new, principal.name, tags, span_traceparent(span), span.get_span_context()
+        )
         created = await _registrations(ingest).submit(registration)
     results = []
     for info in inspected:

@@ -161,6 +161,10 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) or is_unavailable(exc)
 
 
+# What a lingering consumer's fetch waits for: about 30 events of Conveyor's size.
+LINGER_BYTES = 32 * 1024
+
+
 class EventConsumer:
     """Consumes a service's topics in its consumer group and hands each event to its router.
 
@@ -180,6 +184,7 @@ class EventConsumer:
         max_poll_records: int = 200,
         span_per_event: bool = True,
         whole_poll: bool = False,
+        linger_ms: int = 0,
     ) -> None:
         """``span_per_event`` False: a batched poll gets one consumer span instead of one per
         event continuing each event's trace (for a read side catching up on history, where a
@@ -188,7 +193,11 @@ class EventConsumer:
         ``whole_poll`` True (batched routers only): a poll's partitions are handled as one
         batch, each partition's events still in order, and their offsets committed at once;
         for a consumer whose writes queue on one lock anyway (audit's single chain), where a
-        transaction per partition would only wait its turn and pay its own round trips."""
+        transaction per partition would only wait its turn and pay its own round trips.
+
+        ``linger_ms``: the broker holds a fetch up to this long for 32 KiB of events, so a
+        steady trickle arrives in batches rather than one event per poll (each poll costs a
+        transaction); it adds at most that much latency. 0: every event as soon as it is there."""
         self._bootstrap = bootstrap_servers
         self._group_id = group_id
         self._router = router
@@ -198,6 +207,7 @@ class EventConsumer:
         self._max_poll_records = max_poll_records
         self._span_per_event = span_per_event
         self._whole_poll = whole_poll and router.batches
+        self._linger_ms = linger_ms
         self._consumer: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
 
@@ -210,6 +220,11 @@ class EventConsumer:
             auto_offset_reset="earliest",
             max_poll_records=self._max_poll_records,
             metadata_max_age_ms=5000,
+            **(
+                {"fetch_min_bytes": LINGER_BYTES, "fetch_max_wait_ms": self._linger_ms}
+                if self._linger_ms
+                else {}
+            ),
         )
         self._consumer = consumer
         await consumer.start()

@@ -38,7 +38,12 @@ def envelope(partition: int, n: int) -> Envelope:
     )
 
 
-def test_a_poll_of_several_partitions_is_one_batch_in_partition_order(topic: str) -> None:
+@pytest.mark.parametrize("linger_ms", [0, 100])
+def test_a_poll_of_several_partitions_is_one_batch_in_partition_order(
+    topic: str, linger_ms: int
+) -> None:
+    """Also with a linger (audit's setting): fewer bytes than the fetch waits for still
+    arrive, after at most the linger."""
     group = f"conveyor-test-{uuid.uuid4().hex[:8]}"
     batches: list[list[Delivered]] = []
 
@@ -59,6 +64,7 @@ def test_a_poll_of_several_partitions_is_one_batch_in_partition_order(topic: str
                 router=Router({}, None, pattern=f"^{topic}$", catch_all=record),
                 producer=producer,
                 whole_poll=True,
+                linger_ms=linger_ms,
             )
             task = asyncio.create_task(consumer.run())
             try:

@@ -348,14 +348,26 @@ def big_upload_rss(url: str, slug: str, size: int) -> dict[str, float]:
     }
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: an integer of 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=2000, help="images in the saturated phase")
+    parser.add_argument(
+        "--count", type=at_least_one, default=2000, help="images in the saturated phase"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--paced", type=int, default=1000, help="images in the 50/s phase")
     parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--large", type=int, default=48, help="4 MiB files in phase 3")
+    parser.add_argument(
+        "--large", type=at_least_one, default=48, help="4 MiB files in phase 3 (at least 1)"
+    )
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the big upload")
     parser.add_argument("--workers", type=int, default=1, help="ingest worker processes")
     args = parser.parse_args()

@@ -33,7 +33,11 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.usefixtures("services")
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZE = (96, 72)
+# Large enough for ORB keypoints: a near-duplicate candidate is then verified, not decided by
+# its hash alone. At 96 x 72 (6 x 8 cells) almost no picture had keypoints enough, and about
+# one random seed in six gave two unrelated pictures within the hash radius (a flaky reject).
+SIZE = (192, 144)
+CELLS = (12, 16)
 GOOD, DARK, TRUNCATED, COPIES = 400, 20, 30, 50
 FILES_PER_REQUEST = 10
 EXPECTED_STAGES = {"stored": GOOD + DARK + TRUNCATED + COPIES, "cleaned": GOOD, "rejected": 100}
@@ -48,9 +52,10 @@ EXPECTED_REASONS = {
 
 def picture(seed: int) -> np.ndarray:
     """A small colour image no other seed's resembles (random cells, sensor-like noise):
-    sharp, mid-bright, and far apart in perceptual hash, so clean keeps every one."""
+    sharp, mid-bright, far apart in perceptual hash and rich in keypoints (so a candidate is
+    refused by verification), so clean keeps every one."""
     rng = np.random.default_rng(seed)
-    cells = rng.integers(50, 210, (6, 8, 3)).astype(np.uint8)
+    cells = rng.integers(50, 210, (*CELLS, 3)).astype(np.uint8)
     img = cv2.resize(cells, SIZE, interpolation=cv2.INTER_NEAREST).astype(np.float32)
     img += rng.normal(0, 10, img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)

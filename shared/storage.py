@@ -1,7 +1,6 @@
 """Object storage on any S3 endpoint through the ``minio`` SDK.
 
-The SDK is synchronous; every call runs in one of the store's own threads so the event loop
-never blocks.
+The SDK is synchronous; every call runs in a worker thread so the event loop never blocks.
 Every call has connect and read timeouts; a store that cannot be reached or stops answering
 raises :class:`StoreUnavailable` (a ``ConnectionError``): the HTTP shell answers 503 with
 ``Retry-After`` and consumers wait the outage out, as for Postgres and Kafka.
@@ -48,6 +47,17 @@ def _unavailable_as_error() -> Iterator[None]:
         yield
     except urllib3.exceptions.HTTPError as exc:  # timeouts, refused/reset connections, retries
         raise StoreUnavailable(f"object store unavailable: {exc}") from exc
+
+
+async def _in_thread(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a blocking SDK call in a worker thread, its transport failures as StoreUnavailable."""
+
+    @functools.wraps(call)
+    def guarded() -> R:
+        with _unavailable_as_error():
+            return call(*args, **kwargs)
+
+    return await asyncio.to_thread(guarded)
 
 
 def content_address(sha256_hex: str) -> str:
@@ -97,20 +107,6 @@ class ObjectStore:
             region=settings.s3_region,
         )
 
-    async def _in_thread(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a blocking SDK call in a worker thread (in the caller's context, so its span is
-        the parent of the call's), its transport failures as StoreUnavailable.
-
-        asyncio's default pool (cores + 4 threads): a pool of 32 threads of the store's own
-        measured the same in bench/ingest.py (4 against 32 threads, interleaved runs)."""
-
-        @functools.wraps(call)
-        def guarded() -> R:
-            with _unavailable_as_error():
-                return call(*args, **kwargs)
-
-        return await asyncio.to_thread(guarded)
-
     async def ensure_buckets(self, buckets: tuple[str, ...] = ALL_BUCKETS) -> None:
         """Create the buckets that do not exist yet."""
 
@@ -123,11 +119,11 @@ class ObjectStore:
                         if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                             raise
 
-        await self._in_thread(_ensure)
+        await _in_thread(_ensure)
 
     async def ping(self) -> None:
         """Raise if the store does not answer an authenticated request."""
-        await self._in_thread(self._client.bucket_exists, RAW_BUCKET)
+        await _in_thread(self._client.bucket_exists, RAW_BUCKET)
 
     async def stat(self, bucket: str, key: str) -> ObjectInfo | None:
         """Size and etag of an object, or None if it does not exist."""
@@ -141,13 +137,13 @@ class ObjectStore:
                 raise
             return ObjectInfo(bucket, key, st.size or 0, st.etag)
 
-        return await self._in_thread(_stat)
+        return await _in_thread(_stat)
 
     async def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str
     ) -> None:
         """Upload from a file object, in parts when large, never reading it whole."""
-        await self._in_thread(
+        await _in_thread(
             self._client.put_object,
             bucket,
             key,
@@ -159,13 +155,13 @@ class ObjectStore:
 
     async def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Server-side copy (no bytes pass through this process)."""
-        await self._in_thread(
+        await _in_thread(
             self._client.copy_object, dst_bucket, dst_key, CopySource(src_bucket, src_key)
         )
 
     async def remove(self, bucket: str, key: str) -> None:
         """Delete an object (missing objects are fine)."""
-        await self._in_thread(self._client.remove_object, bucket, key)
+        await _in_thread(self._client.remove_object, bucket, key)
 
     def iter_chunks(self, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """Stream an object's bytes (blocking: call from a worker thread)."""
@@ -187,7 +183,7 @@ class ObjectStore:
                 if o.object_name and not o.is_dir
             ]
 
-        return await self._in_thread(_list)
+        return await _in_thread(_list)
 
     def presigned_get(self, bucket: str, key: str, expires: timedelta) -> str:
         """A time-limited download URL."""

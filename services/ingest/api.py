@@ -149,7 +149,7 @@ async def upload_assets(
     slug: str, request: Request, principal: Uploader, ingest: IngestDep
 ) -> UploadResult | JSONResponse:
     # Checked before the body is read: an unknown dataset or a foreign one costs no spooling.
-    await datasets.get_dataset(ingest, principal, slug)
+    await datasets.dataset_for(ingest, slug, principal)
     try:
         received = await receive_upload(request, ingest.settings.max_upload_bytes)
     except MalformedUpload as malformed:

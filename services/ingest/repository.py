@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from services.ingest.models import SCHEMA, ApiKey, Asset, Dataset
 from shared.paging import Cursor
@@ -85,63 +87,41 @@ async def insert_assets_skipping_known(
     (committed, or earlier in ``assets``); the ids of the rows inserted."""
     if not assets:
         return set()
-    result = await session.execute(
-        _INSERT_ASSETS,
-        {
-            "ids": [a.id for a in assets],
-            "dataset_ids": [a.dataset_id for a in assets],
-            "filenames": [a.filename for a in assets],
-            "media_types": [a.media_type for a in assets],
-            "sizes": [a.size_bytes for a in assets],
-            "hashes": [a.sha256 for a in assets],
-            "sources": [a.source for a in assets],
-            "uploaders": [a.uploaded_by for a in assets],
-            "tag_lists": [json.dumps(a.tags or []) for a in assets],
-            "buckets": [a.bucket for a in assets],
-            "keys": [a.object_key for a in assets],
-            "parents": [a.parent_asset_id for a in assets],
-            "frame_times": [a.frame_time_seconds for a in assets],
-            "created": [a.created_at for a in assets],
-        },
-    )
-    return set(result.scalars())
+    columns = {column: [getattr(a, column) for a in assets] for column in _ASSET_ARRAYS}
+    columns["tags"] = [json.dumps(a.tags or []) for a in assets]
+    return set((await session.execute(_INSERT_ASSETS, columns)).scalars())
 
 
-# Any number of rows as one statement over arrays (one per column; a row's tags as a JSON
-# list, since an array of arrays must be rectangular). Textual, so it is compiled once:
+# The columns an upload fills, each sent as one array (a row's tags as JSON text: an array of
+# arrays must be rectangular).
+_ASSET_ARRAYS: dict[str, TypeEngine[Any]] = {
+    "id": Uuid(),
+    "dataset_id": Uuid(),
+    "filename": Text(),
+    "media_type": Text(),
+    "size_bytes": BigInteger(),
+    "sha256": Text(),
+    "source": Text(),
+    "uploaded_by": Text(),
+    "tags": Text(),
+    "bucket": Text(),
+    "object_key": Text(),
+    "parent_asset_id": Uuid(),
+    "frame_time_seconds": Double(),
+    "created_at": DateTime(timezone=True),
+}
+_NAMES = ", ".join(_ASSET_ARRAYS)
+_VALUES = ", ".join(
+    "ARRAY(SELECT jsonb_array_elements_text(CAST(tags AS jsonb)))" if name == "tags" else name
+    for name in _ASSET_ARRAYS
+)
+# Any number of rows as one statement over arrays. Textual, so it is compiled once:
 # SQLAlchemy's PostgreSQL INSERT ... ON CONFLICT construct has no cache key.
 _INSERT_ASSETS = text(
-    f"""
-    INSERT INTO {SCHEMA}.assets (id, dataset_id, filename, media_type, size_bytes, sha256,
-        source, uploaded_by, tags, bucket, object_key, parent_asset_id, frame_time_seconds,
-        created_at)
-    SELECT id, dataset_id, filename, media_type, size_bytes, sha256, source, uploaded_by,
-        ARRAY(SELECT jsonb_array_elements_text(CAST(tags AS jsonb))), bucket, object_key,
-        parent_asset_id, frame_time_seconds, created_at
-    FROM unnest(:ids, :dataset_ids, :filenames, :media_types, :sizes, :hashes, :sources,
-        :uploaders, :tag_lists, :buckets, :keys, :parents, :frame_times, :created)
-        AS rows (id, dataset_id, filename, media_type, size_bytes, sha256, source,
-            uploaded_by, tags, bucket, object_key, parent_asset_id, frame_time_seconds,
-            created_at)
-    ON CONFLICT ON CONSTRAINT assets_dataset_sha256 DO NOTHING
-    RETURNING id
-    """  # noqa: S608 - the schema is ours, every value a parameter
-).bindparams(
-    bindparam("ids", type_=ARRAY(Uuid)),
-    bindparam("dataset_ids", type_=ARRAY(Uuid)),
-    bindparam("filenames", type_=ARRAY(Text)),
-    bindparam("media_types", type_=ARRAY(Text)),
-    bindparam("sizes", type_=ARRAY(BigInteger)),
-    bindparam("hashes", type_=ARRAY(Text)),
-    bindparam("sources", type_=ARRAY(Text)),
-    bindparam("uploaders", type_=ARRAY(Text)),
-    bindparam("tag_lists", type_=ARRAY(Text)),
-    bindparam("buckets", type_=ARRAY(Text)),
-    bindparam("keys", type_=ARRAY(Text)),
-    bindparam("parents", type_=ARRAY(Uuid)),
-    bindparam("frame_times", type_=ARRAY(Double)),
-    bindparam("created", type_=ARRAY(DateTime(timezone=True))),
-)
+    f"INSERT INTO {SCHEMA}.assets ({_NAMES}) SELECT {_VALUES} "  # noqa: S608 - our own names
+    f"FROM unnest({', '.join(':' + name for name in _ASSET_ARRAYS)}) AS rows ({_NAMES}) "
+    "ON CONFLICT ON CONSTRAINT assets_dataset_sha256 DO NOTHING RETURNING id"
+).bindparams(*(bindparam(name, type_=ARRAY(kind)) for name, kind in _ASSET_ARRAYS.items()))
 
 
 async def assets_by_dataset_and_hash(

@@ -274,9 +274,16 @@ async def authenticate(
 
 
 def require(role: Role) -> object:
-    """FastAPI dependency factory: the caller, if their role is at least ``role``, else 403."""
+    """FastAPI dependency factory: the caller, if their role is at least ``role``, else 403.
 
-    async def _check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    One dependency that authenticates itself, not one depending on :func:`authenticate`:
+    every request then solves a level of dependencies less.
+    """
+
+    async def _check(
+        request: Request, key: Annotated[str | None, Depends(api_key_header)]
+    ) -> Principal:
+        principal = await authenticate(request, key)
         if principal.role.rank < role.rank:
             raise ApiError(
                 403, "forbidden", f"this needs the {role.value} role; the key has {principal.role}"

@@ -20,6 +20,9 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+from opentelemetry.trace import SpanKind
 
 from shared.settings import ServiceSettings
 
@@ -32,6 +35,8 @@ ALL_BUCKETS = (LANDING_BUCKET, RAW_BUCKET, DERIVED_BUCKET, EXPORTS_BUCKET)
 PART_SIZE = 8 * 1024 * 1024  # multipart chunk: bounds memory per streamed upload
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 
+
+_tracer = trace.get_tracer("conveyor.storage")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -142,16 +147,36 @@ class ObjectStore:
     async def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str
     ) -> None:
-        """Upload from a file object, in parts when large, never reading it whole."""
-        await _in_thread(
-            self._client.put_object,
-            bucket,
-            key,
-            stream,
-            length,
-            content_type=content_type,
-            part_size=PART_SIZE,
-        )
+        """Upload from a file object, in parts when large, never reading it whole.
+
+        Traced as one client span of its own (``PUT <bucket>``), not by the urllib3
+        instrumentation's span per HTTP request: that one also binds the call's signature,
+        injects trace headers the store ignores and records three metrics, which cost ingest
+        about a sixth of its CPU per upload.
+        """
+        attributes = {
+            "http.request.method": "PUT",
+            "rpc.system": "aws-api",
+            "rpc.service": "S3",
+            "rpc.method": "PutObject",
+            "aws.s3.bucket": bucket,
+            "aws.s3.key": key,
+        }
+        with (
+            _tracer.start_as_current_span(
+                f"PUT {bucket}", kind=SpanKind.CLIENT, attributes=attributes
+            ),
+            suppress_http_instrumentation(),  # the worker thread runs in a copy of this context
+        ):
+            await _in_thread(
+                self._client.put_object,
+                bucket,
+                key,
+                stream,
+                length,
+                content_type=content_type,
+                part_size=PART_SIZE,
+            )
 
     async def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         """Server-side copy (no bytes pass through this process)."""

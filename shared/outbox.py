@@ -38,11 +38,11 @@ from sqlalchemy import (
     Table,
     Text,
     TextClause,
+    TextualSelect,
     bindparam,
     func,
     select,
     text,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -180,9 +180,8 @@ def _insert_rows(outbox: Table) -> TextClause:
     CONFLICT`` construct has no cache key and was compiled again on every call. A re-derived
     deterministic id (e.g. a reconcile) must not fail the transaction: it is skipped.
     """
-    name = f'"{outbox.schema}".{outbox.name}' if outbox.schema else outbox.name
     return text(
-        f"INSERT INTO {name} (event_id, topic, key, envelope) "  # noqa: S608 - our own table
+        f"INSERT INTO {_qualified(outbox)} (event_id, topic, key, envelope) "  # noqa: S608 - our own table
         "SELECT e, t, k, CAST(v AS jsonb) "
         "FROM unnest(:event_ids, :topics, :keys, :envelopes) AS rows (e, t, k, v) "
         "ON CONFLICT (event_id) DO NOTHING"
@@ -192,6 +191,30 @@ def _insert_rows(outbox: Table) -> TextClause:
         bindparam("keys", type_=ARRAY(Text)),
         bindparam("envelopes", type_=ARRAY(Text)),
     )
+
+
+def _qualified(outbox: Table) -> str:
+    return f'"{outbox.schema}".{outbox.name}' if outbox.schema else outbox.name
+
+
+@functools.cache
+def _relay_statements(outbox: Table) -> tuple[TextualSelect, TextClause]:
+    """The relay's statements (take a batch of pending rows, mark rows sent), as text
+    compiled once: built as constructs every round, they cost SQLAlchemy a cache key each
+    time."""
+    name = _qualified(outbox)
+    pending = (
+        text(
+            f"SELECT id, topic, key, envelope FROM {name} "  # noqa: S608 - our own table
+            "WHERE sent_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+        )
+        .bindparams(bindparam("limit", type_=BigInteger))
+        .columns(id=BigInteger, topic=Text, key=Text, envelope=JSONB)
+    )
+    mark_sent = text(
+        f"UPDATE {name} SET sent_at = now() WHERE id = ANY(:ids)"  # noqa: S608 - our own table
+    ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+    return pending, mark_sent
 
 
 class OutboxRelay:
@@ -281,30 +304,18 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
-        outbox = self._outbox
+        pending, mark_sent = _relay_statements(self._outbox)
         # The relay's own statements are not traced (each would be a trace of its own, twice
         # a round); every event's publish span continues the event's trace.
         async with self._sessions() as session, session.begin():
             with suppress_instrumentation():
-                rows = (
-                    await session.execute(
-                        select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope)
-                        .where(outbox.c.sent_at.is_(None))
-                        .order_by(outbox.c.id)
-                        .limit(self._batch_size)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
+                rows = (await session.execute(pending, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
             deliveries = [await self._send(row.topic, row.key, row.envelope) for row in rows]
             await asyncio.gather(*deliveries)
             with suppress_instrumentation():
-                await session.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_([r.id for r in rows]))
-                    .values(sent_at=text("now()"))
-                )
+                await session.execute(mark_sent, {"ids": [r.id for r in rows]})
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
         return len(rows)
 

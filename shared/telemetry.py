@@ -24,7 +24,8 @@ def _span_line(span: ReadableSpan) -> str:
 def setup_tracing(service_name: str, trace_file: str | None) -> TracerProvider:
     """Install the tracer provider: OTLP when configured, a JSON-lines file when asked.
 
-    S3 calls are traced through urllib3 (the transport of the minio SDK). FastAPI and
+    S3 calls are traced through urllib3 (the transport of the minio SDK), apart from object
+    writes, which the store traces itself (``ObjectStore.put_stream``). FastAPI and
     SQLAlchemy are instrumented where the app and engine are built.
     """
     global _configured

@@ -377,3 +377,153 @@ def near_items(
                         Item("near_duplicate", copy, ".jpg", {**about, "scene": scene}, group, edit)
                     )
     return items
+
+
+# ---- tiny and keypoint-poor pictures ----------------------------------------------------------
+
+# Pictures with too few ORB keypoints to be verified (under 15), most of them: thumbnails of
+# 64-128 pixels, random colour-cell mosaics (the dashboard test's pictures), flat graphics with
+# a few soft shapes (64-320 pixels). Copies: re-encoded (JPEG q40-80), resized (50-80 % or
+# 125-200 %, JPEG q85-95), lightly blurred (sigma 0.4-0.8, JPEG q90), cropped (85-95 % of each
+# side, JPEG q90). Hard negatives: unrelated pictures of the same generator that the hashes
+# alone would match (full hash within 10 bits, or a crop hash within 4 and the full within 22),
+# mined from a pool drawn from the generator's own stream.
+TINY_EDITS = ("tiny-jpeg", "tiny-resize", "tiny-blur", "tiny-crop")
+TINY_SCENES = ("mosaic", "flat", "thumbnail")
+TINY_SIDES = (64, 72, 80, 96, 112, 128)
+TINY_ASPECTS = (4 / 3, 1.0, 3 / 4, 16 / 9)
+FLAT_SIDES = (*TINY_SIDES, 160, 240, 320)  # a flat graphic has few corners at any size
+
+
+def _tiny_size(rng: Rng, sides: tuple[int, ...] = TINY_SIDES) -> tuple[int, int]:
+    long = int(rng.choice(sides))
+    aspect = float(rng.choice(TINY_ASPECTS))
+    short = max(16, round(long / max(aspect, 1 / aspect)))
+    return (long, short) if aspect >= 1 else (short, long)
+
+
+def mosaic(rng: Rng) -> Pixels:
+    """Random colour cells (4-8 per side) with sensor-like noise, 64-128 pixels."""
+    width, height = _tiny_size(rng)
+    cells = rng.integers(50, 210, (int(rng.integers(4, 9)), int(rng.integers(4, 9)), 3))
+    image = np.asarray(
+        cv2.resize(cells.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST),
+        np.float32,
+    )
+    noisy = image + rng.normal(0, 10, image.shape).astype(np.float32)
+    return np.asarray(np.clip(noisy, 0, 255), np.uint8)
+
+
+def flat(rng: Rng) -> Pixels:
+    """A flat graphic: a plain or graded background and 1-3 soft shapes, 64-320 pixels."""
+    width, height = _tiny_size(rng, FLAT_SIDES)
+    rows = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    image = rng.uniform(60, 220, 3) * (1 - rows * rng.uniform(0, 0.4))
+    image = np.ascontiguousarray(np.broadcast_to(image, (height, width, 3)), np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        axes = (int(width * rng.uniform(0.1, 0.4)), int(height * rng.uniform(0.1, 0.4)))
+        angle = float(rng.uniform(0, 180))
+        cv2.ellipse(image, centre, axes, angle, 0, 360, colour, -1, cv2.LINE_AA)
+    image = np.asarray(cv2.GaussianBlur(image, (0, 0), max(width, height) / 150), np.float32)
+    image += rng.normal(0, 2, image.shape).astype(np.float32)
+    return np.asarray(np.clip(image, 0, 255), np.uint8)
+
+
+def thumbnail(rng: Rng) -> Pixels:
+    """A photo-like picture drawn at twice the size and shrunk to 64-128 (a stored thumbnail)."""
+    width, height = _tiny_size(rng)
+    factor = 2
+    large = normal_exposure(rng, photo(rng, round(width * factor), round(height * factor)))
+    return np.asarray(cv2.resize(large, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+TINY_MAKERS: dict[str, Callable[[Rng], Pixels]] = {
+    "mosaic": mosaic,
+    "flat": flat,
+    "thumbnail": thumbnail,
+}
+
+
+def tiny_edited(rng: Rng, image: Pixels, edit: str) -> tuple[bytes, dict[str, Any]]:
+    """One copy of a tiny ``image`` under a ``TINY_EDITS`` edit, as a JPEG."""
+    if edit == "tiny-jpeg":
+        quality = int(rng.integers(40, 81))
+        return jpeg(image, quality), {"quality": quality}
+    quality = int(rng.integers(85, 96))
+    if edit == "tiny-resize":
+        factor = float(rng.choice((rng.uniform(0.5, 0.8), rng.uniform(1.25, 2.0))))
+        interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+        h, w = image.shape[:2]
+        size = (max(8, round(w * factor)), max(8, round(h * factor)))
+        out = np.asarray(cv2.resize(image, size, interpolation=interpolation), np.uint8)
+        return jpeg(out, quality), {"factor": round(factor, 2), "quality": quality}
+    if edit == "tiny-blur":
+        sigma = float(rng.uniform(0.4, 0.8))
+        out = np.asarray(cv2.GaussianBlur(image, (0, 0), sigma), np.uint8)
+        return jpeg(out, 90), {"sigma": round(sigma, 2), "quality": 90}
+    if edit == "tiny-crop":
+        out, detail = crop(rng, image, 0.85, 0.95)
+        return jpeg(np.ascontiguousarray(out), 90), {**detail, "quality": 90}
+    raise ValueError(f"unknown edit {edit!r}")
+
+
+def hash_close_pairs(pictures: list[Pixels], wanted: int) -> list[tuple[int, int]]:
+    """Up to ``wanted`` disjoint pairs of ``pictures`` the hash rule alone would match (full
+    hashes within 10 bits, or a crop hash within 4 and full hashes within 22), closest first."""
+    from services.clean.checks import crop_hashes, perceptual_hash
+    from services.clean.checks.fingerprint import Candidate
+    from services.clean.checks.quality import luminance, normalized
+
+    grays = [normalized(luminance(p)) for p in pictures]
+    full = np.array([perceptual_hash(g) for g in grays], np.uint64)
+    crops = np.array([crop_hashes(g) for g in grays], np.uint64)
+    distance = np.bitwise_count(full[:, None] ^ full[None, :])
+    found: list[tuple[int, int, int]] = []
+    for a, b in zip(*np.nonzero(np.triu(distance <= 22, 1)), strict=True):
+        to_crop = min(
+            int(np.bitwise_count(crops[b] ^ full[a]).min()),
+            int(np.bitwise_count(crops[a] ^ full[b]).min()),
+        )
+        candidate = Candidate(0, int(distance[a, b]), to_crop)
+        if candidate.hash_match():
+            found.append((candidate.distance, int(a), int(b)))
+    used: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    for _, a, b in sorted(found):
+        if a not in used and b not in used and len(pairs) < wanted:
+            pairs.append((a, b))
+            used |= {a, b}
+    return pairs
+
+
+def tiny_items(stream: Callable[[str, int], Rng], per_type: int, pool: int = 0) -> list[Item]:
+    """Tiny and keypoint-poor originals, ``per_type`` per generator, each with one copy per
+    ``TINY_EDITS`` edit; and from a ``pool`` of pictures per generator, up to ``per_type``
+    pairs of unrelated ones the hashes alone would match, each member an original with its
+    copies. Labeled as :func:`near_items`; not shuffled."""
+    items: list[Item] = []
+    for scene in TINY_SCENES:
+        maker = TINY_MAKERS[scene]
+        chosen = [maker(stream(f"tiny-{scene}", i)) for i in range(per_type)]
+        drawn = [maker(stream(f"tiny-{scene}-pool", i)) for i in range(pool)]
+        pairs = hash_close_pairs(drawn, per_type) if pool else []
+        mined = [
+            (f"pair{n:02d}{side}", drawn[i])
+            for n, p in enumerate(pairs)
+            for side, i in zip("ab", p, strict=True)
+        ]
+        named = [(f"{i:03d}", image) for i, image in enumerate(chosen)] + mined
+        for name, image in named:
+            edits = stream(f"tiny-{scene}-{name}", 0)
+            group = f"tiny-{scene}-{name}"
+            height, width = image.shape[:2]
+            data, ext = encoded(edits, image)
+            detail = {"scene": f"tiny-{scene}", "width": width, "height": height, "name": name}
+            items.append(Item("clean", data, ext, detail, group))
+            for edit in TINY_EDITS:
+                copy, about = tiny_edited(edits, image, edit)
+                about = {**about, "scene": f"tiny-{scene}"}
+                items.append(Item("near_duplicate", copy, ".jpg", about, group, edit))
+    return items

@@ -5,6 +5,9 @@ through ``analyze_image``, ``domain.image_findings`` and ``domain.find_duplicate
 order, as one dataset under the default policy, with every judged image's stored features at
 hand (what the service reads from ``clean.image_features``). ``--hashes-only`` drops the
 features, which leaves the hash decision the service made before verification existed.
+The tiny and keypoint-poor pictures of ``corpus_near.tiny_items`` (``--tiny`` per generator,
+with as many mined pairs of unrelated pictures the hashes alone would match) arrive after
+the rest, so the rest's arrival order is the same with or without them.
 
 Per edit: recall (a copy matched to a member of its own group) and pair precision, TP / (TP +
 copies matched to another group + originals matched at all), i.e. as if the dataset held only
@@ -14,7 +17,7 @@ candidates), verifications per image and their CPU time (``verify`` counted in `
 place), and the duplicate decision's time per image (stage 1 timed outside it, as the service
 runs it once per run before judging).
 
-``.venv/bin/python -m bench.clean_bench.near_accuracy [--per-scene N] [--hashes-only]``
+``.venv/bin/python -m bench.clean_bench.near_accuracy [--per-scene N] [--tiny N] [--hashes-only]``
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import json
 import time
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -33,7 +36,14 @@ from bench import clean_corpus
 from bench.clean_bench import corpus_near
 from bench.clean_bench.stats import pct, ratio
 from services.clean import domain
-from services.clean.checks import Features, Verification, analyze_image, image_features, verify
+from services.clean.checks import (
+    Features,
+    Verification,
+    analyze_image,
+    compare_pictures,
+    image_features,
+    verify,
+)
 from services.clean.checks.quality import luminance, normalized
 from services.clean.near_index import DatasetHashes
 from services.clean.policy import PolicyRules
@@ -55,11 +65,13 @@ def arrival_order(items: list[clean_corpus.Item], seed: int) -> list[clean_corpu
 
 class CountedVerify:
     """``verify`` counted and timed (CPU), put in ``domain``'s place for one run: stage 2's
-    cost per image is the number of verifications times their cost."""
+    cost per image is the number of verifications times their cost. The pictures-only
+    comparison of keypoint-poor pairs (``compare_pictures``) is counted apart, in ``pictures``."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.cpu_ms: list[float] = []
+        self.pictures_ms: list[float] = []
 
     def __call__(self, mine: Features, theirs: Features) -> Verification:
         started = time.process_time()
@@ -69,15 +81,26 @@ class CountedVerify:
             self.calls += 1
             self.cpu_ms.append((time.process_time() - started) * 1000)
 
+    def pictures(
+        self, mine: Features, theirs: Features, via: Literal["full", "crop"]
+    ) -> Verification:
+        started = time.process_time()
+        try:
+            return compare_pictures(mine, theirs, via)
+        finally:
+            self.pictures_ms.append((time.process_time() - started) * 1000)
+
 
 def run(items: list[clean_corpus.Item], hashes_only: bool) -> dict[str, Any]:
     """Every item through the service's decisions; what each was matched to, and the costs."""
     counted = CountedVerify()
     setattr(domain, "verify", counted)  # noqa: B010  # measured here, restored below
+    setattr(domain, "compare_pictures", counted.pictures)  # noqa: B010
     try:
         return _run(items, hashes_only, counted)
     finally:
         setattr(domain, "verify", verify)  # noqa: B010
+        setattr(domain, "compare_pictures", compare_pictures)  # noqa: B010
 
 
 def _run(
@@ -139,6 +162,10 @@ def _run(
         "verify_calls_per_image_max": max(verifications, default=0),
         "verify_cpu_ms_p50": pct(counted.cpu_ms, 50) if counted.cpu_ms else 0.0,
         "verify_cpu_ms_per_image_mean": sum(counted.cpu_ms) / max(1, len(verifications)),
+        "pictures_calls": len(counted.pictures_ms),
+        "pictures_cpu_ms_p50": pct(counted.pictures_ms, 50) if counted.pictures_ms else 0.0,
+        "pictures_cpu_ms_p95": pct(counted.pictures_ms, 95) if counted.pictures_ms else 0.0,
+        "pictures_cpu_ms_per_image_mean": sum(counted.pictures_ms) / max(1, len(verifications)),
         "stage1_own_group": {e: ratio(sum(v), len(v)) for e, v in sorted(own_proposed.items())},
         "feature_bytes_mean": float(np.mean(sizes)) if sizes else 0.0,
         "images": len(items),
@@ -150,7 +177,7 @@ def score(matched: list[tuple[clean_corpus.Item, str | None]]) -> dict[str, Any]
     """Recall and pair precision per edit and per scene (see the module docstring)."""
     false_flags = [item for item, group in matched if item.transform is None and group]
     rows: dict[str, Any] = {}
-    for edit in (*corpus_near.EDITS, "all"):
+    for edit in (*corpus_near.EDITS, *corpus_near.TINY_EDITS, "all"):
         wanted = [(i, g) for i, g in matched if i.transform and edit in ("all", i.transform)]
         tp = sum(g == i.group for i, g in wanted)
         wrong = sum(g is not None and g != i.group for i, g in wanted)
@@ -208,6 +235,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-scene", type=int, default=6, help="scenes per scene type")
     parser.add_argument("--seed", type=int, default=20261202)
+    parser.add_argument("--tiny", type=int, default=12, help="tiny pictures per generator")
+    parser.add_argument("--tiny-pool", type=int, default=2000, help="drawn to mine negatives")
     parser.add_argument("--hashes-only", action="store_true", help="no verification (before)")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--cost-only", action="store_true", help="only the per-image costs")
@@ -218,9 +247,11 @@ def main() -> None:
         return
     stream = clean_corpus._streams(args.seed)
     items = arrival_order(corpus_near.near_items(stream, args.per_scene), args.seed)
+    tiny = corpus_near.tiny_items(stream, args.tiny, args.tiny_pool) if args.tiny else []
+    items += arrival_order(tiny, args.seed)
     figures = run(items, args.hashes_only)
     print(f"{'edit':14} {'n':>4} {'recall':>7} {'precision':>9} {'wrong':>5}  missed scenes")
-    for edit in (*corpus_near.EDITS, "all"):
+    for edit in (*corpus_near.EDITS, *corpus_near.TINY_EDITS, "all"):
         row = figures[edit]
         missed = ",".join(sorted(set(row["missed_scenes"])))
         print(

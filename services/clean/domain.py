@@ -19,6 +19,7 @@ from services.clean.checks import (
     CheckResult,
     Features,
     ImageReport,
+    compare_pictures,
     verify,
 )
 from services.clean.checks.thresholds import located
@@ -162,17 +163,19 @@ def near_duplicate(
     Two stages. The hashes propose the closest few earlier images within a wide radius
     (``DatasetHashes.candidates``); each is then verified with local features
     (``checks.verify``), closest first, and the first that verifies is the match. A candidate
-    without usable features on either side (stored before features were, or with too few
-    keypoints) is decided by the hashes alone, as before verification existed. A verified
-    match reports its hash distance, capped at the policy's radius (it counts as within it);
-    a policy that tightens the radius below the default tightens the verified search as much
-    (a radius of 6 verifies candidates within 10 bits instead of 14). A ``shortlist`` found
-    earlier for the same hashes (to read the candidates' features) is completed with the
-    rows added since, not found again.
+    with too few keypoints on either side (tiny or flat pictures) must match by the hashes,
+    then by its pictures (``checks.compare_pictures``, aligned as the hash match says); only
+    where either side has no stored features (stored before features were) do the hashes
+    decide alone, as before verification existed. A verified match reports its hash
+    distance, capped at the policy's radius (it counts as within it); a policy that tightens
+    the radius below the default tightens the verified search as much (a radius of 6 verifies
+    candidates within 10 bits instead of 14). A ``shortlist`` found earlier for the same
+    hashes (to read the candidates' features) is completed with the rows added since, not
+    found again.
     """
     radius = rules.near_duplicate_radius
     mine = Features.unpacked(features) if features is not None else None
-    if mine is None or not verifiable(mine):
+    if mine is None:
         found = copy.nearest(phash, crops, radius=radius)
         if found is None:
             return None
@@ -182,8 +185,10 @@ def near_duplicate(
         hashes = proposed.hashes
         theirs = stored.get(proposed.asset_id)
         other = Features.unpacked(theirs) if theirs is not None else None
-        if other is None or not verifiable(other):
+        if other is None:
             matched = hashes.hash_match(radius)
+        elif not verifiable(mine) or not verifiable(other):
+            matched = hashes.hash_match(radius) and compare_pictures(mine, other, hashes.via).same
         else:
             reach = hashes.distance <= radius + VERIFY_RADIUS - NEAR_DUPLICATE_RADIUS
             matched = reach and verify(mine, other).same

@@ -19,17 +19,20 @@ from services.clean.checks import (
     NEAR_DUPLICATE_RADIUS,
     VERIFY_RADIUS,
     Features,
+    compare_pictures,
     crop_hashes,
+    hamming_distance,
     image_features,
     near_candidates,
     perceptual_hash,
     verify,
 )
 from services.clean.checks.fingerprint import FAR_CROP_RADIUS, OLD_CROP_REGIONS, Candidate
-from services.clean.checks.verification import MAX_CHANGED, MAX_DETAIL_CHANGED
+from services.clean.checks.quality import luminance
+from services.clean.checks.verification import MAX_CHANGED, MAX_DETAIL_CHANGED, verifiable
 from services.clean.domain import Findings
 from services.clean.near_index import DatasetHashes, HashRows
-from services.clean.policy import PolicyRules
+from services.clean.policy import Duplicate, PolicyRules
 
 Gray = NDArray[np.uint8]
 AREA = cv2.INTER_AREA
@@ -344,6 +347,19 @@ def findings_of(gray: Gray) -> Findings:
     return Findings([], dict(FINE), None, perceptual_hash(small), crop_hashes(small), packed)
 
 
+def decided(new: Gray, old: Gray) -> Duplicate | None:
+    """``new`` judged against a dataset holding only ``old``, both with stored features."""
+    before, after = findings_of(old), findings_of(new)
+    assert before.phash is not None and after.phash is not None
+    assert before.features is not None
+    copy, first = DatasetHashes(), uuid.UUID(int=1)
+    copy.extend(HashRows.one(1, first, before.phash, before.crops))
+    known = {first: before.features}
+    return domain.near_duplicate(
+        after.phash, after.crops, copy, PolicyRules(), after.features, known
+    )
+
+
 def test_a_fifteen_percent_crop_beyond_the_hash_rule_is_found_by_verification() -> None:
     # full hashes 18 bits apart, crop distance 8: a candidate, but no hash match (crop limit 4)
     original, crop = findings_of(ORIGINAL), findings_of(ORIGINAL[36:444, 48:592])
@@ -373,17 +389,7 @@ def test_a_close_hash_without_stored_features_is_decided_by_the_hashes() -> None
 def test_a_close_hash_whose_pictures_differ_is_not_a_near_duplicate() -> None:
     other = ORIGINAL.copy()
     other[120:360, 160:480] = scene(3, 320, 240)
-    original, sibling = findings_of(ORIGINAL), findings_of(other)
-    assert original.phash is not None and sibling.phash is not None
-    assert original.features is not None
-    copy, first = DatasetHashes(), uuid.UUID(int=1)
-    copy.extend(HashRows.one(1, first, original.phash, original.crops))
-    known = {first: original.features}
-    rules = PolicyRules()
-    assert (
-        domain.near_duplicate(sibling.phash, sibling.crops, copy, rules, sibling.features, known)
-        is None
-    )
+    assert decided(other, ORIGINAL) is None
 
 
 def test_a_policy_radius_below_the_default_tightens_the_verified_search_as_much() -> None:
@@ -401,3 +407,80 @@ def test_a_policy_radius_below_the_default_tightens_the_verified_search_as_much(
         match = domain.near_duplicate(crop.phash, crop.crops, copy, rules, crop.features, known)
         assert (match is not None) is found
         assert match is None or match.distance <= radius
+
+
+# ---- pictures too small or too flat for keypoints: compared by the pictures alone -----------
+
+
+def cells(seed: int, size: tuple[int, int] = (96, 72), grid: tuple[int, int] = (6, 8)) -> Gray:
+    """A tiny picture of random colour cells with sensor-like noise (the dashboard test's
+    pictures before they were enlarged), as the luma the service measures."""
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(50, 210, (*grid, 3)).astype(np.uint8)
+    image = np.asarray(cv2.resize(colours, size, interpolation=cv2.INTER_NEAREST), np.float32)
+    image += rng.normal(0, 10, image.shape).astype(np.float32)
+    return luminance(np.clip(image, 0, 255).astype(np.uint8))
+
+
+# Two of the first 3 000 seeds whose pictures are unrelated but 10 bits apart by full hash
+UNRELATED_CELLS = (573, 1715)
+
+
+def test_unrelated_tiny_pictures_within_the_hash_radius_are_not_near_duplicates() -> None:
+    first, second = (cells(seed) for seed in UNRELATED_CELLS)
+    assert hamming_distance(perceptual_hash(first), perceptual_hash(second)) <= 10
+    assert not verifiable(features(first)) and not verifiable(features(second))
+    assert decided(second, first) is None
+    assert not compare_pictures(features(second), features(first), "full").same
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        lambda g: jpeg(g, 50),
+        lambda g: np.asarray(cv2.resize(g, (72, 54), interpolation=AREA), np.uint8),
+        lambda g: np.asarray(cv2.resize(g, (144, 108), interpolation=cv2.INTER_LINEAR), np.uint8),
+        lambda g: jpeg(np.asarray(cv2.GaussianBlur(g, (0, 0), 0.6), np.uint8), 90),
+    ],
+    ids=["jpeg50", "resize75", "resize150", "blur"],
+)
+def test_a_reencoded_resized_or_blurred_tiny_picture_is_a_near_duplicate(
+    copy: Callable[[Gray], Gray],
+) -> None:
+    original = cells(UNRELATED_CELLS[0])
+    edited = copy(original)
+    assert not verifiable(features(original))  # so the pair cannot be verified
+    found = decided(edited, original)
+    assert found is not None and found.of_asset == str(uuid.UUID(int=1))
+
+
+def test_a_crop_of_a_tiny_picture_is_aligned_by_its_crop_hash_either_way() -> None:
+    original = cells(UNRELATED_CELLS[1])
+    crop = original[4:69, 5:91]  # 90 % of each side, off-centre
+    assert not verifiable(features(original)) and not verifiable(features(crop))
+    assert compare_pictures(features(crop), features(original), "crop").same
+    assert compare_pictures(features(original), features(crop), "crop").same
+
+
+def blob(background: float, shade: float) -> Gray:
+    """A flat graphic: a plain background and one soft disc in a corner."""
+    image = np.full((72, 96), background, np.float32)
+    cv2.circle(image, (76, 56), 22, shade, -1, cv2.LINE_AA)
+    return np.clip(cv2.GaussianBlur(image, (0, 0), 1.0), 0, 255).astype(np.uint8)
+
+
+def test_flat_graphics_that_differ_only_in_their_tones_are_not_near_duplicates() -> None:
+    # the same layout in other colours: the brightness fit alone would make them one picture
+    first, second = blob(150, 90), blob(110, 80)
+    assert not compare_pictures(features(second), features(first), "full").same
+    assert compare_pictures(features(jpeg(first, 60)), features(first), "full").same
+
+
+def test_a_tiny_picture_against_a_stored_one_without_features_is_decided_by_the_hashes() -> None:
+    first, second = (cells(seed) for seed in UNRELATED_CELLS)
+    before, after = findings_of(first), findings_of(second)
+    assert before.phash is not None and after.phash is not None
+    copy, first_id = DatasetHashes(), uuid.UUID(int=1)
+    copy.extend(HashRows.one(1, first_id, before.phash, before.crops))
+    found = domain.near_duplicate(after.phash, after.crops, copy, PolicyRules(), after.features)
+    assert found is not None and found.of_asset == str(first_id)  # stored before features

@@ -34,7 +34,13 @@ from services.clean.checks.thresholds import (
     Threshold,
     judge_metrics,
 )
-from services.clean.checks.verification import Features, Verification, image_features, verify
+from services.clean.checks.verification import (
+    Features,
+    Verification,
+    compare_pictures,
+    image_features,
+    verify,
+)
 
 __all__ = [
     "CORRUPTION_CODES",
@@ -55,6 +61,7 @@ __all__ = [
     "Threshold",
     "Verification",
     "analyze_image",
+    "compare_pictures",
     "crop_distance",
     "crop_hashes",
     "hamming_distance",

@@ -22,11 +22,19 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from services.clean.checks.fingerprint import (
+    CROP_REGIONS,
+    Region,
+    crop_hashes,
+    hamming_distance,
+    perceptual_hash,
+)
 
 MAX_KEYPOINTS = 256
 THUMBNAIL_SIDE = 96  # long side of the stored thumbnail
@@ -83,6 +91,18 @@ MIN_COVERAGE = 0.27
 DETAIL_ITERATIONS = 30
 DETAIL_DIFFERENCE = 30.0
 MAX_DETAIL_CHANGED = 0.003
+# Pictures alone (``compare_pictures``, a pair with too few keypoints on either side): without
+# keypoints to agree, the frames are aligned as the hash match says, and two more limits stand
+# in for what the keypoints would have refused. The alignment may stretch one axis against the
+# other by at most MAX_ASPECT_CHANGE (a crop keeping 80 % of one side and all of the other);
+# and the brightness fit may move the picture's tones (2-98 %) by at most MAX_TONE_SHIFT
+# levels: on a grayscale thumbnail two flat graphics of a blob on a background, unrelated in
+# colour, differ only in their tones. On the tiny corpus (seed 20261202): copies re-encoded,
+# resized or blurred moved them 0-10.6 levels, unrelated flat graphics the hashes matched 26
+# and more. So a brightness edit of a keypoint-poor picture is not found (see docs).
+MAX_ASPECT_CHANGE = 1.25
+MAX_TONE_SHIFT = 16.0
+MAX_REFINEMENT = 0.08
 
 _orb = cv2.ORB.create(nfeatures=MAX_KEYPOINTS, fastThreshold=12)
 _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -214,7 +234,7 @@ def verify(new: Features, old: Features) -> Verification:
         return replace(found, reason="scale out of range")
     if abs(degrees) > MAX_ROTATION_DEGREES:
         return replace(found, reason="rotation out of range")
-    overlap, changed, band = _compare(new, old, matrix)
+    overlap, changed, band, _ = _compare(new, old, matrix)
     if overlap < MIN_OVERLAP:
         return replace(found, overlap=overlap, reason="frames overlap too little")
     # keypoints on a tolerated watermark are the watermark's, not the picture's: not counted
@@ -226,12 +246,123 @@ def verify(new: Features, old: Features) -> Verification:
     found = replace(found, overlap=overlap, coverage=coverage, changed=changed)
     if changed > MAX_CHANGED or coverage < MIN_COVERAGE:
         return replace(found, reason="the pictures differ")
+    return _details_agree(found, new, old, matrix, band)
+
+
+def compare_pictures(new: Features, old: Features, via: Literal["full", "crop"]) -> Verification:
+    """Whether ``new`` is an edited copy of ``old``, from the pictures alone: for a pair the
+    hashes match (``via`` the full hashes or a crop hash) but :func:`verify` cannot fit, with
+    too few keypoints on either side (tiny or flat pictures).
+
+    The hash match stands for the fitted transform: whole frame onto whole frame, or for a
+    crop match the region of one whose hash is closest to the other's full hash (both
+    hashed again on the stored pictures). The aligned pictures must then agree as in
+    :func:`verify`: the thumbnails brightness-fitted and compared, then the detail pictures
+    (with the transform refined on them) where both have one.
+    """
+    aligned = _whole_frames(new, old) if via == "full" else _crop_alignment(new, old)
+    refined = _refined(new.thumbnail, old.thumbnail, aligned)
+    if refined is None and via == "crop":
+        return Verification(False, 0, 0, reason="the crop does not align")
+    matrix = aligned if refined is None else refined
+    scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
+    found = Verification(False, 0, 0, scale)
+    if max(matrix[0, 0], matrix[1, 1]) > MAX_ASPECT_CHANGE * min(matrix[0, 0], matrix[1, 1]):
+        return replace(found, reason="the frames have other shapes")
+    overlap, changed, band, shift = _compare(new, old, matrix)
+    found = replace(found, overlap=overlap, changed=changed)
+    if overlap < MIN_OVERLAP:
+        return replace(found, reason="frames overlap too little")
+    if changed > MAX_CHANGED or shift > MAX_TONE_SHIFT:
+        return replace(found, reason="the pictures differ")
+    return _details_agree(found, new, old, matrix, band)
+
+
+def _details_agree(
+    found: Verification,
+    new: Features,
+    old: Features,
+    matrix: NDArray[np.float64],
+    band: tuple[float, float] | None,
+) -> Verification:
+    """``found`` (every other check passed) judged on the detail pictures, where both have one."""
     if new.detail is None or old.detail is None:
         return replace(found, same=True)  # stored before the detail pictures: as before
     detail = _detail_changed(new.detail, old.detail, matrix, band)
     if detail > MAX_DETAIL_CHANGED:
         return replace(found, detail_changed=detail, reason="the details differ")
     return replace(found, same=True, detail_changed=detail)
+
+
+def _refined(
+    new: NDArray[np.uint8], old: NDArray[np.uint8], matrix: NDArray[np.float64]
+) -> NDArray[np.float64] | None:
+    """``matrix`` (``new``'s long-side fractions to ``old``'s) refined on the two thumbnails
+    (ECC, affine, at most DETAIL_ITERATIONS steps): the hashes align frames to a few per cent
+    of a side (a crop region's grid), which on a picture of 64 pixels is a cell's edge."""
+    new_side, old_side = max(new.shape), max(old.shape)
+    to_old = matrix.copy()
+    to_old[:, :2] *= old_side / new_side
+    to_old[:, 2] *= old_side
+    back = np.asarray(cv2.invertAffineTransform(to_old), np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, DETAIL_ITERATIONS, 1e-4)
+    source, target = new.astype(np.float32), old.astype(np.float32)
+    try:  # no mask: OpenCV 5 asserted on a mask of ones here (copyTo, mask.empty())
+        fitted = cv2.findTransformECC(  # type: ignore[call-overload]
+            target, source, back, cv2.MOTION_AFFINE, criteria, None, 3
+        )
+        back = np.asarray(fitted[1], np.float32)
+    except cv2.error:
+        return None  # no convergence (flat pictures)
+    refined = _inverse(np.asarray(back, np.float64))
+    refined[:, :2] *= new_side / old_side
+    refined[:, 2] /= old_side
+    width, height = new.shape[1] / new_side, new.shape[0] / new_side
+    corners = np.array([(0, 0), (width, 0), (0, height), (width, height)], np.float64)
+    moved = corners @ (refined - matrix)[:, :2].T + (refined - matrix)[:, 2]
+    if np.abs(moved).max() > MAX_REFINEMENT:
+        return None  # not the small correction a hash alignment needs
+    return refined
+
+
+def _whole_frames(new: Features, old: Features) -> NDArray[np.float64]:
+    """The transform taking ``new``'s frame onto all of ``old``'s (long-side fractions), as a
+    full-hash match says: per axis, so a frame squeezed to another aspect lands on it too."""
+    return _region_onto((0.0, 0.0, 1.0, 1.0), new.frame, old.frame)
+
+
+def _region_onto(
+    region: Region, frame: tuple[float, float], onto: tuple[float, float]
+) -> NDArray[np.float64]:
+    """The transform taking the whole of the frame ``frame`` onto ``region`` of the frame
+    ``onto`` (frames as :attr:`Features.frame`, the region as fractions of ``onto``)."""
+    left, top, width, height = region
+    return np.array(
+        [
+            [width * onto[0] / frame[0], 0.0, left * onto[0]],
+            [0.0, height * onto[1] / frame[1], top * onto[1]],
+        ],
+        np.float64,
+    )
+
+
+def _crop_alignment(new: Features, old: Features) -> NDArray[np.float64]:
+    """The transform a crop-hash match implies: of every ``CROP_REGIONS`` region of either
+    picture (and the whole frames), the one whose hash is closest to the other picture's full
+    hash (the whole frames on a tie), mapped from ``new``'s frame to ``old``'s."""
+    new_picture = new.detail if new.detail is not None else new.thumbnail
+    old_picture = old.detail if old.detail is not None else old.thumbnail
+    new_full, old_full = perceptual_hash(new_picture), perceptual_hash(old_picture)
+    best, matrix = hamming_distance(new_full, old_full), _whole_frames(new, old)
+    regions = zip(CROP_REGIONS, crop_hashes(old_picture), crop_hashes(new_picture), strict=True)
+    for region, old_crop, new_crop in regions:
+        if hamming_distance(new_full, old_crop) < best:  # new is this region of old
+            best = hamming_distance(new_full, old_crop)
+            matrix = _region_onto(region, new.frame, old.frame)
+        if hamming_distance(old_full, new_crop) < best:  # old is this region of new
+            best = hamming_distance(old_full, new_crop)
+            matrix = _inverse(_region_onto(region, old.frame, new.frame))
+    return matrix
 
 
 def _inverse(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -275,9 +406,10 @@ def _explained(
 
 def _compare(
     new: Features, old: Features, matrix: NDArray[np.float64]
-) -> tuple[float, float, tuple[float, float] | None]:
-    """Overlap of the frames, share of the overlap that differs, and the rows of ``old`` a
-    tolerated watermark covers (fractions of its long side), on the thumbnails."""
+) -> tuple[float, float, tuple[float, float] | None, float]:
+    """Overlap of the frames, share of the overlap that differs, the rows of ``old`` a
+    tolerated watermark covers (fractions of its long side), and the most the brightness
+    fit moves a tone of ``new``'s (2-98 % of those in the overlap), on the thumbnails."""
     # matrix maps new's long-side fractions to old's; in thumbnail pixels that is
     # T_old * matrix * T_new^-1 with T = scale by the thumbnail's long side.
     new_side, old_side = max(new.thumbnail.shape), max(old.thumbnail.shape)
@@ -304,39 +436,41 @@ def _compare(
     overlap = min(covered_old, covered_new)
     core = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(bool)
     if core.sum() < 16:
-        return overlap, 1.0, None
-    residual = _residual(blurred_old, warped, core)
+        return overlap, 1.0, None, 0.0
+    residual, (gain, offset) = _residual(blurred_old, warped, core)
+    tones = np.percentile(warped[core], (2, 98))
+    shift = float(np.abs(tones * gain + offset - tones).max())
     changed = (np.abs(residual) > PIXEL_DIFFERENCE) & core
     # single pixels at strong edges are alignment error; a changed subject is a blob
     kernel = np.ones((OPENING, OPENING), np.uint8)
     opened = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
     share, rows = _beyond_watermark(opened, residual, core)
     band = None if rows is None else (rows[0] / old_side, rows[1] / old_side)
-    return overlap, share, band
+    return overlap, share, band, shift
 
 
 def _residual(
     target: NDArray[np.float32], warped: NDArray[np.float32], core: NDArray[np.bool_]
-) -> NDArray[np.float32]:
+) -> tuple[NDArray[np.float32], tuple[float, float]]:
     """``target`` minus ``warped`` brightness-fitted to it over ``core``; refitted without the
-    pixels more than PIXEL_DIFFERENCE off, so a watermark does not bend the fit."""
-    residual = target - _fitted(target[core], warped[core], warped)
+    pixels more than PIXEL_DIFFERENCE off, so a watermark does not bend the fit. Also the
+    fit (gain, offset)."""
+    fit = _fit(target[core], warped[core])
+    residual = target - np.asarray(warped * fit[0] + fit[1], np.float32)
     agree = core & (np.abs(residual) <= PIXEL_DIFFERENCE)
     if agree.sum() >= 16:
-        residual = target - _fitted(target[agree], warped[agree], warped)
-    return residual
+        fit = _fit(target[agree], warped[agree])
+        residual = target - np.asarray(warped * fit[0] + fit[1], np.float32)
+    return residual, fit
 
 
-def _fitted(
-    target: NDArray[np.float32], source: NDArray[np.float32], image: NDArray[np.float32]
-) -> NDArray[np.float32]:
-    """``image`` with the least-squares gain and offset that bring ``source`` to ``target``
-    (brightness and contrast edits)."""
+def _fit(target: NDArray[np.float32], source: NDArray[np.float32]) -> tuple[float, float]:
+    """The least-squares gain and offset that bring ``source`` to ``target`` (brightness and
+    contrast edits)."""
     if source.std() > 1e-3:
         gain, offset = np.polyfit(source, target, 1)
-    else:
-        gain, offset = 1.0, float(target.mean() - source.mean())
-    return np.asarray(image * gain + offset, np.float32)
+        return float(gain), float(offset)
+    return 1.0, float(target.mean() - source.mean())
 
 
 def _beyond_watermark(
@@ -424,7 +558,7 @@ def _detail_changed(
     if core.sum() < 64:
         return 0.0
     light = 0.7  # JPEG's ringing and the resampling, not the letters
-    residual = _residual(
+    residual, _ = _residual(
         np.asarray(cv2.GaussianBlur(target, (0, 0), light), np.float32),
         np.asarray(cv2.GaussianBlur(warped, (0, 0), light), np.float32),
         core,

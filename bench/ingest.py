@@ -7,9 +7,9 @@ Runs its own ingest and audit processes against the local stack (fresh database
    concurrent clients as fast as they go: uploads/s and p50/p95 upload latency. Peer, in the
    same run, just before and again just after the uploads: bare S3 puts of the same files
    through the minio SDK with 16 threads (what ingest's own store writes cost at best); the
-   ratio uploads/s over the mean of the two puts/s is printed, the
-   ingest processes' CPU milliseconds per upload, and the whole machine's CPU per upload and
-   per bare put by process (ingest, audit, Postgres, Kafka, SeaweedFS, this client, other);
+   ratio uploads/s over the mean of the two puts/s is printed, the ingest processes' CPU
+   milliseconds per upload, and the whole machine's CPU per upload and per bare put by
+   process (ingest, audit, Postgres, Kafka, SeaweedFS, this client, other);
 2. uploads M more at a steady 50 uploads/s: p50/p95 time from sending the upload to the
    audit record being written (the audit row's ``recorded_at``; one machine, one clock);
 3. uploads 4 MiB files one per request (4 concurrent clients): MiB/s and the ingest

@@ -260,7 +260,7 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="C
 async def authenticate(
     request: Request, key: Annotated[str | None, Depends(api_key_header)]
 ) -> Principal:
-    """FastAPI dependency: the caller, or 401."""
+    """The caller, or 401 (called by :func:`require`'s dependency; a dependency itself too)."""
     if not key:
         raise ApiError(401, "unauthenticated", "missing X-API-Key header")
     bootstrap: str = request.app.state.settings.bootstrap_admin_key

@@ -180,8 +180,9 @@ def _insert_rows(outbox: Table) -> TextClause:
     CONFLICT`` construct has no cache key and was compiled again on every call. A re-derived
     deterministic id (e.g. a reconcile) must not fail the transaction: it is skipped.
     """
+    name = _qualified(outbox)
     return text(
-        f"INSERT INTO {_qualified(outbox)} (event_id, topic, key, envelope) "  # noqa: S608 - our own table
+        f"INSERT INTO {name} (event_id, topic, key, envelope) "  # noqa: S608 - our own table
         "SELECT e, t, k, CAST(v AS jsonb) "
         "FROM unnest(:event_ids, :topics, :keys, :envelopes) AS rows (e, t, k, v) "
         "ON CONFLICT (event_id) DO NOTHING"
@@ -194,6 +195,7 @@ def _insert_rows(outbox: Table) -> TextClause:
 
 
 def _qualified(outbox: Table) -> str:
+    """The outbox table's name for SQL text, schema-qualified when it has a schema."""
     return f'"{outbox.schema}".{outbox.name}' if outbox.schema else outbox.name
 
 

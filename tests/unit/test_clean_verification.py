@@ -347,14 +347,15 @@ def findings_of(gray: Gray) -> Findings:
     return Findings([], dict(FINE), None, perceptual_hash(small), crop_hashes(small), packed)
 
 
-def decided(new: Gray, old: Gray) -> Duplicate | None:
-    """``new`` judged against a dataset holding only ``old``, both with stored features."""
+def decided(new: Gray, old: Gray, *, old_features: bool = True) -> Duplicate | None:
+    """``new`` judged against a dataset holding only ``old``; ``old`` with its stored
+    features, or (``old_features`` False) stored before features were."""
     before, after = findings_of(old), findings_of(new)
     assert before.phash is not None and after.phash is not None
     assert before.features is not None
     copy, first = DatasetHashes(), uuid.UUID(int=1)
     copy.extend(HashRows.one(1, first, before.phash, before.crops))
-    known = {first: before.features}
+    known = {first: before.features} if old_features else {}
     return domain.near_duplicate(
         after.phash, after.crops, copy, PolicyRules(), after.features, known
     )
@@ -478,9 +479,5 @@ def test_flat_graphics_that_differ_only_in_their_tones_are_not_near_duplicates()
 
 def test_a_tiny_picture_against_a_stored_one_without_features_is_decided_by_the_hashes() -> None:
     first, second = (cells(seed) for seed in UNRELATED_CELLS)
-    before, after = findings_of(first), findings_of(second)
-    assert before.phash is not None and after.phash is not None
-    copy, first_id = DatasetHashes(), uuid.UUID(int=1)
-    copy.extend(HashRows.one(1, first_id, before.phash, before.crops))
-    found = domain.near_duplicate(after.phash, after.crops, copy, PolicyRules(), after.features)
-    assert found is not None and found.of_asset == str(first_id)  # stored before features
+    found = decided(second, first, old_features=False)  # first stored before features were
+    assert found is not None and found.of_asset == str(uuid.UUID(int=1))

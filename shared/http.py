@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import logging
 import re
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, Field
@@ -70,7 +72,7 @@ def create_app(
     Readiness checks are registered at start-up in ``app.state.readiness`` as
     ``{name: async check}``; /readyz runs them all.
     """
-    # FastAPI's own telemetry is off: the server span is :class:`_ServerSpans` (one span per
+    # FastAPI's own telemetry is off: the server span is :class:`_RequestShell`'s (one span per
     # request; FastAPI's adds three more per request, for dependencies, endpoint and output).
     app = FastAPI(
         title=title,
@@ -116,10 +118,6 @@ def create_app(
         err = ApiError(500, "internal_error", "unexpected server error; see the service log")
         return JSONResponse(err.body(), status_code=500)
 
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes, idle_seconds=body_idle_timeout_seconds)
-    app.add_middleware(_RefuseNulBytes)
-    app.add_middleware(_RequestMetrics, service=service)
-
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service, "version": app.version}
@@ -155,7 +153,12 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(_ServerSpans)
+    app.add_middleware(
+        _RequestShell,
+        service=service,
+        max_bytes=max_body_bytes,
+        idle_seconds=body_idle_timeout_seconds,
+    )
     _document_shell_answers(app)
     return app
 
@@ -242,126 +245,25 @@ _TRACE_HEADERS = (b"traceparent", b"tracestate", b"baggage")
 _tracer = trace.get_tracer("conveyor.http")
 
 
-class _ServerSpans:
-    """One server span per request (not /healthz, /readyz, /metrics), continuing the caller's
-    trace from its ``traceparent`` header.
+class _RequestShell:
+    """What the shell does around every request, as one plain ASGI middleware (four nested
+    ones cost each request a call and a ``send`` wrapper apiece):
 
-    Named ``METHOD /route/{template}`` and carrying the HTTP attributes OpenTelemetry's ASGI
-    instrumentation sets (method, route, target, status code, scheme, flavor, peer, user
-    agent), at a third of its cost per request: it reads them straight from the ASGI scope,
-    without matching the routes a second time and without send/receive wrappers per chunk.
+    - **a server span** per request (not /healthz, /readyz, /metrics), continuing the
+      caller's trace from its ``traceparent`` header. Named ``METHOD /route/{template}`` and
+      carrying the HTTP attributes OpenTelemetry's ASGI instrumentation sets (method, route,
+      target, status code, scheme, flavor, peer, user agent), read straight from the ASGI
+      scope, without matching the routes a second time;
+    - **request metrics**: a count and a duration per route and status;
+    - **no NUL byte in the URL**: a 400 error body. No identifier, slug, tag or filter of
+      Conveyor can hold one, and Postgres text cannot store one: without this check such a
+      request reaches the database and fails there;
+    - **a body limit** (see :class:`_BodyWatch`).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _SHELL_PATHS:
-            await self.app(scope, receive, send)
-            return
-        carrier: dict[str, str] = {}
-        user_agent = ""
-        for name, value in scope["headers"]:
-            if name in _TRACE_HEADERS:
-                carrier[name.decode("latin-1")] = value.decode("latin-1")
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-        method: str = scope["method"]
-        query = scope["query_string"]
-        attributes: dict[str, str | int] = {
-            "http.method": method,
-            "http.scheme": scope.get("scheme", "http"),
-            "http.flavor": scope.get("http_version", "1.1"),
-            "http.target": scope["path"] + ("?" + query.decode("latin-1") if query else ""),
-        }
-        if user_agent:
-            attributes["http.user_agent"] = user_agent
-        if client := scope.get("client"):
-            attributes["net.peer.ip"], attributes["net.peer.port"] = client[0], client[1]
-        context = propagate.extract(carrier) if carrier else None
-        with _tracer.start_as_current_span(
-            method, context=context, kind=SpanKind.SERVER, attributes=attributes
-        ) as span:
-
-            async def send_status(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    span.set_attribute("http.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_status)
-            finally:
-                route = getattr(scope.get("route"), "path", None)
-                if route is not None:
-                    span.update_name(f"{method} {route}")
-                    span.set_attribute("http.route", route)
-
-
-class _RequestMetrics:
-    """Counts and times requests per route (plain ASGI: cheaper than BaseHTTPMiddleware)."""
-
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str, max_bytes: int, idle_seconds: float) -> None:
         self.app = app
         self.service = service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
-
-
-class _RefuseNulBytes:
-    """Refuses a NUL byte in the path or query string with a 400 error body.
-
-    No identifier, slug, tag or filter of Conveyor can hold one, and Postgres text cannot
-    store one: without this check such a request reaches the database and fails there.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (
-            "\x00" in scope["path"]
-            or b"%00" in scope["query_string"]
-            or b"\x00" in scope["query_string"]
-        ):
-            error = ApiError(400, "bad_request", "the URL contains a NUL byte (%00)")
-            await JSONResponse(error.body(), status_code=400)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class _BodyLimit:
-    """Refuses request bodies over ``max_bytes`` (413) and bodies that stall (408).
-
-    A declared Content-Length is checked before reading anything; a chunked body is counted
-    as it streams in and cut off at the limit, before the rest is spooled to disk. A body
-    that sends nothing for ``idle_seconds`` (a stalled upload, or a Content-Length larger
-    than what is sent) is given up, so it cannot hold a connection and a spool file forever.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int, idle_seconds: float) -> None:
-        self.app = app
         self.max_bytes = max_bytes
         self.idle_seconds = idle_seconds
 
@@ -369,33 +271,160 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"request body is larger than {self.max_bytes} bytes"
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            error = ApiError(413, "payload_too_large", message)
-            await JSONResponse(error.body(), status_code=413)(scope, receive, send)
-            return
-        received = 0
+        started = time.perf_counter()
+        method: str = scope["method"]
+        status = 500
+        with (
+            contextlib.nullcontext()
+            if scope["path"] in _SHELL_PATHS
+            else _tracer.start_as_current_span(
+                method,
+                context=_caller_context(scope),
+                kind=SpanKind.SERVER,
+                attributes=_span_attributes(scope, method),
+            )
+        ) as span:
 
-        body_done = False
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    if span is not None:
+                        span.set_attribute("http.status_code", status)
+                        if status >= 500:
+                            span.set_status(Status(StatusCode.ERROR))
+                await send(message)
 
-        async def counting_receive() -> Message:
-            nonlocal received, body_done
-            if body_done:  # later reads wait for a disconnect, e.g. under a streamed answer
-                return await receive()
+            watch = _BodyWatch(receive, self.max_bytes, self.idle_seconds)
             try:
-                # a timeout scope, not wait_for: no task per body chunk
-                async with asyncio.timeout(self.idle_seconds):
-                    event = await receive()
-            except TimeoutError:
-                raise StarletteHTTPException(
-                    408, f"no request body bytes arrived for {self.idle_seconds:g} s"
-                ) from None
-            body_done = event["type"] != "http.request" or not event.get("more_body", False)
-            if event["type"] == "http.request":
-                received += len(event.get("body", b""))
-                if received > self.max_bytes:
-                    raise StarletteHTTPException(413, message)
-            return event
+                refusal = self._refusal(scope)
+                if refusal is not None:
+                    await JSONResponse(refusal.body(), refusal.status)(scope, receive, send_status)
+                else:
+                    await self.app(scope, watch.receive, send_status)
+            finally:
+                watch.close()
+                route = getattr(scope.get("route"), "path", None)
+                if span is not None and route is not None:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                path = route or "unmatched"
+                HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
+                HTTP_LATENCY.labels(self.service, method, path).observe(
+                    time.perf_counter() - started
+                )
 
-        await self.app(scope, counting_receive, send)
+    def _refusal(self, scope: Scope) -> ApiError | None:
+        """The error refusing the request before it is routed, if there is one."""
+        if (
+            "\x00" in scope["path"]
+            or b"%00" in scope["query_string"]
+            or b"\x00" in scope["query_string"]
+        ):
+            return ApiError(400, "bad_request", "the URL contains a NUL byte (%00)")
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    message = f"request body is larger than {self.max_bytes} bytes"
+                    return ApiError(413, "payload_too_large", message)
+                break
+        return None
+
+
+def _caller_context(scope: Scope) -> Context | None:
+    """The trace context the caller sent in its headers, if any."""
+    carrier = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _TRACE_HEADERS
+    }
+    return propagate.extract(carrier) if carrier else None
+
+
+def _span_attributes(scope: Scope, method: str) -> dict[str, str | int]:
+    query = scope["query_string"]
+    attributes: dict[str, str | int] = {
+        "http.method": method,
+        "http.scheme": scope.get("scheme", "http"),
+        "http.flavor": scope.get("http_version", "1.1"),
+        "http.target": scope["path"] + ("?" + query.decode("latin-1") if query else ""),
+    }
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            attributes["http.user_agent"] = value.decode("latin-1")
+            break
+    if client := scope.get("client"):
+        attributes["net.peer.ip"], attributes["net.peer.port"] = client[0], client[1]
+    return attributes
+
+
+class _BodyWatch:
+    """A request's ``receive``, refusing a body over ``max_bytes`` (413) or one that stalls (408).
+
+    A declared Content-Length over the limit is refused before anything is read (by
+    :class:`_RequestShell`); a chunked body is counted as it streams in and cut off at the
+    limit, before the rest is spooled to disk. A body that sends nothing for
+    ``idle_seconds`` (a stalled upload, or a Content-Length larger than what is sent) is given
+    up, so it cannot hold a connection and a spool file forever.
+
+    One timer per request watches for the stall (not a timeout per body chunk): each read
+    only notes when it started waiting, and the timer, when it fires, cancels a read that has
+    waited ``idle_seconds``, or sets itself again for the rest of that time.
+    """
+
+    def __init__(self, receive: Receive, max_bytes: int, idle_seconds: float) -> None:
+        self._receive = receive
+        self._max_bytes = max_bytes
+        self._idle = idle_seconds
+        self._received = 0
+        self._done = False  # the whole body is in: later reads wait for a disconnect
+        self._waiting: tuple[asyncio.Task[Any], float] | None = None  # the read, since when
+        self._timer: asyncio.TimerHandle | None = None
+        self._stalled = False
+
+    async def receive(self) -> Message:
+        if self._done:
+            return await self._receive()
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            self._waiting = (task, loop.time())
+            if self._timer is None:
+                self._timer = loop.call_later(self._idle, self._check)
+        try:
+            event = await self._receive()
+        except asyncio.CancelledError:
+            if self._stalled and task is not None and task.uncancel() == 0:
+                raise StarletteHTTPException(
+                    408, f"no request body bytes arrived for {self._idle:g} s"
+                ) from None
+            raise
+        finally:
+            self._waiting = None
+        self._done = event["type"] != "http.request" or not event.get("more_body", False)
+        if event["type"] == "http.request":
+            self._received += len(event.get("body", b""))
+            if self._received > self._max_bytes:
+                raise StarletteHTTPException(
+                    413, f"request body is larger than {self._max_bytes} bytes"
+                )
+        return event
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._waiting is None:
+            return  # not reading now: the next read sets the timer again
+        task, since = self._waiting
+        loop = asyncio.get_running_loop()
+        left = since + self._idle - loop.time()
+        if left > 0:
+            self._timer = loop.call_later(left, self._check)
+        else:
+            self._stalled = True
+            task.cancel()
+
+    def close(self) -> None:
+        """Stop watching (the request is over)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -95,3 +95,18 @@ async def test_a_complete_body_and_a_long_streamed_answer_are_not_cut() -> None:
         writer.close()
     assert b" 200 " in streamed.split(b"\r\n", 1)[0]
     assert b"0\n" in streamed and b"2\n" in streamed
+
+
+async def test_a_body_that_keeps_arriving_slowly_is_not_cut() -> None:
+    """Each pause is under the idle limit though the whole body takes three times as long."""
+    async with serving(body_app()) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n")
+        for piece in (b"ab", b"cd", b"ef"):
+            await asyncio.sleep(0.3)
+            writer.write(piece)
+            await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), 5)
+        writer.close()
+    assert b" 200 " in answer.split(b"\r\n", 1)[0]
+    assert answer.endswith(b'{"received":6}')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from services.audit import repository as repo
@@ -24,6 +23,5 @@ async def append_events(audit: Audit, deliveries: Sequence[Delivered]) -> None:
         known = await repo.recorded_ids(uow.session, list(topics))
         records = extend_chain(head.seq, head.hash, [d.envelope for d in deliveries], known)
         if records:
-            rows = [{**dataclasses.asdict(r), "topic": topics[r.event_id]} for r in records]
-            await repo.insert_records(uow.session, rows)
+            await repo.insert_records(uow.session, records, topics)
             await repo.advance_head(uow.session, records[-1].seq, records[-1].hash)

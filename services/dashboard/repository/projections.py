@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select, update
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dashboard.models import (
@@ -22,6 +22,8 @@ from services.dashboard.models import (
     datasets,
     dead_letters,
     drops,
+    funnel_assets,
+    funnel_hours,
     jobs,
     progress,
     stage_minutes,
@@ -137,6 +139,32 @@ UPSERT_TASK = _upsert(
     },
     where=lambda excluded: tasks.c.state_at <= excluded.state_at,
 )
+ADD_FUNNEL_COUNT = _upsert(
+    funnel_hours,
+    ["dataset_id", "hour", "mark"],
+    {"assets": lambda excluded: funnel_hours.c.assets + excluded.assets},
+)
+SET_COUNTED = _upsert(
+    funnel_assets,
+    ["asset_id"],
+    {c: _new(c) for c in ("dataset_id", "hour", "marks")},
+)
+# What each asset's funnel standing depends on, and what it was counted as. The reason codes
+# are taken out of the JSON here (only a rejection's count): the rows are read on every poll.
+FUNNEL_ROWS = text(
+    """
+    SELECT a.asset_id, a.dataset_id, a.uploaded_at, a.verdict, a.tasks,
+           a.first_dispatched_at IS NOT NULL AS dispatched, a.submissions, a.decision,
+           CASE WHEN a.verdict = 'rejected' AND jsonb_typeof(a.reasons) = 'array' THEN
+               ARRAY(SELECT r ->> 'code' FROM jsonb_array_elements(a.reasons) AS r
+                     WHERE r ->> 'code' IS NOT NULL)
+           END AS reason_codes,
+           f.dataset_id AS counted_dataset_id, f.hour AS counted_hour, f.marks AS counted_marks
+    FROM dashboard.assets AS a
+    LEFT JOIN dashboard.funnel_assets AS f ON f.asset_id = a.asset_id
+    WHERE a.asset_id = ANY(:asset_ids)
+    """
+).bindparams(bindparam("asset_ids", type_=ARRAY(assets.c.asset_id.type)))
 ADD_DROP = insert(drops).on_conflict_do_nothing()
 ADD_DEAD_LETTER = insert(dead_letters).on_conflict_do_nothing()
 ADD_VERSION = insert(versions).on_conflict_do_nothing()
@@ -196,6 +224,39 @@ async def add_stage_counts(
         for (d, s, m), n in sorted(counts.items())
     ]
     await _run(session, ADD_STAGE_COUNT, rows)
+
+
+async def add_funnel_counts(
+    session: AsyncSession, counts: Mapping[tuple[uuid.UUID, datetime, str], int]
+) -> None:
+    """Add assets per (dataset, upload hour, mark), negative counts too; in key order, so two
+    writers lock rows alike."""
+    rows = [
+        {"dataset_id": d, "hour": h, "mark": m, "assets": n}
+        for (d, h, m), n in sorted(counts.items())
+        if n
+    ]
+    await _run(session, ADD_FUNNEL_COUNT, rows)
+
+
+async def funnel_rows(session: AsyncSession, asset_ids: Sequence[uuid.UUID]) -> list[Row]:
+    """Of each asset in ``asset_ids``: the columns its funnel standing depends on
+    (``reason_codes`` of a rejection) and what it is counted as (``counted_*``)."""
+    if not asset_ids:
+        return []
+    result = await session.execute(FUNNEL_ROWS, {"asset_ids": list(asset_ids)})
+    return [dict(row._mapping) for row in result]
+
+
+async def set_counted(session: AsyncSession, rows: Sequence[Row]) -> None:
+    """Record what assets now count for (``asset_id``, ``dataset_id``, ``hour``, ``marks``)."""
+    await _run(session, SET_COUNTED, rows)
+
+
+async def forget_counted(session: AsyncSession, asset_ids: Sequence[uuid.UUID]) -> None:
+    """Assets that no longer count in the funnel."""
+    if asset_ids:
+        await session.execute(delete(funnel_assets).where(funnel_assets.c.asset_id.in_(asset_ids)))
 
 
 async def datasets_of_assets(

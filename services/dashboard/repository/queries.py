@@ -10,10 +10,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dashboard.models import assets, datasets, drops, progress, stage_minutes, versions
+from services.dashboard.domain.funnel import Split
+from services.dashboard.models import (
+    assets,
+    datasets,
+    drops,
+    funnel_assets,
+    funnel_hours,
+    progress,
+    stage_minutes,
+    versions,
+)
 
 # date_bin's origin: buckets start at whole multiples of their width since this instant
 _ORIGIN = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
@@ -73,24 +93,35 @@ async def list_datasets(
     return [dict(row._mapping) for row in await session.execute(query)]
 
 
-async def funnel_counts(session: AsyncSession, window: Window) -> dict[str, int]:
-    """How many assets uploaded in the window reached each stage."""
-    a = assets
-    count = func.count()
-    query = select(
-        count.label("stored"),
-        count.filter(a.c.verdict == "cleaned").label("cleaned"),
-        count.filter(a.c.verdict == "rejected").label("rejected"),
-        count.filter(a.c.verdict.is_(None)).label("cleaning"),
-        count.filter(a.c.tasks > 0).label("in_labeling"),
-        count.filter(a.c.first_dispatched_at.is_not(None)).label("dispatched"),
-        count.filter(a.c.submissions > 0).label("submitted"),
-        count.filter(a.c.decision == "accepted").label("accepted"),
-        count.filter(a.c.decision == "rework").label("rework"),
-        count.filter(a.c.decision == "rejected").label("qc_rejected"),
-    ).where(*window.on(a.c.dataset_id, a.c.uploaded_at))
-    row = (await session.execute(query)).one()
-    return {key: int(value) for key, value in row._mapping.items()}
+async def funnel_marks(
+    session: AsyncSession, datasets: tuple[uuid.UUID, ...] | None, split: Split
+) -> dict[str, int]:
+    """Assets per funnel mark (see domain/funnel.py) of ``datasets`` (None: all) uploaded in
+    a window cut at whole hours: the counters of its whole hours, plus the asset rows of its
+    partial hours at the edges. One statement."""
+    parts: list[Select[Any]] = []
+    if split.hours is not None:
+        f = funnel_hours
+        whole = Window(datasets, *split.hours)
+        parts.append(
+            select(f.c.mark, func.sum(f.c.assets).label("n"))
+            .where(*whole.on(f.c.dataset_id, f.c.hour))
+            .group_by(f.c.mark)
+        )
+    for since, until in split.edges:
+        edge = Window(datasets, since, until)
+        marks = (
+            select(func.unnest(funnel_assets.c.marks).label("mark"))
+            .select_from(assets.join(funnel_assets, funnel_assets.c.asset_id == assets.c.asset_id))
+            .where(*edge.on(assets.c.dataset_id, assets.c.uploaded_at))
+            .subquery()
+        )
+        parts.append(select(marks.c.mark, func.count().label("n")).group_by(marks.c.mark))
+    if not parts:
+        return {}
+    every = union_all(*parts).subquery()
+    query = select(every.c.mark, func.sum(every.c.n)).group_by(every.c.mark)
+    return {str(mark): int(n) for mark, n in await session.execute(query)}
 
 
 async def drop_reasons(
@@ -102,22 +133,6 @@ async def drop_reasons(
         conditions.append(drops.c.dataset_slug.in_(slugs))
     query = select(drops.c.reason, func.count()).where(*conditions).group_by(drops.c.reason)
     return {reason: int(n) for reason, n in await session.execute(query)}
-
-
-async def rejection_reasons(session: AsyncSession, window: Window) -> dict[str, int]:
-    """Assets rejected at cleaning, by blocking reason (an asset counts under each of its)."""
-    reason = func.jsonb_array_elements(assets.c.reasons).table_valued("value").alias("reason")
-    code = reason.c.value.op("->>")("code")
-    query = (
-        select(code.label("code"), func.count())
-        .select_from(assets)
-        .join(reason, true())
-        .where(
-            assets.c.verdict == "rejected", *window.on(assets.c.dataset_id, assets.c.uploaded_at)
-        )
-        .group_by(code)
-    )
-    return {str(c): int(n) for c, n in await session.execute(query)}
 
 
 async def exported_items(session: AsyncSession, dataset_ids: Sequence[uuid.UUID] | None) -> int:

@@ -1,5 +1,7 @@
 // Conveyor's ops dashboard: one page, no build step. Chart.js and Tabulator are vendored under
-// /static/vendor and loaded as classic scripts (window.Chart, window.Tabulator) before this module.
+// /static/vendor and loaded as classic deferred scripts (window.Chart, window.Tabulator) AFTER
+// this module: it runs first and sends the page's first request while the browser evaluates
+// them; views are built once `libraries` has resolved.
 /* global Chart, Tabulator */
 
 const KEY_STORAGE = "conveyor.apiKey";
@@ -16,10 +18,16 @@ const STAGE_COLORS = {
 const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#be123c",
   "#4d7c0f", "#c026d3", "#0f766e", "#92400e", "#475569"];
 
-Chart.defaults.animation = false;
-Chart.defaults.maintainAspectRatio = false;
-Chart.defaults.font.size = 11;
-Chart.defaults.plugins.legend.labels.boxWidth = 12;
+/** Resolves when Chart.js and Tabulator have run (the deferred scripts after this module). */
+const libraries = new Promise((resolve) => {
+  if (window.Chart && window.Tabulator) resolve();
+  else document.addEventListener("DOMContentLoaded", () => resolve(), { once: true });
+}).then(() => {
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.font.size = 11;
+  Chart.defaults.plugins.legend.labels.boxWidth = 12;
+});
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -366,9 +374,13 @@ views.funnel = {
           el("span", {}, el("span", { class: "code", text: r.code }), ` ×${fmtInt(r.count)}  `))) },
     ], { index: "stage", placeholder: "nothing lost in this window" });
   },
-  async load() {
+  /** The funnel, asked for before the view is built (see refresh). */
+  request() {
+    return api("/v1/funnel", windowParams());
+  },
+  async load(requested) {
     const panels = [this.chartPanel, this.tablePanel, this.lossPanel, this.waitPanel];
-    await fetchInto(panels, () => api("/v1/funnel", windowParams()), (data) => {
+    await fetchInto(panels, () => requested || this.request(), (data) => {
       const stages = data.stages;
       const total = stages.reduce((sum, s) => sum + s.count, 0);
       $("#funnel-stats").replaceChildren(...stages.map((s) =>
@@ -984,10 +996,18 @@ function stampUpdated(ok) {
 async function refresh() {
   if (!state.key) return;
   if (refreshing) { again = true; return refreshing; }
-  const view = views[state.tab];
+  const tab = state.tab;
+  const view = views[tab];
   refreshing = (async () => {
     try {
-      await view.load();
+      // A view that can ask for its data before it is built does so: the request is on its
+      // way while the first show builds the view's charts and tables.
+      const requested = view.request ? view.request() : null;
+      if (!initialised.has(tab)) {
+        await libraries;
+        if (!initialised.has(tab)) { view.init(); initialised.add(tab); }
+      }
+      await view.load(requested);
       stampUpdated(true);
       // for people's tools and the benchmark: the view on screen shows loaded data
       document.body.dataset.ready = state.tab;
@@ -1006,7 +1026,6 @@ function showView() {
   indicator.classList.remove("stale");
   delete document.body.dataset.ready;
   for (const tab of TABS) $(`#view-${tab}`).hidden = tab !== state.tab;
-  if (!initialised.has(state.tab)) { views[state.tab].init(); initialised.add(state.tab); }
   syncNav();
   clearInterval(timer);
   timer = views[state.tab].everyMs ? setInterval(refresh, views[state.tab].everyMs) : null;

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.dashboard.context import Dashboard
+from services.dashboard.domain.funnel import reason_counts, split_window, stage_counts
 from services.dashboard.repository import queries
 from services.dashboard.use_cases.filters import Filter, visible_datasets
 from shared.auth import Principal
@@ -46,13 +47,16 @@ async def funnel(dashboard: Dashboard, chosen: Filter) -> dict[str, Any]:
     """Counts per stage, and what was lost where and why."""
     window = chosen.window
     async with dashboard.units.read() as session:
-        counts = await queries.funnel_counts(session, window)
+        marks = await queries.funnel_marks(
+            session, window.datasets, split_window(window.since, window.until)
+        )
         slugs = None if chosen.slug is None else [chosen.slug]
         if slugs is None and window.datasets is not None:
             slugs = [d["slug"] for d in await queries.list_datasets(session, window.datasets)]
         dropped = await queries.drop_reasons(session, window, slugs)
-        rejected = await queries.rejection_reasons(session, window)
         exported = await queries.exported_items(session, window.datasets)
+    counts = stage_counts(marks)
+    rejected = reason_counts(marks)
     drops = sum(dropped.values())
     counts["uploaded"] = counts["stored"] + drops
     counts["exported"] = exported

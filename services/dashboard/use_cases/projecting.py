@@ -2,8 +2,9 @@
 
 :data:`APPLIERS` is the dashboard's table of event type -> projection (None: nothing to do).
 The consumer hands each partition's poll to :func:`project`, which applies the events not
-applied before in one unit of work: inbox claims, projection writes, stage counts and the
-change counter commit together, so a redelivered event changes nothing.
+applied before in one unit of work: inbox claims, projection writes, stage counts, the
+funnel's counters and the change counter commit together, so a redelivered event changes
+nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from services.dashboard.context import Dashboard
+from services.dashboard.domain import funnel
 from services.dashboard.repository import projections as repo
 from shared.events import (
     ANNOTATION_ACCEPTED,
@@ -94,8 +96,58 @@ async def project(dashboard: Dashboard, events: Sequence[Event[Any]]) -> None:
         for applier, run in _runs(fresh):
             await applier(uow, run, stages)
         await repo.add_stage_counts(uow.session, stages)
+        await count_in_funnel(
+            uow, {e.payload.asset_id for e in fresh if APPLIERS[e.envelope.type] in MOVE_ASSETS}
+        )
         if fresh:
             await repo.count_applied(uow.session, len(fresh))
+
+
+async def count_in_funnel(uow: UnitOfWork, asset_ids: set[uuid.UUID]) -> None:
+    """Move the funnel's counters by what the unit of work changed in these assets' rows.
+
+    Each asset's ``funnel_assets`` row records what it was last counted as, so the move is
+    exact whoever wrote the asset before (another copy of the dashboard, reading another
+    topic): this unit of work holds the asset row's lock from its own write until it commits,
+    and every writer of ``funnel_assets`` writes the asset row first. An asset that did not
+    change (an event older than what the row holds) moves nothing."""
+    moves: Counter[funnel.CounterKey] = Counter()
+    counted, gone = [], []
+    for row in await repo.funnel_rows(uow.session, sorted(asset_ids)):
+        now = funnel.standing(
+            dataset_id=row["dataset_id"],
+            uploaded_at=row["uploaded_at"],
+            verdict=row["verdict"],
+            reason_codes=row["reason_codes"] or (),
+            tasks=row["tasks"],
+            dispatched=row["dispatched"],
+            submissions=row["submissions"],
+            decision=row["decision"],
+        )
+        was = (
+            None
+            if row["counted_marks"] is None
+            else funnel.Standing(
+                row["counted_dataset_id"], row["counted_hour"], tuple(row["counted_marks"])
+            )
+        )
+        if now == was:
+            continue
+        funnel.move(moves, was, now)
+        if now is None:
+            gone.append(row["asset_id"])
+        else:
+            counted.append(
+                {
+                    "asset_id": row["asset_id"],
+                    "dataset_id": now.dataset_id,
+                    "hour": now.hour,
+                    "marks": list(now.marks),
+                }
+            )
+    await repo.add_funnel_counts(uow.session, moves)
+    await repo.set_counted(uow.session, counted)
+    await repo.forget_counted(uow.session, gone)
 
 
 def _runs(events: Sequence[Event[Any]]) -> Iterator[tuple[Applier, list[Event[Any]]]]:
@@ -457,6 +509,17 @@ _TABLE: dict[EventType[Any], Applier | None] = {
     CONSENSUS_COMPUTED: None,
     GOLD_SCORED: None,
 }
+# the projections that write asset rows: their assets' funnel counters move
+MOVE_ASSETS: frozenset[Applier] = frozenset(
+    {
+        apply_uploads,
+        apply_verdicts,
+        apply_tasks,
+        apply_dispatches,
+        apply_submissions,
+        apply_decisions,
+    }
+)
 # by CloudEvents type, what project() looks up
 APPLIERS: dict[str, Applier | None] = {t.name: a for t, a in _TABLE.items()}
 PROJECTED: tuple[EventType[Any], ...] = tuple(_TABLE)

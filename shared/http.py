@@ -8,7 +8,7 @@ import importlib.metadata
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Annotated, Any
@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.db import is_unavailable
 from shared.errors import ApiError, ErrorBody
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.runtime import settled_heap
 
 
 def _iso_only(value: object) -> object:
@@ -78,7 +79,7 @@ def create_app(
         title=title,
         description=description,
         version=_version(),
-        lifespan=lifespan,
+        lifespan=_settled(lifespan),
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.readiness = {}
@@ -161,6 +162,21 @@ def create_app(
     )
     _document_shell_answers(app)
     return app
+
+
+def _settled(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """``lifespan``, with the garbage collector tuned once start-up is done (see
+    :func:`~shared.runtime.settled_heap`)."""
+
+    @contextlib.asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            with settled_heap():
+                yield
+
+    return run
 
 
 def _version() -> str:

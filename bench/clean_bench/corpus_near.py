@@ -469,26 +469,31 @@ def tiny_edited(rng: Rng, image: Pixels, edit: str) -> tuple[bytes, dict[str, An
     raise ValueError(f"unknown edit {edit!r}")
 
 
-def hash_close_pairs(pictures: list[Pixels], wanted: int) -> list[tuple[int, int]]:
-    """Up to ``wanted`` disjoint pairs of ``pictures`` the hash rule alone would match (full
-    hashes within 10 bits, or a crop hash within 4 and full hashes within 22), closest first."""
-    from services.clean.checks import crop_hashes, perceptual_hash
-    from services.clean.checks.fingerprint import Candidate
+def hash_close_pairs(
+    pictures: list[Pixels], wanted: int, rule: str = "proposed"
+) -> list[tuple[int, int]]:
+    """Up to ``wanted`` disjoint pairs of unrelated ``pictures``, closest first, that reach the
+    comparison of their pictures: with ``rule`` "proposed", every pair stage 1 proposes
+    (``near_candidates``: full hashes within 14 bits, or a crop hash within 14 and full hashes
+    within 22, or a crop hash within 10), which is what a keypoint-poor pair is compared on
+    since the crop placement search; with "hash", only those the hash rule alone would match
+    (full hashes within 10 bits, or a crop hash within 4 and full hashes within 22), as the
+    negatives were mined before it."""
+    from services.clean.checks import crop_hashes, near_candidates, perceptual_hash
     from services.clean.checks.quality import luminance, normalized
 
     grays = [normalized(luminance(p)) for p in pictures]
     full = np.array([perceptual_hash(g) for g in grays], np.uint64)
     crops = np.array([crop_hashes(g) for g in grays], np.uint64)
-    distance = np.bitwise_count(full[:, None] ^ full[None, :])
     found: list[tuple[int, int, int]] = []
-    for a, b in zip(*np.nonzero(np.triu(distance <= 22, 1)), strict=True):
-        to_crop = min(
-            int(np.bitwise_count(crops[b] ^ full[a]).min()),
-            int(np.bitwise_count(crops[a] ^ full[b]).min()),
-        )
-        candidate = Candidate(0, int(distance[a, b]), to_crop)
-        if candidate.hash_match():
-            found.append((candidate.distance, int(a), int(b)))
+    for a in range(len(pictures) - 1):
+        later = slice(a + 1, len(pictures))
+        crop_list = [int(c) for c in crops[a]]
+        for found_row in near_candidates(
+            int(full[a]), crop_list, full[later], crops[later], limit=len(pictures)
+        ):
+            if rule == "proposed" or found_row.hash_match():
+                found.append((found_row.distance, a, a + 1 + found_row.row))
     used: set[int] = set()
     pairs: list[tuple[int, int]] = []
     for _, a, b in sorted(found):
@@ -498,7 +503,9 @@ def hash_close_pairs(pictures: list[Pixels], wanted: int) -> list[tuple[int, int
     return pairs
 
 
-def tiny_items(stream: Callable[[str, int], Rng], per_type: int, pool: int = 0) -> list[Item]:
+def tiny_items(
+    stream: Callable[[str, int], Rng], per_type: int, pool: int = 0, negatives: str = "proposed"
+) -> list[Item]:
     """Tiny and keypoint-poor originals, ``per_type`` per generator, each with one copy per
     ``TINY_EDITS`` edit; and from a ``pool`` of pictures per generator, up to ``per_type``
     pairs of unrelated ones the hashes alone would match, each member an original with its
@@ -508,7 +515,7 @@ def tiny_items(stream: Callable[[str, int], Rng], per_type: int, pool: int = 0) 
         maker = TINY_MAKERS[scene]
         chosen = [maker(stream(f"tiny-{scene}", i)) for i in range(per_type)]
         drawn = [maker(stream(f"tiny-{scene}-pool", i)) for i in range(pool)]
-        pairs = hash_close_pairs(drawn, per_type) if pool else []
+        pairs = hash_close_pairs(drawn, per_type, negatives) if pool else []
         mined = [
             (f"pair{n:02d}{side}", drawn[i])
             for n, p in enumerate(pairs)

@@ -6,7 +6,8 @@ order, as one dataset under the default policy, with every judged image's stored
 hand (what the service reads from ``clean.image_features``). ``--hashes-only`` drops the
 features, which leaves the hash decision the service made before verification existed.
 The tiny and keypoint-poor pictures of ``corpus_near.tiny_items`` (``--tiny`` per generator,
-with as many mined pairs of unrelated pictures the hashes alone would match) arrive after
+with as many mined pairs of unrelated pictures stage 1 proposes, ``--tiny-negatives hash``:
+that the hash rule alone would match, as before the crop placement search) arrive after
 the rest, so the rest's arrival order is the same with or without them.
 
 Per edit: recall (a copy matched to a member of its own group) and pair precision, TP / (TP +
@@ -237,6 +238,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--tiny", type=int, default=12, help="tiny pictures per generator")
     parser.add_argument("--tiny-pool", type=int, default=2000, help="drawn to mine negatives")
+    parser.add_argument(
+        "--tiny-negatives",
+        choices=("proposed", "hash"),
+        default="proposed",
+        help="mined among the pairs stage 1 proposes, or (as before) the hash rule matches",
+    )
     parser.add_argument("--hashes-only", action="store_true", help="no verification (before)")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--cost-only", action="store_true", help="only the per-image costs")
@@ -247,7 +254,11 @@ def main() -> None:
         return
     stream = clean_corpus._streams(args.seed)
     items = arrival_order(corpus_near.near_items(stream, args.per_scene), args.seed)
-    tiny = corpus_near.tiny_items(stream, args.tiny, args.tiny_pool) if args.tiny else []
+    tiny = (
+        corpus_near.tiny_items(stream, args.tiny, args.tiny_pool, args.tiny_negatives)
+        if args.tiny
+        else []
+    )
     items += arrival_order(tiny, args.seed)
     figures = run(items, args.hashes_only)
     print(f"{'edit':14} {'n':>4} {'recall':>7} {'precision':>9} {'wrong':>5}  missed scenes")

@@ -23,7 +23,7 @@ from services.clean.checks import (
     verify,
 )
 from services.clean.checks.thresholds import located
-from services.clean.checks.verification import verifiable
+from services.clean.checks.verification import structured, verifiable
 from services.clean.checks.video import VideoReport
 from services.clean.checks.video.fingerprint import VideoSignature
 from services.clean.near_index import DatasetHashes, HashRows, Shortlist
@@ -185,12 +185,14 @@ def near_duplicate(
         hashes = proposed.hashes
         theirs = stored.get(proposed.asset_id)
         other = Features.unpacked(theirs) if theirs is not None else None
+        reach = hashes.distance <= radius + VERIFY_RADIUS - NEAR_DUPLICATE_RADIUS
         if other is None:
             matched = hashes.hash_match(radius)
         elif not verifiable(mine) or not verifiable(other):
-            matched = hashes.hash_match(radius) and compare_pictures(mine, other, hashes.via).same
+            beyond = reach and structured(mine) and structured(other)
+            compared = hashes.hash_match(radius) or beyond
+            matched = compared and compare_pictures(mine, other, hashes.via).same
         else:
-            reach = hashes.distance <= radius + VERIFY_RADIUS - NEAR_DUPLICATE_RADIUS
             matched = reach and verify(mine, other).same
         if matched:
             distance = min(hashes.distance, radius)

@@ -29,7 +29,12 @@ from services.clean.checks import (
 )
 from services.clean.checks.fingerprint import FAR_CROP_RADIUS, OLD_CROP_REGIONS, Candidate
 from services.clean.checks.quality import luminance
-from services.clean.checks.verification import MAX_CHANGED, MAX_DETAIL_CHANGED, verifiable
+from services.clean.checks.verification import (
+    MAX_CHANGED,
+    MAX_DETAIL_CHANGED,
+    structured,
+    verifiable,
+)
 from services.clean.domain import Findings
 from services.clean.near_index import DatasetHashes, HashRows
 from services.clean.policy import Duplicate, PolicyRules
@@ -461,6 +466,53 @@ def test_a_crop_of_a_tiny_picture_is_aligned_by_its_crop_hash_either_way() -> No
     assert not verifiable(features(original)) and not verifiable(features(crop))
     assert compare_pictures(features(crop), features(original), "crop").same
     assert compare_pictures(features(original), features(crop), "crop").same
+
+
+@pytest.mark.parametrize(
+    "corner",
+    [(slice(None, 58), slice(None, 77)), (slice(14, None), slice(19, None))],
+    ids=["top-left", "bottom-right"],
+)
+def test_an_80_percent_corner_crop_of_a_tiny_picture_is_a_near_duplicate_either_way(
+    corner: tuple[slice, slice],
+) -> None:
+    original = cells(UNRELATED_CELLS[0])
+    crop = original[corner]  # 80 % of each side, in a corner
+    # beyond the hash rule: the full hashes are too far apart for a crop match
+    assert hamming_distance(perceptual_hash(crop), perceptual_hash(original)) > 22
+    assert not verifiable(features(crop)) and not verifiable(features(original))
+    assert compare_pictures(features(crop), features(original), "crop").same
+    for new, old in ((crop, original), (original, crop)):
+        found = decided(new, old)
+        assert found is not None and found.of_asset == str(uuid.UUID(int=1))
+
+
+# Pairs of the first 1 500 seeds that stage 1 proposes but the hash rule does not match:
+# full / closest crop distance 12 / 10, 14 / 10 and 28 / 10 bits
+PROPOSED_CELLS = ((1020, 1409), (79, 620), (669, 1068))
+
+
+@pytest.mark.parametrize("pair", PROPOSED_CELLS, ids=[f"{a}-{b}" for a, b in PROPOSED_CELLS])
+def test_unrelated_tiny_pictures_proposed_beyond_the_hash_rule_are_not_near_duplicates(
+    pair: tuple[int, int],
+) -> None:
+    first, second = (cells(seed) for seed in pair)
+    hashes = [(perceptual_hash(g), crop_hashes(g)) for g in (normalized(first), normalized(second))]
+    proposed = near_candidates(
+        hashes[1][0],
+        hashes[1][1],
+        np.array([hashes[0][0]], np.uint64),
+        np.array([hashes[0][1]], np.uint64),
+    )
+    assert proposed and not proposed[0].hash_match()  # compared on their pictures alone
+    assert decided(second, first) is None
+    assert decided(first, second) is None
+
+
+def test_a_flat_graphic_is_placed_only_within_the_hash_rule() -> None:
+    # a plain ground and a soft disc fits inside another such graphic at some shift and scale
+    assert not structured(features(blob(150, 90)))
+    assert structured(features(cells(UNRELATED_CELLS[0])))
 
 
 def blob(background: float, shade: float) -> Gray:

@@ -103,6 +103,11 @@ MAX_DETAIL_CHANGED = 0.003
 MAX_ASPECT_CHANGE = 1.25
 MAX_TONE_SHIFT = 16.0
 MAX_REFINEMENT = 0.08
+PLACEMENT_STEP = 1.02
+MIN_KEPT = 0.8
+EDGE_STEP = 2.0
+MIN_EDGES = 0.1
+PLACEMENT_SCALES = 4
 
 _orb = cv2.ORB.create(nfeatures=MAX_KEYPOINTS, fastThreshold=12)
 _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -210,6 +215,17 @@ def verifiable(features: Features) -> bool:
     return len(features.points) >= MIN_INLIERS
 
 
+def structured(features: Features) -> bool:
+    """Whether a picture has edges enough for :func:`compare_pictures` to place it beyond
+    what the hash rule matches: at least MIN_EDGES of its thumbnail's pixels change by more
+    than EDGE_STEP levels per pixel (lightly blurred). A flat graphic (a plain or graded
+    ground, a soft disc) fits inside another flat graphic at some shift and scale."""
+    blurred = cv2.GaussianBlur(features.thumbnail.astype(np.float32), (0, 0), 1.0)
+    across = cv2.Sobel(blurred, cv2.CV_32F, 1, 0, ksize=3) / 8
+    down = cv2.Sobel(blurred, cv2.CV_32F, 0, 1, ksize=3) / 8
+    return float((cv2.magnitude(across, down) > EDGE_STEP).mean()) >= MIN_EDGES
+
+
 def verify(new: Features, old: Features) -> Verification:
     """Whether ``new`` is an edited copy of ``old`` (or the other way round)."""
     if not verifiable(new) or not verifiable(old):
@@ -251,20 +267,32 @@ def verify(new: Features, old: Features) -> Verification:
 
 def compare_pictures(new: Features, old: Features, via: Literal["full", "crop"]) -> Verification:
     """Whether ``new`` is an edited copy of ``old``, from the pictures alone: for a pair the
-    hashes match (``via`` the full hashes or a crop hash) but :func:`verify` cannot fit, with
+    hashes propose (``via`` the full hashes or a crop hash) but :func:`verify` cannot fit, with
     too few keypoints on either side (tiny or flat pictures).
 
-    The hash match stands for the fitted transform: whole frame onto whole frame, or for a
-    crop match the region of one whose hash is closest to the other's full hash (both
-    hashed again on the stored pictures). The aligned pictures must then agree as in
-    :func:`verify`: the thumbnails brightness-fitted and compared, then the detail pictures
-    (with the transform refined on them) where both have one.
+    A full-hash match is tried first as whole frame onto whole frame (refined on the
+    thumbnails). Failing that, or for a crop match, one picture is searched for inside the
+    other (:func:`_placement`: every shift, at scales around the one the hashes imply) and the
+    best placement, refined, stands for the fitted transform. The aligned pictures must then
+    agree as in :func:`verify`: the thumbnails brightness-fitted and compared, then the detail
+    pictures (with the transform refined on them) where both have one.
     """
-    aligned = _whole_frames(new, old) if via == "full" else _crop_alignment(new, old)
-    refined = _refined(new.thumbnail, old.thumbnail, aligned)
-    if refined is None and via == "crop":
-        return Verification(False, 0, 0, reason="the crop does not align")
-    matrix = aligned if refined is None else refined
+    found = Verification(False, 0, 0, reason="the crop does not align")
+    if via == "full":
+        whole = _whole_frames(new, old)
+        refined = _refined(new.thumbnail, old.thumbnail, whole)
+        found = _pictures_agree(new, old, whole if refined is None else refined)
+        if found.same:
+            return found
+    placed = _placement(new, old)
+    if placed is None:
+        return found
+    refined = _refined(new.thumbnail, old.thumbnail, placed)
+    return _pictures_agree(new, old, placed if refined is None else refined)
+
+
+def _pictures_agree(new: Features, old: Features, matrix: NDArray[np.float64]) -> Verification:
+    """The checks of :func:`compare_pictures` on one alignment ``matrix``."""
     scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
     found = Verification(False, 0, 0, scale)
     if max(matrix[0, 0], matrix[1, 1]) > MAX_ASPECT_CHANGE * min(matrix[0, 0], matrix[1, 1]):
@@ -276,6 +304,84 @@ def compare_pictures(new: Features, old: Features, via: Literal["full", "crop"])
     if changed > MAX_CHANGED or shift > MAX_TONE_SHIFT:
         return replace(found, reason="the pictures differ")
     return _details_agree(found, new, old, matrix, band)
+
+
+def _placement(new: Features, old: Features) -> NDArray[np.float64] | None:
+    """Where one picture lies inside the other, as a transform from ``new``'s long-side
+    fractions to ``old``'s: of ``new`` within ``old`` and of ``old`` within ``new``, the
+    placement whose thumbnails correlate best (normalized, over every whole-pixel shift) at
+    the scales of :func:`_scales`. None when neither fits inside the other."""
+    best: tuple[float, NDArray[np.float64]] | None = None
+    for part, whole, inverted in ((new, old, False), (old, new, True)):
+        placed = _placed(part, whole)
+        if placed is not None and (best is None or placed[0] > best[0]):
+            best = (placed[0], _inverse(placed[1]) if inverted else placed[1])
+    return None if best is None else best[1]
+
+
+def _placed(part: Features, whole: Features) -> tuple[float, NDArray[np.float64]] | None:
+    """The best placement of ``part``'s thumbnail inside ``whole``'s (its correlation and the
+    transform from ``part``'s long-side fractions to ``whole``'s), over the scales of
+    :func:`_scales` at which it fits and covers at least MIN_OVERLAP of ``whole``."""
+    target = np.asarray(cv2.GaussianBlur(whole.thumbnail.astype(np.float32), (0, 0), 1.0))
+    source = part.thumbnail.astype(np.float32)
+    part_side, whole_side = max(part.thumbnail.shape), max(whole.thumbnail.shape)
+    # thumbnail pixels per pixel of the image the features were taken from
+    per_part = part_side / max(part.width, part.height)
+    per_whole = whole_side / max(whole.width, whole.height)
+    height, width = source.shape
+    best: tuple[float, NDArray[np.float64]] | None = None
+    for scale in _scales(part, whole):
+        size = (
+            round(width * scale * per_whole / per_part),
+            round(height * scale * per_whole / per_part),
+        )
+        if size[0] > target.shape[1] or size[1] > target.shape[0]:
+            continue
+        # a crop keeps at least MIN_KEPT of each side (the hashes' smallest crop region)
+        if min(size[0] / target.shape[1], size[1] / target.shape[0]) < MIN_KEPT - 0.02:
+            continue
+        shrinking = size[0] < width
+        template = cv2.resize(
+            source, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        )
+        template = np.asarray(cv2.GaussianBlur(template, (0, 0), 1.0), np.float32)
+        if float(template.std()) < 1e-3:
+            continue
+        scores = cv2.matchTemplate(target, template, cv2.TM_CCOEFF_NORMED)
+        _, score, _, (left, top) = cv2.minMaxLoc(scores)
+        if best is None or score > best[0]:
+            sx, sy = size[0] / width, size[1] / height
+            matrix = np.array(
+                [
+                    [sx * part_side / whole_side, 0.0, left / whole_side],
+                    [0.0, sy * part_side / whole_side, top / whole_side],
+                ],
+                np.float64,
+            )
+            best = (float(score), matrix)
+    return best
+
+
+def _scales(part: Features, whole: Features) -> list[float]:
+    """The scales (``whole``'s pixels per ``part``'s, on the images the features were taken
+    from) at which ``part`` is looked for: 1 (a crop, not resized) and every scale at which
+    the crop region of ``whole`` whose hash is closest to ``part``'s full hash (the whole
+    frame among them) holds ``part``, each within PLACEMENT_SCALES steps of PLACEMENT_STEP."""
+    part_picture = part.detail if part.detail is not None else part.thumbnail
+    whole_picture = whole.detail if whole.detail is not None else whole.thumbnail
+    wanted = perceptual_hash(part_picture)
+    regions = ((0.0, 0.0, 1.0, 1.0), *CROP_REGIONS)
+    hashes = (perceptual_hash(whole_picture), *crop_hashes(whole_picture))
+    closest = min(hamming_distance(wanted, h) for h in hashes)
+    centres = {1.0}
+    for (_, _, width, height), found in zip(regions, hashes, strict=True):
+        if hamming_distance(wanted, found) == closest:
+            across = width * whole.width / part.width
+            down = height * whole.height / part.height
+            centres.add(float(np.sqrt(across * down)))
+    steps = PLACEMENT_STEP ** np.arange(-PLACEMENT_SCALES, PLACEMENT_SCALES + 1)
+    return sorted({round(c * s, 4) for c in centres for s in steps})
 
 
 def _details_agree(
@@ -344,25 +450,6 @@ def _region_onto(
         ],
         np.float64,
     )
-
-
-def _crop_alignment(new: Features, old: Features) -> NDArray[np.float64]:
-    """The transform a crop-hash match implies: of every ``CROP_REGIONS`` region of either
-    picture (and the whole frames), the one whose hash is closest to the other picture's full
-    hash (the whole frames on a tie), mapped from ``new``'s frame to ``old``'s."""
-    new_picture = new.detail if new.detail is not None else new.thumbnail
-    old_picture = old.detail if old.detail is not None else old.thumbnail
-    new_full, old_full = perceptual_hash(new_picture), perceptual_hash(old_picture)
-    best, matrix = hamming_distance(new_full, old_full), _whole_frames(new, old)
-    regions = zip(CROP_REGIONS, crop_hashes(old_picture), crop_hashes(new_picture), strict=True)
-    for region, old_crop, new_crop in regions:
-        if hamming_distance(new_full, old_crop) < best:  # new is this region of old
-            best = hamming_distance(new_full, old_crop)
-            matrix = _region_onto(region, new.frame, old.frame)
-        if hamming_distance(old_full, new_crop) < best:  # old is this region of new
-            best = hamming_distance(old_full, new_crop)
-            matrix = _inverse(_region_onto(region, old.frame, new.frame))
-    return matrix
 
 
 def _inverse(matrix: NDArray[np.float64]) -> NDArray[np.float64]:

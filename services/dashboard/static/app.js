@@ -1,7 +1,5 @@
 // Conveyor's ops dashboard: one page, no build step. Chart.js and Tabulator are vendored under
-// /static/vendor and loaded as classic deferred scripts (window.Chart, window.Tabulator) AFTER
-// this module: it runs first and sends the page's first request while the browser evaluates
-// them; views are built once `libraries` has resolved.
+// /static/vendor and loaded as classic scripts (window.Chart, window.Tabulator) before this module.
 /* global Chart, Tabulator */
 
 const KEY_STORAGE = "conveyor.apiKey";
@@ -18,16 +16,10 @@ const STAGE_COLORS = {
 const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#be123c",
   "#4d7c0f", "#c026d3", "#0f766e", "#92400e", "#475569"];
 
-/** Resolves when Chart.js and Tabulator have run (the deferred scripts after this module). */
-const libraries = new Promise((resolve) => {
-  if (window.Chart && window.Tabulator) resolve();
-  else document.addEventListener("DOMContentLoaded", () => resolve(), { once: true });
-}).then(() => {
-  Chart.defaults.animation = false;
-  Chart.defaults.maintainAspectRatio = false;
-  Chart.defaults.font.size = 11;
-  Chart.defaults.plugins.legend.labels.boxWidth = 12;
-});
+Chart.defaults.animation = false;
+Chart.defaults.maintainAspectRatio = false;
+Chart.defaults.font.size = 11;
+Chart.defaults.plugins.legend.labels.boxWidth = 12;
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -1003,10 +995,7 @@ async function refresh() {
       // A view that can ask for its data before it is built does so: the request is on its
       // way while the first show builds the view's charts and tables.
       const requested = view.request ? view.request() : null;
-      if (!initialised.has(tab)) {
-        await libraries;
-        if (!initialised.has(tab)) { view.init(); initialised.add(tab); }
-      }
+      if (!initialised.has(tab)) { view.init(); initialised.add(tab); }
       await view.load(requested);
       stampUpdated(true);
       // for people's tools and the benchmark: the view on screen shows loaded data

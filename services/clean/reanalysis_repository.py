@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, Uuid, bindparam, delete, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.clean.domain import Findings
-from services.clean.models import ImageFeatures, QualityReport, Reanalysis, VideoSignatureRow
+from services.clean.models import (
+    SCHEMA,
+    ImageFeatures,
+    QualityReport,
+    Reanalysis,
+    VideoSignatureRow,
+)
 from shared.paging import Cursor
 
 ACTIVE = ("queued", "running")
@@ -113,13 +120,21 @@ async def store_sources(
     )
     found = dict((await session.execute(query)).tuples().all())
     missing = [asset for asset, lacks in found.items() if lacks]
-    for asset in missing:
+    if missing:
         await session.execute(
-            update(QualityReport)
-            .where(QualityReport.asset_id == asset, QualityReport.ingested.is_(None))
-            .values(ingested=sources[asset])
+            _STORE_SOURCES,
+            {"assets": missing, "sources": [json.dumps(sources[a]) for a in missing]},
         )
     return len(missing), len(found) - len(missing)
+
+
+# Every missing source in one statement (a report that got one meanwhile keeps it).
+_STORE_SOURCES = text(
+    f"UPDATE {SCHEMA}.{QualityReport.__tablename__} AS report "  # noqa: S608 - our own table
+    "SET ingested = CAST(given.source AS jsonb) "
+    "FROM unnest(:assets, :sources) AS given (asset_id, source) "
+    "WHERE report.asset_id = given.asset_id AND report.ingested IS NULL"
+).bindparams(bindparam("assets", type_=ARRAY(Uuid())), bindparam("sources", type_=ARRAY(Text())))
 
 
 async def reports_by_id(

@@ -341,10 +341,14 @@ class _RequestShell:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > self.max_bytes:
-                    message = f"request body is larger than {self.max_bytes} bytes"
-                    return ApiError(413, "payload_too_large", message)
+                    return ApiError(413, "payload_too_large", _too_large(self.max_bytes))
                 break
         return None
+
+
+def _too_large(max_bytes: int) -> str:
+    """The message of a 413, whether the declared length or the bytes counted passed the limit."""
+    return f"request body is larger than {max_bytes} bytes"
 
 
 def _caller_context(scope: Scope) -> Context | None:
@@ -421,9 +425,7 @@ class _BodyWatch:
         if event["type"] == "http.request":
             self._received += len(event.get("body", b""))
             if self._received > self._max_bytes:
-                raise StarletteHTTPException(
-                    413, f"request body is larger than {self._max_bytes} bytes"
-                )
+                raise StarletteHTTPException(413, _too_large(self._max_bytes))
         return event
 
     def _check(self) -> None:

@@ -157,19 +157,25 @@ async def add_events(
     """Stage events for publication in the caller's transaction, in one statement."""
     if not events:
         return []
+    envelopes, arrays = event_arrays(events)
+    await session.execute(_insert_rows(outbox), arrays)
+    return envelopes
+
+
+def event_arrays(events: Sequence[Staged]) -> tuple[list[Envelope], dict[str, list[Any]]]:
+    """The envelopes of ``events`` and their outbox rows as the arrays the outbox inserts take
+    (:func:`_insert_rows`, :func:`guarded_insert`): ids, topics, keys, envelopes, subjects."""
     traceparent = current_traceparent()
     built = [_row(staged, staged.traceparent or traceparent) for staged in events]
     rows = [row for _, row in built]
-    await session.execute(
-        _insert_rows(outbox),
-        {
-            "event_ids": [r["event_id"] for r in rows],
-            "topics": [r["topic"] for r in rows],
-            "keys": [r["key"] for r in rows],
-            "envelopes": [json.dumps(r["envelope"]) for r in rows],
-        },
-    )
-    return [envelope for envelope, _ in built]
+    arrays = {
+        "event_ids": [r["event_id"] for r in rows],
+        "topics": [r["topic"] for r in rows],
+        "keys": [r["key"] for r in rows],
+        "envelopes": [json.dumps(r["envelope"]) for r in rows],
+        "event_subjects": [staged.subject for staged in events],
+    }
+    return [envelope for envelope, _ in built], arrays
 
 
 @functools.cache
@@ -192,6 +198,30 @@ def _insert_rows(outbox: Table) -> TextClause:
         bindparam("keys", type_=ARRAY(Text)),
         bindparam("envelopes", type_=ARRAY(Text)),
     )
+
+
+def guarded_insert(outbox: Table, written: str) -> str:
+    """SQL text of an outbox insert to embed in a statement as a ``WITH`` step: the events
+    (:func:`event_arrays`) whose subject is the id of a row that the step named ``written``
+    returned (``RETURNING id``). So one statement writes rows and the events of exactly the
+    rows it wrote (an ``ON CONFLICT DO NOTHING`` skip emits nothing). Its parameters are
+    :data:`EVENT_PARAMS`.
+    """
+    return (
+        f"INSERT INTO {_qualified(outbox)} (event_id, topic, key, envelope) "  # noqa: S608
+        "SELECT e, t, k, CAST(v AS jsonb) "
+        "FROM unnest(:event_ids, :topics, :keys, :envelopes, :event_subjects) "
+        "AS staged (e, t, k, v, s) "
+        f"WHERE s IN (SELECT CAST(id AS text) FROM {written}) "
+        "ON CONFLICT (event_id) DO NOTHING"
+    )
+
+
+# The parameters of :func:`guarded_insert`, as :func:`event_arrays` names them.
+EVENT_PARAMS = tuple(
+    bindparam(name, type_=ARRAY(Text))
+    for name in ("event_ids", "topics", "keys", "envelopes", "event_subjects")
+)
 
 
 def _qualified(outbox: Table) -> str:

@@ -24,8 +24,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from services.ingest.models import SCHEMA, ApiKey, Asset, Dataset
+from services.ingest.models import SCHEMA, ApiKey, Asset, Dataset, outbox
+from shared.outbox import EVENT_PARAMS, guarded_insert
 from shared.paging import Cursor
+from shared.uow import SingleStatement
 
 
 async def dataset_by_slug(session: AsyncSession, slug: str) -> Dataset | None:
@@ -81,15 +83,19 @@ async def assets_by_hashes(
 
 
 async def insert_assets_skipping_known(
-    session: AsyncSession, assets: Sequence[Asset]
+    write: SingleStatement, assets: Sequence[Asset]
 ) -> set[uuid.UUID]:
-    """Insert new asset rows in one statement, skipping those whose bytes their dataset has
-    (committed, or earlier in ``assets``); the ids of the rows inserted."""
+    """Insert new asset rows and the events staged for them, in one statement that commits by
+    itself; rows whose bytes their dataset has (committed, or earlier in ``assets``) are
+    skipped with their events. The ids of the rows inserted."""
     if not assets:
         return set()
-    columns = {column: [getattr(a, column) for a in assets] for column in _ASSET_ARRAYS}
+    columns: dict[str, Any] = {
+        column: [getattr(a, column) for a in assets] for column in _ASSET_ARRAYS
+    }
     columns["tags"] = [json.dumps(a.tags or []) for a in assets]
-    return set((await session.execute(_INSERT_ASSETS, columns)).scalars())
+    columns.update(write.event_parameters())
+    return set((await write.session.execute(_INSERT_ASSETS, columns)).scalars())
 
 
 # The columns an upload fills, each sent as one array (a row's tags as JSON text: an array of
@@ -115,13 +121,18 @@ _VALUES = ", ".join(
     "ARRAY(SELECT jsonb_array_elements_text(CAST(tags AS jsonb)))" if name == "tags" else name
     for name in _ASSET_ARRAYS
 )
-# Any number of rows as one statement over arrays. Textual, so it is compiled once:
-# SQLAlchemy's PostgreSQL INSERT ... ON CONFLICT construct has no cache key.
+# Any number of rows and their events as one statement over arrays. Textual, so it is
+# compiled once: SQLAlchemy's PostgreSQL INSERT ... ON CONFLICT construct has no cache key.
 _INSERT_ASSETS = text(
-    f"INSERT INTO {SCHEMA}.assets ({_NAMES}) SELECT {_VALUES} "  # noqa: S608 - our own names
+    f"WITH written AS (INSERT INTO {SCHEMA}.assets ({_NAMES}) SELECT {_VALUES} "  # noqa: S608
     f"FROM unnest({', '.join(':' + name for name in _ASSET_ARRAYS)}) AS rows ({_NAMES}) "
-    "ON CONFLICT ON CONSTRAINT assets_dataset_sha256 DO NOTHING RETURNING id"
-).bindparams(*(bindparam(name, type_=ARRAY(kind)) for name, kind in _ASSET_ARRAYS.items()))
+    "ON CONFLICT ON CONSTRAINT assets_dataset_sha256 DO NOTHING RETURNING id), "
+    f"events AS ({guarded_insert(outbox, 'written')}) "
+    "SELECT id FROM written"
+).bindparams(
+    *(bindparam(name, type_=ARRAY(kind)) for name, kind in _ASSET_ARRAYS.items()),
+    *EVENT_PARAMS,
+)
 
 
 async def assets_by_dataset_and_hash(

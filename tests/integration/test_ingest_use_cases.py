@@ -13,17 +13,24 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest import repository as repo
 from services.ingest.context import SOURCE, Ingest
 from services.ingest.domain import Inspected, LandingObject
-from services.ingest.models import Asset, inbox, outbox
+from services.ingest.models import Asset, Dataset, inbox, outbox
 from services.ingest.schemas import ApiKeyCreate, DatasetCreate, DatasetOut
 from services.ingest.use_cases import api_keys, datasets, drops, frames, uploads
 from services.ingest.use_cases.principals import StoredKeys
-from services.ingest.use_cases.registration import UploadRegistration, register_uploads
+from services.ingest.use_cases.registration import (
+    UploadRegistration,
+    emit_ingested,
+    new_asset,
+    register_uploads,
+)
 from shared.auth import Principal, Role
+from shared.db import session_factory
 from shared.errors import ApiError
 from shared.events import (
     API_KEY_CREATED,
@@ -41,6 +48,7 @@ from shared.events import (
 )
 from shared.routing import Event
 from shared.storage import LANDING_BUCKET, RAW_BUCKET, content_address
+from shared.uow import UnitsOfWork
 from tests.media import image
 
 P = TypeVar("P", bound=Payload)
@@ -307,3 +315,57 @@ async def test_requests_registered_together_keep_their_own_tags_and_share_repeat
     }
     events = await emitted(ingest, ASSET_INGESTED)
     assert sorted(e["subject"] for e in events) == sorted(str(rows[h].id) for h in (a, b, c))
+
+
+async def test_a_single_statement_write_commits_with_its_statement_and_no_transaction(
+    usecase_engine: AsyncEngine,
+) -> None:
+    """On the service's own engine (not the tests' rolled-back connection) the assets and
+    their events are committed by the one statement: another connection sees both before the
+    block ends, and the session never opened a transaction. The rows are removed after."""
+    sessions = session_factory(usecase_engine)
+    units = UnitsOfWork(sessions, outbox=outbox, inbox=inbox, source=SOURCE, consumer="t")
+    async with units.begin() as uow:
+        dataset = Dataset(
+            id=uuid.uuid4(), slug=f"single-{uuid.uuid4().hex[:8]}", name="s", created_by="t"
+        )
+        uow.session.add(dataset)
+    fresh = [
+        new_asset(
+            dataset,
+            Inspected("image/png", 5, f"{uuid.uuid4().int:064x}"),
+            "a.png",
+            uploaded_by="alice",
+            source="upload",
+            tags=[],
+        )
+        for _ in range(2)
+    ]
+    try:
+        async with units.single_statement() as write:
+            for asset in fresh:
+                emit_ingested(write, asset, dataset)
+            inserted = await repo.insert_assets_skipping_known(write, fresh)
+            assert inserted == {a.id for a in fresh}
+            pid = (await write.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            async with sessions() as other:
+                state = await other.execute(
+                    text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                )
+                assert state.scalar_one() == "idle"  # not "idle in transaction"
+                seen = await other.execute(
+                    select(outbox.c.envelope["subject"].astext).where(
+                        outbox.c.envelope["subject"].astext.in_([str(a.id) for a in fresh])
+                    )
+                )
+                assert sorted(seen.scalars()) == sorted(str(a.id) for a in fresh)
+                stored = await repo.assets_by_hashes(other, dataset.id, [a.sha256 for a in fresh])
+                assert {a.id for a in stored.values()} == inserted
+    finally:
+        async with units.begin() as uow:
+            subjects = [str(a.id) for a in fresh]
+            await uow.session.execute(
+                delete(outbox).where(outbox.c.envelope["subject"].astext.in_(subjects))
+            )
+            await uow.session.execute(delete(Asset).where(Asset.dataset_id == dataset.id))
+            await uow.session.execute(delete(Dataset).where(Dataset.id == dataset.id))

@@ -1,9 +1,10 @@
-"""A new asset and its ``asset.ingested`` event, in one unit of work.
+"""A new asset and its ``asset.ingested`` event, written together.
 
 Uploads, landing drops and sampled video frames all end here; the two consumed ways in also
 claim the event that caused them, so a redelivery registers nothing twice. Uploads of
 concurrent requests are registered together (:func:`register_uploads`, through
-:class:`~services.ingest.group_commit.GroupCommit`): one transaction, one insert per table.
+:class:`~services.ingest.group_commit.GroupCommit`): one statement writes their assets and
+events and commits by itself (:class:`~shared.uow.SingleStatement`), one round trip.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from services.ingest.use_cases.assets import asset_out
 from shared.db import is_unavailable
 from shared.events import AssetIngestedV1, Envelope
 from shared.storage import RAW_BUCKET, content_address
-from shared.uow import UnitOfWork
+from shared.uow import SingleStatement, UnitOfWork
 
 AssetSource: TypeAlias = Literal["upload", "objectstore", "frame"]
 
@@ -71,10 +72,13 @@ def new_asset(
 
 
 def emit_ingested(
-    uow: UnitOfWork, asset: Asset, dataset: Dataset, traceparent: str | None = None
+    uow: UnitOfWork | SingleStatement,
+    asset: Asset,
+    dataset: Dataset,
+    traceparent: str | None = None,
 ) -> None:
     """Stage the ``asset.ingested`` event of a new asset (in ``traceparent``'s trace if given,
-    else the current span's)."""
+    else the current span's); its subject is the asset's id."""
     uow.emit(
         AssetIngestedV1(
             asset_id=asset.id,
@@ -144,11 +148,11 @@ class UploadRegistration:
 async def register_uploads(
     ingest: Ingest, batch: list[UploadRegistration]
 ) -> list[dict[str, AssetOut] | Exception]:
-    """Register the files of several requests in one unit of work; each request's assets by
+    """Register the files of several requests in one statement; each request's assets by
     sha256. Bytes the dataset has already (also when they arrived concurrently, or twice in
     the batch) come back as the existing asset marked ``duplicate``.
 
-    If that transaction fails for another reason than an unreachable database, each request
+    If that statement fails for another reason than an unreachable database, each request
     is retried alone, so one request's failure is its own.
 
     The batch is one span (its statements are not traced one by one), linked to the trace
@@ -191,14 +195,13 @@ async def _register_together(
         for r in batch
     ]
     every = [a for request in assets for a in request]
-    async with ingest.units.begin() as uow:
-        inserted = await repo.insert_assets_skipping_known(uow.session, every)
-        missing = {(a.dataset_id, a.sha256) for a in every if a.id not in inserted}
-        existing = await repo.assets_by_dataset_and_hash(uow.session, missing)
+    async with ingest.units.single_statement() as write:
         for request, rows in zip(batch, assets, strict=True):
             for asset in rows:
-                if asset.id in inserted:
-                    emit_ingested(uow, asset, request.dataset, request.traceparent)
+                emit_ingested(write, asset, request.dataset, request.traceparent)
+        inserted = await repo.insert_assets_skipping_known(write, every)
+        missing = {(a.dataset_id, a.sha256) for a in every if a.id not in inserted}
+        existing = await repo.assets_by_dataset_and_hash(write.session, missing)
     results = []
     for request, rows in zip(batch, assets, strict=True):
         slug = request.dataset.slug

@@ -1,6 +1,6 @@
 """Uploads: every file of one request is checked, stored and registered, or none is.
 
-Registration is shared with concurrent requests (one transaction for all; see
+Registration is shared with concurrent requests (one statement for all; see
 :func:`~services.ingest.use_cases.registration.register_uploads`)."""
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +47,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import Envelope, EventType, Payload
+from shared.ids import random_uuid
 from shared.kafka import encode_stored
 from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_WAITING
 
@@ -133,7 +133,7 @@ def _row(staged: Staged, traceparent: str | None) -> tuple[Envelope, dict[str, A
     if not isinstance(staged.payload, staged.event_type.payload):
         raise TypeError(f"{staged.event_type.name} carries {staged.event_type.payload.__name__}")
     envelope = Envelope(
-        id=staged.event_id or str(uuid.uuid4()),
+        id=staged.event_id or str(random_uuid()),
         source=staged.source,
         type=staged.event_type.name,
         time=datetime.now(UTC),

@@ -132,4 +132,5 @@ async def service_runtime(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await producer.stop()
+        await store.aclose()
         await engine.dispose()

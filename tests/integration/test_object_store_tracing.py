@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from minio.error import S3Error
 from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -22,7 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from services.ingest.settings import IngestSettings
 from shared import storage
-from shared.storage import RAW_BUCKET, ObjectStore
+from shared.storage import RAW_BUCKET, ObjectStore, StoreRefused
 
 
 @pytest.fixture
@@ -75,8 +74,10 @@ async def test_a_put_is_one_span_of_the_store(
 
 async def test_a_failed_put_is_an_error_span(stack: None, spans: InMemorySpanExporter) -> None:
     wrong_key = IngestSettings(consumer_group="test-object-store-tracing", s3_secret_key="wrong")
-    with pytest.raises(S3Error):
-        await ObjectStore(wrong_key).put_stream(RAW_BUCKET, "k", io.BytesIO(b"x"), 1, "image/jpeg")
+    store = ObjectStore(wrong_key)
+    with pytest.raises(StoreRefused, match="403 SignatureDoesNotMatch"):
+        await store.put_stream(RAW_BUCKET, "k", io.BytesIO(b"x"), 1, "image/jpeg")
+    await store.aclose()
     [put] = spans.get_finished_spans()
     assert put.name == f"PUT {RAW_BUCKET}"
     assert put.status.status_code == StatusCode.ERROR

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import asyncpg
 import httpx
@@ -18,7 +21,7 @@ from shared.errors import ApiError
 from shared.http import create_app
 from shared.kafka import is_transient
 from shared.settings import ServiceSettings
-from shared.storage import ObjectStore, StoreUnavailable
+from shared.storage import PUT_ATTEMPTS, ObjectStore, StoreUnavailable
 
 
 def translated(error: Exception) -> DBAPIError:
@@ -137,3 +140,46 @@ async def test_a_hung_object_store_fails_fast_as_unavailable(silent_server: int)
     assert time.monotonic() - started < 5
     with pytest.raises(StoreUnavailable):
         list(store.iter_chunks("conveyor-raw", "sha256/00/00/x"))
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):  # a small put: one request, sent by aiohttp
+        await store.put_stream("conveyor-raw", "sha256/00/00/x", io.BytesIO(b"x"), 1, "image/png")
+    assert time.monotonic() - started < 5
+    await store.aclose()
+
+
+async def test_a_put_answered_503_is_retried_then_unavailable() -> None:
+    puts: list[str] = []
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            puts.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = ObjectStore(ServiceSettings(s3_endpoint=f"127.0.0.1:{server.server_port}"))
+        with pytest.raises(StoreUnavailable, match="503"):
+            await store.put_stream("conveyor-raw", "k", io.BytesIO(b"abc"), 3, "image/png")
+        await store.aclose()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(puts) == PUT_ATTEMPTS
+    assert all(p.startswith("/conveyor-raw/k?") and "X-Amz-Signature=" in p for p in puts)
+
+
+async def test_a_put_to_a_closed_port_is_unavailable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again when the block ends
+    store = ObjectStore(ServiceSettings(s3_endpoint=f"127.0.0.1:{port}"))
+    with pytest.raises(StoreUnavailable):
+        await store.put_stream("conveyor-raw", "k", io.BytesIO(b"abc"), 3, "image/png")
+    await store.aclose()

@@ -28,6 +28,7 @@ from services.ingest.schemas import AssetOut
 from services.ingest.use_cases.assets import asset_out
 from shared.db import is_unavailable
 from shared.events import AssetIngestedV1, Envelope
+from shared.ids import random_uuid
 from shared.storage import RAW_BUCKET, content_address
 from shared.uow import SingleStatement, UnitOfWork
 
@@ -54,7 +55,7 @@ def new_asset(
     """The row of a new asset; its bytes are content-addressed in the raw bucket unless located."""
     bucket, object_key = location or (RAW_BUCKET, content_address(info.sha256))
     return Asset(
-        id=uuid.uuid4(),
+        id=random_uuid(),
         created_at=datetime.now(UTC),
         dataset_id=dataset.id,
         filename=filename,

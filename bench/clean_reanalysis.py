@@ -165,6 +165,7 @@ async def main(count: int) -> None:
             f" {rate / floor:.2f} x the checks alone"
         )
     await _source_write_cost(engine, events)
+    await store.aclose()
     await engine.dispose()
 
 

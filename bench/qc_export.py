@@ -147,6 +147,7 @@ async def prepare(images: int, boxes: int) -> dict[str, Any]:
     started = time.perf_counter()
     view = await versions.freeze(qc, BENCH, slug)
     frozen = time.perf_counter() - started
+    await qc.store.aclose()
     await engine.dispose()
     return {
         "slug": slug,
@@ -176,6 +177,7 @@ async def _export(slug: str, fmt: str) -> dict[str, Any]:
         await asyncio.sleep(0.5)
     await build
     seconds = time.perf_counter() - started
+    await qc.store.aclose()
     await engine.dispose()
     return {
         "format": fmt,

@@ -48,7 +48,8 @@ PART_SIZE = 8 * 1024 * 1024  # multipart chunk: bounds memory per streamed uploa
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 # A presigned PUT is sent at once; the signature only has to outlive the request's retries.
 PUT_SIGNATURE_LIFETIME = timedelta(minutes=15)
-PUT_ATTEMPTS = 3  # like the SDK's transport: a refused connection or a 500/502/503 is retried
+# like the SDK's transport: a refused connection or a 500/502/503 is retried, a timeout is not
+PUT_ATTEMPTS = 3
 _RETRIED_STATUSES = {500, 502, 503}
 SPOOL_READ_ON_LOOP_BYTES = 1024 * 1024
 _S3_ERROR_CODE = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
@@ -243,9 +244,11 @@ class ObjectStore:
                         url, data=data, headers={"Content-Type": content_type}
                     ) as response:
                         answer = await response.read()
+                except TimeoutError as exc:  # aiohttp's are connection errors too: not retried
+                    raise StoreUnavailable(f"object store unavailable: {exc!r}") from exc
                 except aiohttp.ClientConnectionError as exc:
                     raise _TransientPutFailure(f"object store unavailable: {exc}") from exc
-                except (aiohttp.ClientError, TimeoutError) as exc:
+                except aiohttp.ClientError as exc:
                     raise StoreUnavailable(f"object store unavailable: {exc!r}") from exc
                 if response.status in _RETRIED_STATUSES:
                     raise _TransientPutFailure(

@@ -144,6 +144,7 @@ async def test_a_hung_object_store_fails_fast_as_unavailable(silent_server: int)
     with pytest.raises(StoreUnavailable):  # a small put: one request, sent by aiohttp
         await store.put_stream("conveyor-raw", "sha256/00/00/x", io.BytesIO(b"x"), 1, "image/png")
     assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 2  # one 0.5 s timeout; retried would be 2.1 s or more
     await store.aclose()
 
 
